@@ -1,0 +1,254 @@
+"""`rtfit catalog ...`: the curation commands (validate, list, show, matrix, diff, why, import).
+
+Thin: each command loads the catalog, calls a function of this package and renders the result
+with Rich or as JSON/CSV/Markdown. User errors print one line on stderr and exit 2 (1 for an
+invalid catalog in `validate`); no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+from packaging.version import InvalidVersion, Version
+from rich.console import Console
+from rich.table import Table
+
+from catalog import compat
+from catalog.diff import diff_catalogs
+from catalog.errors import CatalogError, CatalogInvalid
+from catalog.importer import import_file
+from catalog.loader import default_catalog_dir, load_catalog, load_catalog_from_git
+from catalog.matrix import build_gpu_matrix, driver_cuda_matrix
+from catalog.view import Catalog
+
+__all__ = ["register"]
+
+app = typer.Typer(help="Curate the compatibility catalog: validate, list, show, matrix, diff, why, import.",
+                  no_args_is_help=True)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+CatalogOpt = typer.Option(None, "--catalog", help="Catalog folder (default: RTFIT_CATALOG or the bundled one).")
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _load(path: Path | None) -> Catalog:
+    try:
+        return load_catalog(path)
+    except CatalogInvalid as e:
+        raise _fail(f"catalog {path or default_catalog_dir()} is invalid ({len(e.problems)} problems); "
+                    "run `rtfit catalog validate`") from e
+    except CatalogError as e:
+        raise _fail(str(e)) from e
+
+
+@app.command()
+def validate(catalog: Path | None = CatalogOpt, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Check every file, record and field; print counts per family, or every problem (exit 1)."""
+    try:
+        cat = load_catalog(catalog)
+    except CatalogInvalid as e:
+        if as_json:
+            print(json.dumps({"valid": False, "problems": [p.to_dict() for p in e.problems]}, indent=2))
+        else:
+            err.print(f"[red]{len(e.problems)} problem(s)[/red] in {catalog or default_catalog_dir()}:")
+            for p in e.problems:
+                err.print(f"  {p.file}: {p.record or '-'}: {p.field or '-'}: {p.message}", soft_wrap=True)
+        raise typer.Exit(1) from e
+    except CatalogError as e:
+        raise _fail(str(e)) from e
+    counts = cat.counts()
+    if as_json:
+        print(json.dumps({"valid": True, "revision": cat.revision, "counts": counts}, indent=2))
+        return
+    table = Table(title=f"catalog {cat.revision[:12]} is valid")
+    table.add_column("family")
+    table.add_column("records", justify="right")
+    for k, v in counts.items():
+        table.add_row(k, str(v))
+    out.print(table)
+
+
+@app.command("list")
+def list_(kind: str = typer.Argument(..., help="driver | cuda | cudnn | python | gpu | pytorch | tensorflow | "
+                                               "onnxruntime | tensorrt | sources | facts | discrepancies"),
+          name: str | None = typer.Option(None, "--name", help="Substring filter on the name."),
+          catalog: Path | None = CatalogOpt, as_json: bool = typer.Option(False, "--json")) -> None:
+    """List the records of one kind."""
+    cat = _load(catalog)
+    rows: list[dict[str, Any]]
+    if kind == "sources":
+        rows = [{"id": s.id, "quality": s.quality, "doc": s.doc, "url": s.url} for s in cat.sources.values()]
+    elif kind in ("facts", "discrepancies"):
+        recs = cat.facts if kind == "facts" else cat.discrepancies
+        rows = [{"id": r.id, "text": r.text, "source": list(r.sources)} for r in recs]
+    else:
+        rows = cat.component_rows(kind=kind, name=name)
+        if not rows and kind not in {r["kind"] for r in cat.component_rows()}:
+            raise _fail(f"unknown kind {kind!r}")
+    if name and kind in ("sources", "facts", "discrepancies"):
+        rows = [r for r in rows if name.lower() in json.dumps(r).lower()]
+    if as_json:
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        out.print("no records")
+        return
+    table = Table(title=f"{kind} ({len(rows)})")
+    cols = [c for c in rows[0] if c not in ("source",)]
+    for c in cols:
+        table.add_column(c, overflow="fold")
+    for r in rows:
+        table.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in cols))
+    out.print(table)
+
+
+@app.command()
+def show(record_id: str = typer.Argument(..., help="A record id, e.g. branch.r535 or pytorch.2.4"),
+         catalog: Path | None = CatalogOpt, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Show one record with its fields and the full citation of each source."""
+    cat = _load(catalog)
+    rec = cat.record(record_id)
+    src = cat.sources.get(record_id)
+    if rec is None and src is None:
+        raise _fail(f"no record with id {record_id!r} (try `rtfit catalog list KIND`)")
+    data = asdict(rec) if rec is not None else asdict(src)  # type: ignore[arg-type]
+    cites = [asdict(cat.sources[s]) for s in getattr(rec, "sources", ()) if s in cat.sources]
+    if as_json:
+        print(json.dumps({"record": data, "sources": cites}, indent=2, default=str))
+        return
+    out.print(yaml.safe_dump(json.loads(json.dumps(data, default=str)), sort_keys=False, width=110))
+    for c in cites:
+        out.print(f"source [bold]{c['id']}[/bold] ({c['quality']}): {c['doc']}\n  {c['url']}", soft_wrap=True)
+
+
+@app.command()
+def matrix(kind: str = typer.Option("builds", "--kind", help="builds (framework x GPU) | drivers (branch x CUDA)"),
+           framework: str = typer.Option("pytorch", "--framework"),
+           latest: int | None = typer.Option(None, "--latest", help="Only the newest N releases."),
+           gpu: list[str] | None = typer.Option(None, "--gpu", help="Limit to these GPU names/ids."),
+           fmt: str = typer.Option("table", "--format", help="table | csv | markdown | json"),
+           catalog: Path | None = CatalogOpt) -> None:
+    """A compatibility matrix, readable in a terminal and exportable."""
+    cat = _load(catalog)
+    if kind == "drivers":
+        m = driver_cuda_matrix(cat)
+    elif kind == "builds":
+        m = build_gpu_matrix(cat, framework=framework, latest=latest, gpus=gpu)
+    else:
+        raise _fail(f"unknown matrix kind {kind!r}; use builds or drivers")
+    if fmt == "csv":
+        sys.stdout.write(m.to_csv())
+    elif fmt == "markdown":
+        sys.stdout.write(m.to_markdown())
+    elif fmt == "json":
+        print(json.dumps(m.to_dict(), indent=2))
+    elif fmt == "table":
+        table = Table(title=m.title, caption=m.legend)
+        table.add_column(m.row_header, no_wrap=True)
+        for c in m.columns:
+            table.add_column(c, justify="center", max_width=12, overflow="fold")
+        style = {"S": "green", "N": "green", "P": "yellow", "M": "yellow", "-": "red"}
+        for name, cells in m.rows:
+            table.add_row(name, *(f"[{style.get(c.mark, 'white')}]{c.mark}[/]" for c in cells))
+        out.print(table)
+    else:
+        raise _fail(f"unknown format {fmt!r}; use table, csv, markdown or json")
+
+
+def _load_ref(ref: str) -> Catalog:
+    path = Path(ref)
+    try:
+        if path.is_dir():
+            return load_catalog(path)
+        rev = ref[4:] if ref.startswith("git:") else ref
+        return load_catalog_from_git(rev)
+    except CatalogInvalid as e:
+        raise _fail(f"{ref}: invalid catalog ({len(e.problems)} problems; first: {e.problems[0]})") from e
+    except CatalogError as e:
+        raise _fail(str(e)) from e
+
+
+@app.command()
+def diff(old: str = typer.Argument(..., help="Catalog folder or git revision (e.g. HEAD~1 or git:v0.1)"),
+         new: str = typer.Argument(None, help="Catalog folder or git revision (default: the working catalog)"),
+         as_json: bool = typer.Option(False, "--json")) -> None:
+    """What changed between two catalogs, record by record."""
+    a = _load_ref(old)
+    b = _load_ref(new) if new else _load(None)
+    d = diff_catalogs(a, b)
+    if as_json:
+        print(json.dumps(d.to_dict(), indent=2, default=str))
+        return
+    out.print(f"catalog {d.old_revision[:12]} -> {d.new_revision[:12]}: {len(d.changes)} record(s) changed")
+    colour = {"added": "green", "removed": "red", "changed": "yellow"}
+    for c in d.changes:
+        out.print(f"[{colour[c.kind]}]{c.kind:8}[/] {c.section}: {c.id}")
+        for f, (o, n) in c.fields.items():
+            out.print(f"           {f}: {o!r} -> {n!r}", soft_wrap=True)
+
+
+@app.command()
+def why(framework: str = typer.Argument(..., help="pytorch | tensorflow | onnxruntime | tensorrt"),
+        version: str = typer.Argument(..., help="Build version, e.g. 2.6.0+cu124"),
+        gpu: str = typer.Argument(..., help="GPU product as NVML names it (or an alias), e.g. 'NVIDIA GeForce RTX 5090'"),
+        driver: str | None = typer.Option(None, "--driver", help="Also check this driver version."),
+        catalog: Path | None = CatalogOpt, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Why a framework build is, or isn't, compatible with a GPU (and driver), with sources."""
+    cat = _load(catalog)
+    try:
+        ref = cat.find_build(framework, version)
+        drv = Version(driver) if driver else None
+    except InvalidVersion as e:
+        raise _fail(f"not a version: {e}") from e
+    if ref is None:
+        raise _fail(f"no {framework} build {version} in the catalog (see `rtfit catalog list {framework}`)")
+    product = cat.gpu(gpu)
+    if product is None:
+        raise _fail(f"unknown GPU {gpu!r} (see `rtfit catalog list gpu`)")
+    checks = compat.why(cat, ref, product, drv)
+    ok = all(c.ok for c in checks)
+    if as_json:
+        print(json.dumps({"compatible": ok, "build": ref.label, "gpu": product.name,
+                          "checks": [asdict(c) for c in checks]}, indent=2))
+    else:
+        verdict = "[green]compatible[/]" if ok else "[red]NOT compatible[/]"
+        out.print(f"{framework} {ref.label} on {product.name} (CC {product.cc}): {verdict}")
+        for c in checks:
+            out.print(f"  {'ok ' if c.ok else 'NO '} [{c.rule}] {c.message}", soft_wrap=True)
+            if not c.ok and c.suggestion:
+                out.print(f"       suggestion: {c.suggestion}", soft_wrap=True)
+        if not ok and any(c.rule == "no-kernel-for-gpu" for c in checks):
+            fixes = [r.label for r in cat.builds(framework)
+                     if all(c.ok for c in compat.why(cat, r, product, drv))]
+            if fixes:
+                out.print(f"  builds that do run on it: {', '.join(fixes[:6])}" + (" ..." if len(fixes) > 6 else ""))
+    raise typer.Exit(0 if ok else 3)
+
+
+@app.command("import")
+def import_(path: Path = typer.Argument(..., help="A wheel METADATA file or a `pip install --dry-run --report` JSON"),
+            source_id: str = typer.Option("pypi_metadata", "--source-id", help="Source id to cite in the draft.")) -> None:
+    """Draft framework_releases records from package metadata (printed as YAML for review)."""
+    try:
+        drafts = import_file(path)
+    except CatalogError as e:
+        raise _fail(str(e)) from e
+    records = [d.record(source_id) for d in drafts]
+    sys.stdout.write(yaml.safe_dump({"framework_releases": records}, sort_keys=False, width=110))
+    for d in drafts:
+        for t in d.todo:
+            err.print(f"[yellow]todo[/] {d.framework} {d.version}: {t}")
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="catalog")

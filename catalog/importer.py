@@ -1,0 +1,144 @@
+"""Draft catalog records from what a package already states, so curators don't retype it.
+
+Inputs: a wheel's METADATA file (`Requires-Dist` pins such as `nvidia-cudnn-cu12==9.1.0.70`,
+`Requires-Python`) or the JSON of `pip install --dry-run --report R.json PKG` (which also pins
+every resolved dependency). Output: a draft `framework_releases` record with the facts the
+metadata proves (version, Python range, bundled CUDA / cuDNN, platforms) and the source it came
+from; fields metadata cannot tell (SASS/PTX lists) are left for the curator and listed as such.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from email.parser import Parser
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.version import Version
+
+from catalog.errors import CatalogError
+
+__all__ = ["Draft", "ImportFailed", "draft_from_metadata", "draft_from_report", "import_file"]
+
+_FRAMEWORK_OF = {"torch": "pytorch", "tensorflow": "tensorflow", "tensorflow-gpu": "tensorflow",
+                 "onnxruntime-gpu": "onnxruntime", "onnxruntime": "onnxruntime", "tensorrt": "tensorrt",
+                 "tensorrt-cu12": "tensorrt", "tensorrt-cu11": "tensorrt"}
+_CUDA_RUNTIME = re.compile(r"^nvidia-cuda-runtime-cu(\d+)$")
+_CUDNN = re.compile(r"^nvidia-cudnn-cu(\d+)$")
+
+
+class ImportFailed(CatalogError, ValueError):
+    """The file is not package metadata or a pip report this importer understands."""
+
+
+@dataclass
+class Draft:
+    framework: str
+    version: str
+    python: str | None
+    bundled: dict[str, str] = field(default_factory=dict)
+    platforms: list[str] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)
+    todo: list[str] = field(default_factory=list)
+
+    def record(self, source_id: str) -> dict[str, Any]:
+        v = Version(self.version)
+        cuda = self.bundled.get("cuda")
+        variant = v.local or (f"cu{cuda.replace('.', '')}" if cuda else None)
+        build: dict[str, Any] = {"variant": variant, "platforms": self.platforms or ["x86_64"],
+                                 "bundled": dict(self.bundled), "sass": [], "ptx": [], "source": [source_id]}
+        return {"id": f"{self.framework}.{v.major}.{v.minor}", "framework": self.framework,
+                "series": f"{v.major}.{v.minor}", "versions": [v.public], "python": self.python,
+                "builds": [build], "source": [source_id], "confidence": "high",
+                "note": "Drafted by `rtfit catalog import` from package metadata; " + "; ".join(self.evidence)}
+
+
+def _series_of_pin(req: Requirement) -> str | None:
+    for spec in req.specifier:
+        if spec.operator in ("==", "==="):
+            return spec.version
+    return None
+
+
+def _platforms(reqs: list[Requirement]) -> list[str]:
+    found = []
+    for r in reqs:
+        m = str(r.marker or "")
+        for arch in ("x86_64", "aarch64"):
+            if arch in m and arch not in found:
+                found.append(arch)
+    return found
+
+
+def _draft(name: str, version: str, requires_python: str | None, requires: list[str],
+           pinned: dict[str, str] | None = None) -> Draft:
+    framework = _FRAMEWORK_OF.get(name.lower().replace("_", "-"))
+    if framework is None:
+        raise ImportFailed(f"package {name!r} is not a framework the catalog tracks "
+                           f"({', '.join(sorted(_FRAMEWORK_OF))})")
+    reqs = []
+    for line in requires:
+        try:
+            reqs.append(Requirement(line))
+        except InvalidRequirement:
+            continue
+    d = Draft(framework=framework, version=version, python=requires_python, platforms=_platforms(reqs))
+    pinned = pinned or {}
+    for r in reqs:
+        key = r.name.lower().replace("_", "-")
+        pin = pinned.get(key) or _series_of_pin(r)
+        if _CUDA_RUNTIME.match(key) and pin:
+            pv = Version(pin)
+            d.bundled["cuda"] = f"{pv.major}.{pv.minor}"
+            d.evidence.append(f"{key}=={pin} -> CUDA {pv.major}.{pv.minor}")
+        elif _CUDNN.match(key) and pin:
+            d.bundled["cudnn"] = pin
+            d.evidence.append(f"{key}=={pin} -> cuDNN {pin}")
+    if "cuda" not in d.bundled:
+        d.todo.append("no nvidia-cuda-runtime pin: set bundled.cuda or needs.cuda by hand")
+    d.todo.append("sass/ptx arch lists are not in package metadata: take them from the build scripts")
+    return d
+
+
+def draft_from_metadata(text: str) -> Draft:
+    msg = Parser().parsestr(text)
+    name, version = msg.get("Name"), msg.get("Version")
+    if not name or not version:
+        raise ImportFailed("not a METADATA file: no Name/Version headers")
+    return _draft(name, version, msg.get("Requires-Python"), msg.get_all("Requires-Dist") or [])
+
+
+def draft_from_report(data: dict[str, Any]) -> list[Draft]:
+    installs = data.get("install") if isinstance(data, dict) else None
+    if not isinstance(installs, list):
+        raise ImportFailed("not a pip --report JSON: no 'install' list")
+    pinned = {}
+    for item in installs:
+        meta = item.get("metadata", {}) if isinstance(item, dict) else {}
+        if meta.get("name") and meta.get("version"):
+            pinned[meta["name"].lower().replace("_", "-")] = meta["version"]
+    drafts = []
+    for item in installs:
+        meta = item.get("metadata", {})
+        if str(meta.get("name", "")).lower().replace("_", "-") in _FRAMEWORK_OF:
+            drafts.append(_draft(meta["name"], meta["version"], meta.get("requires_python"),
+                                 meta.get("requires_dist") or [], pinned))
+    if not drafts:
+        raise ImportFailed("the report installs no framework package the catalog tracks")
+    return drafts
+
+
+def import_file(path: Path) -> list[Draft]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ImportFailed(f"cannot read {path}: {e.strerror}") from e
+    if text.lstrip().startswith("{"):
+        try:
+            return draft_from_report(json.loads(text))
+        except json.JSONDecodeError as e:
+            raise ImportFailed(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from e
+    return [draft_from_metadata(text)]

@@ -1,0 +1,227 @@
+"""Typed, immutable catalog records.
+
+One frozen dataclass per record kind of docs/catalog-format.md. Records carry where they came
+from (`file`, `sources`, `confidence`) so every rule built on them can cite its evidence. No
+parsing happens here (see `loader`), and nothing here knows about the solver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+__all__ = [
+    "Architecture",
+    "BuildRef",
+    "CudaToolkit",
+    "CudnnBuild",
+    "CudnnRelease",
+    "Discrepancy",
+    "DriverBranch",
+    "Fact",
+    "FrameworkBuild",
+    "FrameworkRelease",
+    "FRAMEWORKS",
+    "GpuProduct",
+    "JetsonStack",
+    "MvcFloor",
+    "NumericFormat",
+    "PLATFORMS",
+    "PRECISIONS",
+    "PythonSeries",
+    "Record",
+    "SEGMENTS",
+    "Source",
+]
+
+FRAMEWORKS = ("pytorch", "tensorflow", "onnxruntime", "tensorrt")
+PLATFORMS = ("x86_64", "aarch64", "jetson")
+SEGMENTS = ("datacenter", "workstation", "consumer", "jetson")
+PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4")
+_EMPTY: Mapping = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Source:
+    id: str
+    doc: str
+    url: str
+    quality: str
+    file: str = ""
+
+    def cite(self) -> str:
+        return f"{self.doc} <{self.url}>"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Record:
+    """Fields every record has."""
+
+    id: str
+    sources: tuple[str, ...]
+    file: str = ""
+    confidence: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DriverBranch(Record):
+    branch: int
+    max_cuda: Version
+    lts: bool = False
+    eol: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CudaToolkit(Record):
+    version: Version
+    label: str
+    min_driver: Version
+    min_driver_windows: str | None = None
+    size_bytes: int | None = None
+    size_sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class MvcFloor(Record):
+    cuda_major: int
+    min_driver: Version
+
+
+@dataclass(frozen=True, kw_only=True)
+class Architecture(Record):
+    cc: Version
+    name: str
+    first_cuda: Version | None = None
+    deprecated_in: Version | None = None
+    removed_in: Version | None = None
+
+    def buildable_with(self, cuda: Version) -> bool:
+        """Can a toolkit of version `cuda` (or its series) build SASS/PTX for this CC?"""
+        if self.first_cuda is not None and cuda < self.first_cuda:
+            return False
+        return not (self.removed_in is not None and cuda >= self.removed_in)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GpuProduct(Record):
+    name: str
+    cc: Version
+    architecture: str
+    segment: str
+    aliases: tuple[str, ...] = ()
+    memory_mib: int | None = None
+    platform: str | None = None
+
+
+@dataclass(frozen=True)
+class CudnnBuild:
+    cuda: SpecifierSet
+    min_driver: Version | None = None
+    cc: tuple[Version, ...] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CudnnRelease(Record):
+    version: Version
+    builds: tuple[CudnnBuild, ...]
+    size_bytes: int | None = None
+    size_sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class PythonSeries(Record):
+    version: Version
+
+
+@dataclass(frozen=True, kw_only=True)
+class FrameworkBuild:
+    variant: str | None
+    platforms: tuple[str, ...]
+    bundled: Mapping[str, Version] = field(default_factory=lambda: _EMPTY)
+    needs: Mapping[str, SpecifierSet] = field(default_factory=lambda: _EMPTY)
+    sass: tuple[Version, ...] = ()
+    ptx: tuple[Version, ...] = ()
+    cc_range: SpecifierSet | None = None
+    gpu: bool = True
+    size_bytes: int | None = None
+    size_sources: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+
+    @property
+    def cuda(self) -> Version | None:
+        """The CUDA series this build ships (bundled), if it ships one."""
+        return self.bundled.get("cuda")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FrameworkRelease(Record):
+    framework: str
+    series: str
+    versions: tuple[Version, ...]
+    python: SpecifierSet | None
+    builds: tuple[FrameworkBuild, ...]
+    max_opset: int | None = None
+
+
+@dataclass(frozen=True)
+class BuildRef:
+    """One installable framework build: a release's version combined with one of its builds."""
+
+    release: FrameworkRelease
+    build: FrameworkBuild
+    version: Version
+
+    @property
+    def framework(self) -> str:
+        return self.release.framework
+
+    @property
+    def label(self) -> str:
+        """The version string users install: "2.4.1+cu121" (no label when the build has none)."""
+        if self.build.variant and self.version.local is None:
+            return f"{self.version}+{self.build.variant}"
+        return str(self.version)
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.build.sources + self.release.sources))
+
+
+@dataclass(frozen=True, kw_only=True)
+class NumericFormat(Record):
+    precision: str
+    min_cc: Version | None = None
+    cc_allowed: tuple[Version, ...] | None = None
+
+    def allows(self, cc: Version) -> bool:
+        if self.cc_allowed is not None and cc not in self.cc_allowed:
+            return False
+        return self.min_cc is None or cc >= self.min_cc
+
+
+@dataclass(frozen=True, kw_only=True)
+class JetsonStack(Record):
+    jetpack: str
+    l4t: str | None = None
+    cuda: Version | None = None
+    cudnn: Version | None = None
+    tensorrt: Version | None = None
+    gpus: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fact(Record):
+    topic: str
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Discrepancy(Record):
+    text: str
+    chosen: str | None = None
+    records: tuple[str, ...] = ()

@@ -1,0 +1,242 @@
+"""Section parsers: one function per record kind, raw YAML mapping -> typed record.
+
+Each parser reads its fields through a `RecordReader` (which collects problems) and returns the
+record, or None when any field was bad. Unknown fields are reported, so a typo such as
+`min_drvier` is caught instead of silently ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from catalog.fields import RecordReader
+from catalog.model import (
+    FRAMEWORKS,
+    PLATFORMS,
+    PRECISIONS,
+    SEGMENTS,
+    Architecture,
+    CudaToolkit,
+    CudnnBuild,
+    CudnnRelease,
+    Discrepancy,
+    DriverBranch,
+    Fact,
+    FrameworkBuild,
+    FrameworkRelease,
+    GpuProduct,
+    JetsonStack,
+    MvcFloor,
+    NumericFormat,
+    PythonSeries,
+    Source,
+)
+from catalog.versions import parse_spec, parse_version
+
+__all__ = ["SECTION_PARSERS", "parse_source"]
+
+_ENVELOPE = {"id", "source", "confidence", "note"}
+_QUALITIES = ("primary", "primary-copy", "secondary", "observation", "registry")
+
+
+def parse_source(r: RecordReader) -> Source | None:
+    sid, doc, url = r.str("id"), r.str("doc"), r.str("url")
+    quality = r.str("quality", choices=_QUALITIES)
+    r.check_unknown_fields({"id", "doc", "url", "quality", "note"})
+    if not r.ok or sid is None or doc is None or url is None or quality is None:
+        return None
+    return Source(id=sid, doc=doc, url=url, quality=quality, file=r.file)
+
+
+def _size(r: RecordReader) -> dict[str, Any]:
+    size = r.int("size_bytes", required=False, minimum=1)
+    size_sources = r.str_list("size_source")
+    if size is not None and not size_sources:
+        r.fail("size_source", "size_bytes needs a size_source naming where the size comes from")
+    return {"size_bytes": size, "size_sources": size_sources}
+
+
+def _finish(r: RecordReader, cls: type, allowed: set[str], **values: Any) -> Any:
+    r.check_unknown_fields(allowed | _ENVELOPE)
+    return cls(**values) if r.ok else None
+
+
+def parse_driver_branch(r: RecordReader) -> DriverBranch | None:
+    return _finish(
+        r, DriverBranch, set(), **r.common(),
+        branch=r.int("branch", minimum=1), max_cuda=r.version("max_cuda"),
+        lts=r.bool("lts", False), eol=r.str("eol", required=False),
+    )
+
+
+def parse_cuda_toolkit(r: RecordReader) -> CudaToolkit | None:
+    return _finish(
+        r, CudaToolkit, {"size_bytes", "size_source"}, **r.common(),
+        version=r.version("version"), label=r.str("label"), min_driver=r.version("min_driver"),
+        min_driver_windows=r.str("min_driver_windows", required=False), **_size(r),
+    )
+
+
+def parse_mvc_floor(r: RecordReader) -> MvcFloor | None:
+    return _finish(
+        r, MvcFloor, set(), **r.common(),
+        cuda_major=r.int("cuda_major", minimum=1), min_driver=r.version("min_driver"),
+    )
+
+
+def parse_architecture(r: RecordReader) -> Architecture | None:
+    return _finish(
+        r, Architecture, set(), **r.common(),
+        cc=r.version("cc"), name=r.str("name"), first_cuda=r.version("first_cuda", required=False),
+        deprecated_in=r.version("deprecated_in", required=False), removed_in=r.version("removed_in", required=False),
+    )
+
+
+def parse_gpu(r: RecordReader) -> GpuProduct | None:
+    return _finish(
+        r, GpuProduct, set(), **r.common(),
+        name=r.str("name"), cc=r.version("cc"), architecture=r.str("architecture"),
+        segment=r.str("segment", choices=SEGMENTS), aliases=r.str_list("aliases"),
+        memory_mib=r.int("memory_mib", required=False, minimum=1),
+        platform=r.str("platform", required=False, choices=PLATFORMS),
+    )
+
+
+def _prefix_problems(r: RecordReader, start: int, prefix: str) -> None:
+    """Name nested fields fully (builds[1].cuda) in the problems recorded since `start`."""
+    for k in range(start, len(r.problems)):
+        p = r.problems[k]
+        r.problems[k] = type(p)(p.file, p.record, f"{prefix}.{p.field}" if p.field else prefix, p.message)
+
+
+def _cudnn_builds(r: RecordReader) -> tuple[CudnnBuild, ...]:
+    raw = r.raw.get("builds")
+    r.used.add("builds")
+    if not isinstance(raw, list) or not raw:
+        r.fail("builds", "must be a non-empty list of {cuda, min_driver?, cc?}")
+        return ()
+    builds = []
+    for i, b in enumerate(raw):
+        start = len(r.problems)
+        sub = RecordReader(file=r.file, section="builds", index=i, raw=b, problems=r.problems)
+        sub.record = r.record
+        cuda = sub.spec("cuda")
+        min_driver = sub.version("min_driver", required=False)
+        cc = sub.version_list("cc")
+        sub.check_unknown_fields({"cuda", "min_driver", "cc", "note"})
+        _prefix_problems(r, start, f"builds[{i}]")
+        if not sub.ok or cuda is None:
+            r.ok = False
+            continue
+        builds.append(CudnnBuild(cuda=cuda, min_driver=min_driver, cc=cc))
+    return tuple(builds)
+
+
+def parse_cudnn(r: RecordReader) -> CudnnRelease | None:
+    common = r.common()
+    builds = _cudnn_builds(r)
+    return _finish(r, CudnnRelease, {"size_bytes", "size_source"}, **common,
+                   version=r.version("version"), builds=builds, **_size(r))
+
+
+def parse_python(r: RecordReader) -> PythonSeries | None:
+    return _finish(r, PythonSeries, set(), **r.common(), version=r.version("version"))
+
+
+def _framework_build(r: RecordReader, raw: Any, i: int) -> FrameworkBuild | None:
+    sub = RecordReader(file=r.file, section="builds", index=i, raw=raw, problems=r.problems)
+    sub.record = r.record
+    start = len(r.problems)
+    variant = sub.str("variant", required=False)
+    platforms = sub.str_list("platforms", required=True, choices=PLATFORMS)
+    bundled: dict[str, Any] = {}
+    for kind, value in sub.mapping("bundled").items():
+        try:
+            bundled[str(kind)] = parse_version(value)
+        except ValueError as e:
+            sub.fail(f"bundled.{kind}", f"not a valid version: {value!r} ({e})")
+    needs: dict[str, Any] = {}
+    for kind, value in sub.mapping("needs").items():
+        try:
+            needs[str(kind)] = parse_spec(value)
+        except ValueError as e:
+            sub.fail(f"needs.{kind}", f"not a valid PEP 440 specifier: {value!r} ({e})")
+    build_sources = sub.str_list("source")
+    values = dict(
+        variant=variant, platforms=platforms, bundled=bundled, needs=needs,
+        sass=sub.version_list("sass") or (), ptx=sub.version_list("ptx") or (),
+        cc_range=sub.spec("cc_range", required=False), gpu=sub.bool("gpu", True),
+        sources=build_sources, **_size(sub),
+    )
+    sub.check_unknown_fields({"variant", "platforms", "bundled", "needs", "sass", "ptx", "cc_range", "gpu",
+                              "size_bytes", "size_source", "source", "note", "confidence"})
+    _prefix_problems(r, start, f"builds[{i}]")
+    if not sub.ok:
+        r.ok = False
+        return None
+    return FrameworkBuild(**values)
+
+
+def parse_framework_release(r: RecordReader) -> FrameworkRelease | None:
+    common = r.common()
+    raw_builds = r.raw.get("builds")
+    r.used.add("builds")
+    builds = []
+    if not isinstance(raw_builds, list) or not raw_builds:
+        r.fail("builds", "must be a non-empty list of builds")
+    else:
+        builds = [b for i, raw in enumerate(raw_builds) if (b := _framework_build(r, raw, i)) is not None]
+    versions = r.version_list("versions", required=True)
+    if versions == ():
+        r.fail("versions", "must list at least one released version")
+    return _finish(
+        r, FrameworkRelease, set(), **common,
+        framework=r.str("framework", choices=FRAMEWORKS), series=r.str("series"), versions=versions,
+        python=r.spec("python", required=False), builds=tuple(builds),
+        max_opset=r.int("max_opset", required=False, minimum=1),
+    )
+
+
+def parse_numeric_format(r: RecordReader) -> NumericFormat | None:
+    return _finish(
+        r, NumericFormat, set(), **r.common(),
+        precision=r.str("precision", choices=PRECISIONS), min_cc=r.version("min_cc", required=False),
+        cc_allowed=r.version_list("cc_allowed"),
+    )
+
+
+def parse_jetson_stack(r: RecordReader) -> JetsonStack | None:
+    return _finish(
+        r, JetsonStack, set(), **r.common(),
+        jetpack=r.str("jetpack"), l4t=r.str("l4t", required=False), cuda=r.version("cuda", required=False),
+        cudnn=r.version("cudnn", required=False), tensorrt=r.version("tensorrt", required=False),
+        gpus=r.str_list("gpus"),
+    )
+
+
+def parse_fact(r: RecordReader) -> Fact | None:
+    return _finish(r, Fact, set(), **r.common(), topic=r.str("topic"), text=r.str("text"))
+
+
+def parse_discrepancy(r: RecordReader) -> Discrepancy | None:
+    return _finish(
+        r, Discrepancy, set(), **r.common(),
+        text=r.str("text"), chosen=r.str("chosen", required=False), records=r.str_list("records"),
+    )
+
+
+SECTION_PARSERS: dict[str, Callable[[RecordReader], Any]] = {
+    "driver_branches": parse_driver_branch,
+    "cuda_toolkits": parse_cuda_toolkit,
+    "mvc_floors": parse_mvc_floor,
+    "architectures": parse_architecture,
+    "gpus": parse_gpu,
+    "cudnn": parse_cudnn,
+    "python": parse_python,
+    "framework_releases": parse_framework_release,
+    "numeric_formats": parse_numeric_format,
+    "jetson_stacks": parse_jetson_stack,
+    "facts": parse_fact,
+    "discrepancies": parse_discrepancy,
+}

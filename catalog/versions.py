@@ -1,0 +1,80 @@
+"""Version and range helpers on top of `packaging` (never a re-implementation of it).
+
+Catalog versions are `packaging.version.Version`; ranges are `SpecifierSet`. A few domain
+comparisons need more than PEP 440 equality: a PyTorch wheel bundles cuDNN "9.1.0.70" and the
+cuDNN release record is "9.1.0" (a *prefix* match); a wheel's "cu124" means CUDA 12.4 (a
+major.minor *series* match against toolkit "12.4.1"). Those live here, once.
+"""
+
+from __future__ import annotations
+
+import re
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+__all__ = [
+    "InvalidSpecifier",
+    "InvalidVersion",
+    "SpecifierSet",
+    "Version",
+    "cuda_from_variant",
+    "is_prefix",
+    "parse_spec",
+    "parse_version",
+    "same_series",
+    "series",
+    "spec_allows",
+]
+
+_CU_VARIANT = re.compile(r"^cu(\d{2,3})$")
+
+
+def parse_version(text: object) -> Version:
+    """Parse a version written as a string (numbers from YAML are refused: `12.10` != `12.1`)."""
+    if not isinstance(text, str):
+        raise InvalidVersion(f"expected a quoted version string, got {type(text).__name__} {text!r}")
+    return Version(text.strip())
+
+
+def parse_spec(text: object) -> SpecifierSet:
+    """Parse a PEP 440 specifier set; a bare version "1.2" means "==1.2"."""
+    if not isinstance(text, str):
+        raise InvalidSpecifier(f"expected a quoted specifier string, got {type(text).__name__} {text!r}")
+    text = text.strip()
+    if text and text[0].isdigit():
+        parse_version(text)
+        text = f"=={text}"
+    return SpecifierSet(text)
+
+
+def spec_allows(spec: SpecifierSet, version: Version) -> bool:
+    """True when `version` satisfies `spec` (pre-releases allowed: catalog data is explicit)."""
+    return spec.contains(version, prereleases=True)
+
+
+def series(version: Version, parts: int = 2) -> tuple[int, ...]:
+    """The first `parts` numbers of a version, zero-padded: 12.4.1 -> (12, 4)."""
+    release = tuple(version.release) + (0,) * parts
+    return release[:parts]
+
+
+def same_series(a: Version, b: Version, parts: int = 2) -> bool:
+    return series(a, parts) == series(b, parts)
+
+
+def is_prefix(prefix: Version, full: Version) -> bool:
+    """True when `prefix`'s release numbers start `full`'s: 9.1.0 is a prefix of 9.1.0.70."""
+    p, f = tuple(prefix.release), tuple(full.release)
+    return len(p) <= len(f) and f[: len(p)] == p
+
+
+def cuda_from_variant(variant: str | None) -> Version | None:
+    """The CUDA series a wheel label names: "cu124" -> 12.4, "cu118" -> 11.8, "cpu" -> None."""
+    if not variant:
+        return None
+    m = _CU_VARIANT.match(variant)
+    if not m:
+        return None
+    digits = m.group(1)
+    return Version(f"{digits[:-1]}.{digits[-1]}")

@@ -1,0 +1,1 @@
+"""rtfit: metadata_service package."""

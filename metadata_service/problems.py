@@ -1,0 +1,99 @@
+"""The one place where errors become HTTP answers: JSON problem bodies, never a stack trace.
+
+Every `ServiceError` maps to its own status; FastAPI's validation errors become 422 naming the
+first bad field (dotted path, e.g. `node.gpus[0].count`) and listing all of them; unknown routes
+and methods become 404/405 problems; anything unexpected is logged with its traceback on the
+server and answered with a bare 500 problem.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .errors import ServiceError
+
+__all__ = ["field_path", "install_problem_handlers", "problem_response"]
+
+log = logging.getLogger("metadata_service")
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem_response(error: ServiceError) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'Bearer realm="rtfit"'} if error.status == 401 else None
+    return JSONResponse(error.problem(), status_code=error.status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    """('body', 'node', 'gpus', 0, 'count') -> 'node.gpus[0].count'; query/path params keep their name."""
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("function-after", "function-before") or str(part).startswith("function-"):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "body"
+
+
+def _validation_problem(exc: RequestValidationError) -> JSONResponse:
+    errors = [
+        {"field": field_path(tuple(e.get("loc", ()))), "message": str(e.get("msg", "invalid"))}
+        for e in exc.errors()
+    ]
+    first = errors[0] if errors else {"field": "body", "message": "invalid request"}
+    body = {
+        "type": "https://rtfit.dev/problems/invalid-input",
+        "title": "Invalid input",
+        "status": 422,
+        "detail": f"{first['field']}: {first['message']}",
+        "field": first["field"],
+        "errors": errors,
+    }
+    return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+        if exc.status >= 500:
+            log.warning("service error %s: %s", exc.status, exc.detail)
+        return problem_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _validation_problem(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        titles = {404: "Not found", 405: "Method not allowed"}
+        detail = exc.detail if isinstance(exc.detail, str) else "request refused"
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"no route {request.method} {request.url.path} (see /docs)"
+        body = {
+            "type": f"https://rtfit.dev/problems/http-{exc.status_code}",
+            "title": titles.get(exc.status_code, "HTTP error"),
+            "status": exc.status_code,
+            "detail": detail,
+        }
+        return JSONResponse(body, status_code=exc.status_code, media_type=PROBLEM_JSON, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        body = {
+            "type": "https://rtfit.dev/problems/internal",
+            "title": "Internal error",
+            "status": 500,
+            "detail": "the server hit an unexpected error; it has been logged",
+        }
+        return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)

@@ -1,0 +1,223 @@
+"""Request and response bodies of the HTTP API (pydantic), apart from the tables.
+
+Names follow the FastAPI template: `XCreate` for what a client sends, `XPublic` for what we
+return. Contract 1 requests are validated by the solver (`solver.parse_request`), not here, so
+this module only types their envelope; Contract 2 node entries are typed here because the
+service stores them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "BatchSelectCreate",
+    "CatalogPublic",
+    "CatalogUpload",
+    "FlowCreate",
+    "FlowPublic",
+    "FlowTaskUpdate",
+    "GpuEntry",
+    "HeartbeatCreate",
+    "HeartbeatPublic",
+    "ModelCreate",
+    "ModelPublic",
+    "NodeEntry",
+    "NodePublic",
+    "SelectCreate",
+    "TASK_STATES",
+    "Where",
+]
+
+NAME_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$"
+HASH_PATTERN = r"^[0-9a-fA-F]{8,128}$"
+TASK_STATES = ("Pending", "Running", "Succeeded", "Failed", "Skipped")
+
+
+class GpuEntry(BaseModel):
+    """One `gpus` item of a Contract 2 node entry."""
+
+    model_config = ConfigDict(extra="allow")
+
+    product: str = Field(min_length=1, max_length=200)
+    memory_mib: int | None = Field(default=None, ge=0)
+    compute_capability: str | None = Field(default=None, pattern=r"^\d+\.\d+$")
+    count: int = Field(default=1, ge=1, le=4096)
+    free: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _free_le_count(self) -> GpuEntry:
+        if self.free is not None and self.free > self.count:
+            raise ValueError(f"free ({self.free}) must not exceed count ({self.count})")
+        return self
+
+
+class NodeEntry(BaseModel):
+    """A Contract 2 node entry; extra keys (e.g. the agent's `agent` detail) are kept as sent."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(pattern=NAME_PATTERN)
+    cluster: str | None = Field(default=None, max_length=253)
+    arch: str = Field(min_length=1, max_length=32)
+    driver_version: str | None = Field(default=None, pattern=r"^\d+(\.\d+){0,3}$")
+    gpus: list[GpuEntry] = Field(default_factory=list, max_length=256)
+    cached_components: list[str] = Field(default_factory=list, max_length=10_000)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class HeartbeatCreate(BaseModel):
+    """Full heartbeat: `{"node": {...}}` (+ optional agent-computed `inventory_hash`).
+    Liveness heartbeat: `{"node": null, "inventory_hash": "<hex>"}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    node: NodeEntry | None = None
+    inventory_hash: str | None = Field(default=None, pattern=HASH_PATTERN)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> HeartbeatCreate:
+        if self.node is None and self.inventory_hash is None:
+            raise ValueError("send either 'node' (full inventory) or 'inventory_hash' (liveness)")
+        return self
+
+
+class HeartbeatPublic(BaseModel):
+    node: str
+    inventory_hash: str
+    changed: bool = Field(description="the stored inventory changed with this heartbeat")
+    registered: bool = Field(description="this heartbeat registered a new node")
+    revived: bool = Field(description="the node was stale/unavailable and is live again")
+    inventory_revision: int
+    ttl_s: float
+
+
+class NodePublic(BaseModel):
+    name: str
+    cluster: str | None
+    arch: str
+    driver_version: str | None
+    gpus: list[dict[str, Any]]
+    cached_components: list[str]
+    labels: dict[str, str]
+    inventory_hash: str
+    last_seen: float | None
+    age_s: float | None
+    stale: bool
+    beats: int
+    registered_at: float
+    updated_at: float
+    agent: dict[str, Any] | None = None
+
+
+class CatalogUpload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    files: dict[str, Any] = Field(description='{"cuda.yaml": {...parsed YAML...}, ...}')
+
+
+class CatalogPublic(BaseModel):
+    revision: str
+    counts: dict[str, int]
+    activated_at: float
+    source: str
+
+
+class ModelCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN)
+    request: dict[str, Any] = Field(description="a Contract 1 model request")
+
+
+class ModelPublic(BaseModel):
+    name: str
+    request: dict[str, Any]
+    created_at: float
+    updated_at: float
+
+
+class Where(BaseModel):
+    """Which nodes a selection may use (all live nodes when empty)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cluster: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    nodes: list[str] | None = Field(default=None, description="only these node names")
+
+
+class SelectCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: dict[str, Any] | None = Field(default=None, description="a Contract 1 request")
+    model_name: str | None = Field(default=None, description="a registered model's name")
+    top: int = Field(default=1, ge=1, le=50)
+    where: Where | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SelectCreate:
+        if (self.model is None) == (self.model_name is None):
+            raise ValueError("give exactly one of 'model' or 'model_name'")
+        return self
+
+
+class BatchSelectCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[dict[str, Any]] = Field(
+        min_length=1, max_length=200, description='Contract 1 requests, or {"model_name": "..."} references'
+    )
+    where: Where | None = None
+
+
+class FlowTaskUpdate(BaseModel):
+    """What the runner reports about one task; `log` text is appended to the stored log."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: Literal["Pending", "Running", "Succeeded", "Failed", "Skipped"] = "Pending"
+    node: str | None = None
+    runtime: dict[str, Any] | None = None
+    exit_code: int | None = None
+    message: str | None = Field(default=None, max_length=10_000)
+    started_at: float | None = None
+    finished_at: float | None = None
+    log: str | None = Field(default=None, description="appended to the task's log")
+
+
+class FlowCreate(BaseModel):
+    """Create a flow run, or (same `id` again) update it: task entries are merged by name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(default=None, pattern=NAME_PATTERN, max_length=100)
+    flow: str = Field(min_length=1, max_length=200)
+    backend: str | None = Field(default=None, max_length=50)
+    spec: dict[str, Any] | None = Field(default=None, description="the Contract 5 flow document, optional")
+    tasks: dict[str, FlowTaskUpdate] = Field(default_factory=dict)
+
+
+class FlowTaskPublic(BaseModel):
+    state: str
+    node: str | None
+    runtime: dict[str, Any] | None
+    exit_code: int | None
+    message: str | None
+    started_at: float | None
+    finished_at: float | None
+    log_bytes: int
+
+
+class FlowPublic(BaseModel):
+    id: str
+    flow: str
+    state: str
+    backend: str | None
+    created_by: str
+    created_at: float
+    updated_at: float
+    tasks: dict[str, FlowTaskPublic]
+    spec: dict[str, Any] | None = None

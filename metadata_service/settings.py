@@ -1,0 +1,49 @@
+"""Service settings, read once from the environment (prefix ``RTFIT_``) by pydantic-settings.
+
+Everything an operator can change lives here so that `create_app(settings)` is the only way the
+rest of the package learns about its configuration (tests build a `Settings` directly).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Configuration of one service process. Field `database_url` is `RTFIT_DATABASE_URL`, etc."""
+
+    model_config = SettingsConfigDict(env_prefix="RTFIT_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default: SQLite file `rtfit.db` in `data_dir`.",
+    )
+    data_dir: Path = Field(default=Path(".rtfit"), description="Where the default SQLite file lives.")
+    catalog: Path | None = Field(
+        default=None, description="Catalog folder loaded at first start; default: the bundled catalog."
+    )
+    tokens_file: Path | None = Field(
+        default=None, description="YAML file of hashed bearer tokens; unset = every protected route 401."
+    )
+    node_ttl_s: float = Field(default=60.0, gt=0, description="A node silent for longer is stale.")
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, gt=0, description="Larger bodies get 413.")
+    select_cache_size: int = Field(default=1024, ge=0, description="Cached selection answers per process.")
+    solver_threads: int = Field(default=2, ge=1, description="Concurrent solver runs per process.")
+    heartbeat_batch_ms: float = Field(
+        default=5.0, ge=0, description="Liveness heartbeats arriving within this window share one commit."
+    )
+    metrics_public: bool = Field(default=True, description="False: /metrics needs a reader token.")
+    production: bool = Field(default=False, description="Refuse to start without a tokens file.")
+    log_level: str = Field(default="info")
+
+    def resolved_database_url(self) -> str:
+        """The URL to connect to; creates the data dir for the default SQLite file."""
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.data_dir / 'rtfit.db').resolve()}"

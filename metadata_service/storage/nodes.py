@@ -1,0 +1,326 @@
+"""Node inventory and liveness (the node-lease pattern), plus the inventory revision counter.
+
+A *full* heartbeat stores a node's Contract 2 entry (nodes, node_gpus, node_components) and
+renews its lease; a *liveness* heartbeat only renews the lease (one UPDATE on `heartbeats`) if
+the agent's inventory hash matches what we hold. The inventory revision is bumped only when a
+node's stored content or the set of available nodes changes; selection caches key on it.
+A node silent for longer than the TTL is marked unavailable by `sweep_stale`, which selection
+runs before reading the revision, so a cached answer never outlives a node going stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from ..errors import InventoryOutOfDate, NotFound
+from ..tables import Heartbeat, InventoryState, Node, NodeComponent, NodeGpu
+
+__all__ = [
+    "CONTRACT2_KEYS",
+    "HeartbeatOutcome",
+    "NodeView",
+    "contract2_entry",
+    "count_stale",
+    "get_node",
+    "inventory_hash",
+    "inventory_revision",
+    "list_nodes",
+    "live_entries",
+    "record_full",
+    "record_liveness_batch",
+    "sweep_stale",
+]
+
+CONTRACT2_KEYS = ("name", "cluster", "arch", "driver_version", "gpus", "cached_components", "labels")
+# Same rule as the node agent (node_agent.inventory.VOLATILE_KEYS): not part of the hash.
+_VOLATILE_KEYS = frozenset({"memory_used_mib"})
+
+
+def _strip_volatile(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _strip_volatile(v) for k, v in value.items() if k not in _VOLATILE_KEYS}
+    if isinstance(value, list | tuple):
+        return [_strip_volatile(v) for v in value]
+    return value
+
+
+def inventory_hash(entry: Mapping[str, Any]) -> str:
+    """sha256 hex of the canonical JSON of `entry` (volatile keys removed), as the agent computes it."""
+    canonical = json.dumps(_strip_volatile(entry), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def contract2_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """Only the Contract 2 keys of a stored entry (what the solver gets); `None`s dropped."""
+    return {k: entry[k] for k in CONTRACT2_KEYS if entry.get(k) is not None}
+
+
+@dataclass(frozen=True)
+class HeartbeatOutcome:
+    node: str
+    inventory_hash: str
+    changed: bool = False
+    registered: bool = False
+    revived: bool = False
+    inventory_revision: int | None = None
+    problem: InventoryOutOfDate | None = None
+
+
+@dataclass(frozen=True)
+class NodeView:
+    node: Node
+    last_seen: float | None
+    beats: int
+    available: bool
+
+
+def _bump(session: Session, now: float) -> int:
+    session.execute(
+        update(InventoryState)
+        .where(InventoryState.id == 1)
+        .values(revision=InventoryState.revision + 1, changed_at=now)
+    )
+    return int(session.scalar(select(InventoryState.revision).where(InventoryState.id == 1)))
+
+
+def inventory_revision(session: Session) -> int:
+    return int(session.scalar(select(InventoryState.revision).where(InventoryState.id == 1)) or 0)
+
+
+def record_liveness_batch(
+    session: Session, *, pings: Iterable[tuple[str, str]], now: float
+) -> list[HeartbeatOutcome]:
+    """Renew the leases of (node, inventory hash) pings in one transaction.
+
+    A ping for an unknown node or with a different hash is not an error of the batch: its outcome
+    carries an `InventoryOutOfDate` problem and the agent re-sends the full inventory.
+    """
+    outcomes: list[HeartbeatOutcome] = []
+    try:
+        for name, digest in pings:
+            result = session.execute(
+                update(Heartbeat)
+                .where(
+                    Heartbeat.node == name, Heartbeat.inventory_hash == digest, Heartbeat.available.is_(True)
+                )
+                .values(last_seen=now, beats=Heartbeat.beats + 1)
+            )
+            if result.rowcount == 1:
+                outcomes.append(HeartbeatOutcome(node=name, inventory_hash=digest))
+                continue
+            outcomes.append(_liveness_slow_path(session, name=name, digest=digest, now=now))
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return outcomes
+
+
+def _liveness_slow_path(session: Session, *, name: str, digest: str, now: float) -> HeartbeatOutcome:
+    lease = session.get(Heartbeat, name, with_for_update=True)
+    if lease is None:
+        return HeartbeatOutcome(
+            node=name,
+            inventory_hash=digest,
+            problem=InventoryOutOfDate(
+                f"node '{name}' is not registered here; send the full inventory ({{\"node\": {{...}}}})",
+                node=name,
+                reason="unknown-node",
+            ),
+        )
+    if lease.inventory_hash != digest:
+        return HeartbeatOutcome(
+            node=name,
+            inventory_hash=digest,
+            problem=InventoryOutOfDate(
+                f"inventory hash {digest[:12]}... does not match the stored {lease.inventory_hash[:12]}... "
+                f"for node '{name}'; send the full inventory",
+                node=name,
+                reason="hash-mismatch",
+                stored_hash=lease.inventory_hash,
+            ),
+        )
+    lease.last_seen = now
+    lease.beats += 1
+    lease.available = True
+    revision = _bump(session, now)
+    return HeartbeatOutcome(node=name, inventory_hash=digest, revived=True, inventory_revision=revision)
+
+
+def record_full(session: Session, *, entry: dict[str, Any], digest: str, now: float) -> HeartbeatOutcome:
+    """Store a node's full inventory entry (if it changed) and renew its lease, in one commit."""
+    for attempt in (1, 2):
+        try:
+            outcome = _record_full_once(session, entry=entry, digest=digest, now=now)
+            session.commit()
+            return outcome
+        except IntegrityError:
+            session.rollback()  # two first heartbeats of the same node raced; the second retries
+            if attempt == 2:
+                raise
+        except BaseException:
+            session.rollback()
+            raise
+    raise AssertionError("unreachable")
+
+
+def _record_full_once(
+    session: Session, *, entry: dict[str, Any], digest: str, now: float
+) -> HeartbeatOutcome:
+    name = entry["name"]
+    node = session.get(Node, name, with_for_update=True)
+    lease = session.get(Heartbeat, name, with_for_update=True)
+    registered = node is None
+    # Only a change of the Contract 2 content (what selection sees) bumps the revision; agent
+    # detail outside it is stored but does not invalidate cached selections.
+    changed = registered or contract2_entry(node.entry) != contract2_entry(entry)
+    revived = lease is not None and not lease.available
+    if not changed and (node.entry != entry or node.inventory_hash != digest):
+        node.entry = entry
+        node.inventory_hash = digest
+        node.updated_at = now
+    if changed:
+        if node is None:
+            node = Node(
+                name=name,
+                registered_at=now,
+                arch=entry["arch"],
+                labels={},
+                entry={},
+                inventory_hash=digest,
+                updated_at=now,
+            )
+            session.add(node)
+        node.cluster = entry.get("cluster")
+        node.arch = entry["arch"]
+        node.driver_version = entry.get("driver_version")
+        node.labels = dict(entry.get("labels") or {})
+        node.entry = entry
+        node.inventory_hash = digest
+        node.updated_at = now
+        session.flush()
+        session.execute(delete(NodeGpu).where(NodeGpu.node == name))
+        session.execute(delete(NodeComponent).where(NodeComponent.node == name))
+        for position, gpu in enumerate(entry.get("gpus") or []):
+            count = int(gpu.get("count", 1))
+            session.add(
+                NodeGpu(
+                    node=name,
+                    position=position,
+                    product=gpu["product"],
+                    memory_mib=gpu.get("memory_mib"),
+                    compute_capability=gpu.get("compute_capability"),
+                    count=count,
+                    free=int(gpu["free"]) if gpu.get("free") is not None else count,
+                )
+            )
+        for component in sorted(set(entry.get("cached_components") or [])):
+            session.add(NodeComponent(node=name, component=component))
+    if lease is None:
+        lease = Heartbeat(node=name, inventory_hash=digest, last_seen=now, beats=1, available=True)
+        session.add(lease)
+    else:
+        lease.inventory_hash = digest
+        lease.last_seen = now
+        lease.beats += 1
+        lease.available = True
+    session.flush()
+    revision = _bump(session, now) if (changed or revived) else inventory_revision(session)
+    return HeartbeatOutcome(
+        node=name,
+        inventory_hash=digest,
+        changed=changed,
+        registered=registered,
+        revived=revived,
+        inventory_revision=revision,
+    )
+
+
+def sweep_stale(session: Session, *, now: float, ttl_s: float) -> int:
+    """Mark nodes silent for longer than `ttl_s` unavailable; bump the revision if any were."""
+    cutoff = now - ttl_s
+    pending = session.scalar(
+        select(func.count())
+        .select_from(Heartbeat)
+        .where(Heartbeat.available.is_(True), Heartbeat.last_seen < cutoff)
+    )
+    if not pending:
+        session.rollback()  # end the read transaction (SQLite: release the snapshot)
+        return 0
+    try:
+        result = session.execute(
+            update(Heartbeat)
+            .where(Heartbeat.available.is_(True), Heartbeat.last_seen < cutoff)
+            .values(available=False)
+        )
+        swept = result.rowcount or 0
+        if swept:
+            _bump(session, now)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return swept
+
+
+def count_stale(session: Session, *, now: float, ttl_s: float) -> int:
+    return int(
+        session.scalar(select(func.count()).select_from(Heartbeat).where(Heartbeat.last_seen < now - ttl_s))
+        or 0
+    )
+
+
+def live_entries(session: Session) -> list[dict[str, Any]]:
+    """Contract 2 entries of every available node, by name (call `sweep_stale` first)."""
+    rows = session.execute(
+        select(Node.entry)
+        .join(Heartbeat, Heartbeat.node == Node.name)
+        .where(Heartbeat.available.is_(True))
+        .order_by(Node.name)
+    ).scalars()
+    return [contract2_entry(e) for e in rows]
+
+
+def list_nodes(
+    session: Session,
+    *,
+    cluster: str | None = None,
+    gpu: str | None = None,
+    limit: int = 1000,
+    offset: int = 0,
+) -> list[NodeView]:
+    query = (
+        select(Node, Heartbeat.last_seen, Heartbeat.beats, Heartbeat.available)
+        .join(Heartbeat, Heartbeat.node == Node.name, isouter=True)
+        .order_by(Node.name)
+        .limit(limit)
+        .offset(offset)
+    )
+    if cluster is not None:
+        query = query.where(Node.cluster == cluster)
+    if gpu is not None:
+        products = select(NodeGpu.node).where(func.lower(NodeGpu.product).contains(gpu.lower()))
+        query = query.where(Node.name.in_(products))
+    return [
+        NodeView(node=row[0], last_seen=row[1], beats=row[2] or 0, available=bool(row[3]))
+        for row in session.execute(query)
+    ]
+
+
+def get_node(session: Session, *, name: str) -> NodeView:
+    row = session.execute(
+        select(Node, Heartbeat.last_seen, Heartbeat.beats, Heartbeat.available)
+        .join(Heartbeat, Heartbeat.node == Node.name, isouter=True)
+        .where(Node.name == name)
+    ).first()
+    if row is None:
+        raise NotFound(f"no node named '{name}' has sent a heartbeat", name=name)
+    return NodeView(node=row[0], last_seen=row[1], beats=row[2] or 0, available=bool(row[3]))

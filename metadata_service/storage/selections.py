@@ -1,0 +1,54 @@
+"""The selection audit log: every answered selection with the revisions it was computed against."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from ..tables import SelectionAudit
+
+__all__ = ["add_audit", "recent_audits"]
+
+
+def add_audit(
+    session: Session,
+    *,
+    principal: str,
+    kind: str,
+    request: dict[str, Any],
+    catalog_revision: str,
+    inventory_revision: int,
+    feasible: bool,
+    cached: bool,
+    solve_seconds: float,
+    answer: dict[str, Any],
+    now: float,
+) -> int:
+    row = SelectionAudit(
+        created_at=now,
+        principal=principal[:200],
+        kind=kind,
+        request=request,
+        catalog_revision=catalog_revision,
+        inventory_revision=inventory_revision,
+        feasible=feasible,
+        cached=cached,
+        solve_seconds=solve_seconds,
+        answer=answer,
+    )
+    session.add(row)
+    try:
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    assert row.id is not None
+    return row.id
+
+
+def recent_audits(session: Session, *, limit: int = 100) -> list[SelectionAudit]:
+    return list(
+        session.execute(select(SelectionAudit).order_by(SelectionAudit.id.desc()).limit(limit)).scalars()
+    )

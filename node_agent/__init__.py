@@ -1,0 +1,1 @@
+"""rtfit: node_agent package."""

@@ -1,0 +1,1 @@
+"""rtfit: solver package."""

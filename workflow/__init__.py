@@ -1,0 +1,1 @@
+"""rtfit: workflow package."""

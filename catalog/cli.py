@@ -15,8 +15,9 @@ from typing import Any
 
 import typer
 import yaml
-from packaging.version import InvalidVersion, Version
+from packaging.version import InvalidVersion
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from catalog import compat
@@ -25,6 +26,7 @@ from catalog.errors import CatalogError, CatalogInvalid
 from catalog.importer import import_file
 from catalog.loader import default_catalog_dir, load_catalog, load_catalog_from_git
 from catalog.matrix import build_gpu_matrix, driver_cuda_matrix
+from catalog.versions import parse_driver
 from catalog.view import Catalog
 
 __all__ = ["register"]
@@ -207,7 +209,7 @@ def why(framework: str = typer.Argument(..., help="pytorch | tensorflow | onnxru
     cat = _load(catalog)
     try:
         ref = cat.find_build(framework, version)
-        drv = Version(driver) if driver else None
+        drv = parse_driver(driver) if driver else None
     except InvalidVersion as e:
         raise _fail(f"not a version: {e}") from e
     if ref is None:
@@ -224,9 +226,9 @@ def why(framework: str = typer.Argument(..., help="pytorch | tensorflow | onnxru
         verdict = "[green]compatible[/]" if ok else "[red]NOT compatible[/]"
         out.print(f"{framework} {ref.label} on {product.name} (CC {product.cc}): {verdict}")
         for c in checks:
-            out.print(f"  {'ok ' if c.ok else 'NO '} [{c.rule}] {c.message}", soft_wrap=True)
+            out.print(escape(f"  {'ok ' if c.ok else 'NO '} [{c.rule}] {c.message}"), soft_wrap=True)
             if not c.ok and c.suggestion:
-                out.print(f"       suggestion: {c.suggestion}", soft_wrap=True)
+                out.print(escape(f"       suggestion: {c.suggestion}"), soft_wrap=True)
         if not ok and any(c.rule == "no-kernel-for-gpu" for c in checks):
             fixes = [r.label for r in cat.builds(framework)
                      if all(c.ok for c in compat.why(cat, r, product, drv))]

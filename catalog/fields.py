@@ -16,6 +16,7 @@ from catalog.versions import (
     InvalidVersion,
     SpecifierSet,
     Version,
+    parse_driver,
     parse_spec,
     parse_version,
 )
@@ -95,6 +96,9 @@ class RecordReader:
 
     def version(self, name: str, *, required: bool = True) -> Version | None:
         return self.convert(name, parse_version, "version", required=required)
+
+    def driver(self, name: str, *, required: bool = True) -> Version | None:
+        return self.convert(name, parse_driver, "driver version", required=required)
 
     def spec(self, name: str, *, required: bool = True) -> SpecifierSet | None:
         return self.convert(name, parse_spec, "PEP 440 specifier", required=required)

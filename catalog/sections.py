@@ -73,7 +73,7 @@ def parse_driver_branch(r: RecordReader) -> DriverBranch | None:
 def parse_cuda_toolkit(r: RecordReader) -> CudaToolkit | None:
     return _finish(
         r, CudaToolkit, {"size_bytes", "size_source"}, **r.common(),
-        version=r.version("version"), label=r.str("label"), min_driver=r.version("min_driver"),
+        version=r.version("version"), label=r.str("label"), min_driver=r.driver("min_driver"),
         min_driver_windows=r.str("min_driver_windows", required=False), **_size(r),
     )
 
@@ -81,7 +81,7 @@ def parse_cuda_toolkit(r: RecordReader) -> CudaToolkit | None:
 def parse_mvc_floor(r: RecordReader) -> MvcFloor | None:
     return _finish(
         r, MvcFloor, set(), **r.common(),
-        cuda_major=r.int("cuda_major", minimum=1), min_driver=r.version("min_driver"),
+        cuda_major=r.int("cuda_major", minimum=1), min_driver=r.driver("min_driver"),
     )
 
 
@@ -122,7 +122,7 @@ def _cudnn_builds(r: RecordReader) -> tuple[CudnnBuild, ...]:
         sub = RecordReader(file=r.file, section="builds", index=i, raw=b, problems=r.problems)
         sub.record = r.record
         cuda = sub.spec("cuda")
-        min_driver = sub.version("min_driver", required=False)
+        min_driver = sub.driver("min_driver", required=False)
         cc = sub.version_list("cc")
         sub.check_unknown_fields({"cuda", "min_driver", "cc", "note"})
         _prefix_problems(r, start, f"builds[{i}]")

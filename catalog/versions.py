@@ -14,12 +14,14 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 __all__ = [
+    "DriverVersion",
     "InvalidSpecifier",
     "InvalidVersion",
     "SpecifierSet",
     "Version",
     "cuda_from_variant",
     "is_prefix",
+    "parse_driver",
     "parse_spec",
     "parse_version",
     "same_series",
@@ -35,6 +37,28 @@ def parse_version(text: object) -> Version:
     if not isinstance(text, str):
         raise InvalidVersion(f"expected a quoted version string, got {type(text).__name__} {text!r}")
     return Version(text.strip())
+
+
+class DriverVersion(Version):
+    """An NVIDIA driver version that prints as written: "580.65.06", not PEP 440's "580.65.6".
+
+    Compares, hashes and sorts exactly like `Version`; only `str()` keeps the vendor's spelling,
+    so messages such as "upgrade the driver to >= 580.65.06" match what nvidia-smi shows.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._text = text.strip()
+
+    def __str__(self) -> str:
+        return self._text
+
+
+def parse_driver(text: object) -> DriverVersion:
+    """Parse a driver version string ("535.104.05"); refuses unquoted YAML numbers."""
+    if not isinstance(text, str):
+        raise InvalidVersion(f"expected a quoted driver version string, got {type(text).__name__} {text!r}")
+    return DriverVersion(text)
 
 
 def parse_spec(text: object) -> SpecifierSet:

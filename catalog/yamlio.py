@@ -1,8 +1,10 @@
 """Reading catalog YAML safely.
 
 Catalog files come from curators and over HTTP, so they are parsed with PyYAML's safe loader
-plus two refusals: aliases (the "billion laughs" anchor bomb) and files over a size limit. Custom
-tags are already refused by the safe loader. Errors carry the file name and the line.
+(custom tags such as `!!python/object` are refused) plus three limits: the file size, recursive
+aliases, and the size a document *expands* to when its aliases are followed. Curators may share a
+list through an anchor (`sass: *blackwell_list`), but an "anchor bomb" that expands to billions of
+nodes is refused before anything walks it. Errors carry the line where the parser can tell it.
 """
 
 from __future__ import annotations
@@ -11,37 +13,60 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.events import AliasEvent
 
-__all__ = ["MAX_FILE_BYTES", "YamlRefused", "load_yaml_text"]
+__all__ = ["MAX_EXPANDED_NODES", "MAX_FILE_BYTES", "YamlRefused", "load_yaml_text"]
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_EXPANDED_NODES = 1_000_000
 
 
 class YamlRefused(ValueError):
-    """A YAML document that is malformed or uses a refused feature; message names file and line."""
+    """A YAML document that is malformed or uses a refused feature; the message names the line."""
 
 
-class _StrictLoader(yaml.SafeLoader):
-    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
-        if self.check_event(AliasEvent):
-            event = self.peek_event()
-            raise yaml.composer.ComposerError(
-                None, None, "YAML aliases (*anchor references) are not allowed in catalog files", event.start_mark
-            )
-        return super().compose_node(parent, index)
+def _expanded_size(root: Any) -> int:
+    """Nodes the document has once every alias is expanded (shared objects counted per use)."""
+    memo: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: Any) -> int:
+        if not isinstance(node, (dict, list)):
+            return 1
+        key = id(node)
+        if key in memo:
+            return memo[key]
+        if key in active:
+            raise YamlRefused("recursive YAML alias (a structure that contains itself)")
+        active.add(key)
+        children = list(node.keys()) + list(node.values()) if isinstance(node, dict) else node
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > MAX_EXPANDED_NODES:
+                raise YamlRefused(f"document expands to more than {MAX_EXPANDED_NODES} nodes through "
+                                  "its aliases (an anchor bomb?)")
+        active.discard(key)
+        memo[key] = total
+        return total
+
+    return size(root)
 
 
-def load_yaml_text(text: str, *, name: str) -> Any:
+def load_yaml_text(text: str, *, name: str = "") -> Any:
+    """Parse one YAML document safely; `name` is only used by callers for context."""
     if len(text.encode()) > MAX_FILE_BYTES:
-        raise YamlRefused(f"{name}: file is larger than {MAX_FILE_BYTES} bytes")
+        raise YamlRefused(f"file is larger than {MAX_FILE_BYTES} bytes")
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
+        line = f"line {mark.line + 1}: " if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e)
-        raise YamlRefused(f"{name}:{line}: {problem}") from e
+        raise YamlRefused(f"{line}{problem}") from e
+    except RecursionError as e:
+        raise YamlRefused("document nests too deeply") from e
+    _expanded_size(data)
+    return data
 
 
 def load_yaml_file(path: Path) -> Any:

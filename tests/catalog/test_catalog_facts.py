@@ -1,0 +1,94 @@
+"""Real facts pinned to their records in the bundled catalog (and the catalog validates)."""
+
+from __future__ import annotations
+
+import pytest
+from packaging.version import Version
+
+from catalog import load_catalog
+from catalog.compat import binary_path, check_toolkit_arch, driver_requirement, why
+
+
+@pytest.fixture(scope="module")
+def cat():
+    return load_catalog()
+
+
+def test_bundled_catalog_is_valid_and_covers_the_families(cat):
+    counts = cat.counts()
+    assert counts["gpus"] >= 25
+    assert counts["driver_branches"] >= 20
+    for family in ("cuda_toolkits", "mvc_floors", "architectures", "cudnn", "python", "framework_releases",
+                   "numeric_formats", "jetson_stacks", "facts", "discrepancies"):
+        assert counts[family] > 0, family
+    for rec in cat.records():
+        assert rec.sources and all(s in cat.sources for s in rec.sources), rec.id
+
+
+def test_r535_supports_cuda_12_2_natively(cat):
+    max_cuda, branch = cat.driver_max_cuda(Version("535.104.05"))
+    assert (max_cuda, branch.id) == (Version("12.2"), "branch.r535")
+
+
+def test_every_toolkit_11_0_to_13_2_has_a_native_minimum(cat):
+    series = {(t.version.major, t.version.minor) for t in cat.cuda_toolkits}
+    expected = {(11, m) for m in range(0, 9)} | {(12, m) for m in range(0, 10) if m != 7} | {(13, m) for m in range(0, 3)}
+    assert expected <= series
+    assert str(cat.native_min_driver(Version("12.4"))[0]) == "550.54.14"
+    assert str(cat.native_min_driver(Version("11.8"))[0]) == "520.61.05"   # not the third-party 520.56.06
+
+
+def test_minor_version_compatibility_floors(cat):
+    assert {f.cuda_major: str(f.min_driver) for f in cat.mvc_floors} == {
+        11: "450.80.02", 12: "525.60.13", 13: "580.65.06"}
+    need, how, _ = driver_requirement(cat, Version("12.4"), "sass")
+    assert str(need) == "525.60.13" and "minor-version" in how
+    need, how, _ = driver_requirement(cat, Version("12.4"), "ptx")   # PTX JIT needs the native driver
+    assert str(need) == "550.54.14"
+
+
+def test_cuda_12_8_is_the_first_with_sm_120(cat):
+    arch = cat.architecture(Version("12.0"))
+    assert arch.id == "arch.sm_120" and arch.first_cuda == Version("12.8")
+    assert not check_toolkit_arch(cat, Version("12.6"), Version("12.0")).ok
+    assert check_toolkit_arch(cat, Version("12.8"), Version("12.0")).ok
+
+
+def test_cuda_12_drops_kepler_and_13_drops_maxwell_pascal_volta(cat):
+    assert cat.architecture(Version("3.7")).removed_in == Version("12.0")
+    for cc in ("5.0", "5.2", "6.0", "6.1", "7.0", "7.2"):
+        assert cat.architecture(Version(cc)).removed_in == Version("13.0"), cc
+    assert cat.architecture(Version("7.5")).removed_in is None
+
+
+def test_pytorch_2_7_is_the_first_blackwell_capable_release(cat):
+    rtx5090 = cat.gpu("NVIDIA GeForce RTX 5090")
+    assert rtx5090.cc == Version("12.0")
+    capable = sorted({Version(r.release.series) for r in cat.builds("pytorch")
+                      if r.build.gpu and all(c.ok for c in why(cat, r, rtx5090))})
+    assert capable[0] == Version("2.7")
+    ref = cat.find_build("pytorch", "2.7.0+cu128")
+    assert binary_path(ref.build, Version("12.0")) == "sass"
+
+
+def test_torch_2_6_cu124_refused_on_rtx_5090_with_source(cat):
+    checks = why(cat, cat.find_build("pytorch", "2.6.0+cu124"), cat.gpu("NVIDIA GeForce RTX 5090"))
+    failed = [c for c in checks if not c.ok]
+    assert failed and failed[0].rule == "toolkit-drops-arch"
+    assert "12.8" in failed[0].message and "arch.sm_120" in failed[0].message
+
+
+def test_gpu_names_are_nvml_names_with_aliases(cat):
+    assert cat.gpu("Tesla T4").cc == Version("7.5")
+    assert cat.gpu("NVIDIA H100 80GB HBM3").cc == Version("9.0")
+    assert cat.gpu("NVIDIA A100-SXM4-80GB").memory_mib >= 80 * 1000
+    segments = {g.segment for g in cat.gpus}
+    assert {"datacenter", "workstation", "consumer", "jetson"} <= segments
+
+
+def test_numeric_formats(cat):
+    assert cat.numeric_format("bf16").min_cc == Version("8.0")
+    assert cat.numeric_format("fp8").min_cc == Version("8.9")
+    assert not cat.numeric_format("bf16").allows(cat.gpu("Tesla T4").cc)
+    fp4 = cat.numeric_format("fp4")
+    assert fp4.allows(Version("10.0")) and not fp4.allows(Version("9.0"))

@@ -158,11 +158,12 @@ def matrix(kind: str = typer.Option("builds", "--kind", help="builds (framework 
         table = Table(title=m.title, caption=m.legend)
         table.add_column(m.row_header, no_wrap=True)
         for c in m.columns:
-            table.add_column(c, justify="center", max_width=12, overflow="fold")
+            table.add_column(c, justify="center", max_width=12, min_width=min(len(c), 5), overflow="fold")
         style = {"S": "green", "N": "green", "P": "yellow", "M": "yellow", "-": "red"}
         for name, cells in m.rows:
             table.add_row(name, *(f"[{style.get(c.mark, 'white')}]{c.mark}[/]" for c in cells))
-        out.print(table)
+        width = max(len(n) for n, _ in m.rows) + 8 + sum(max(min(len(c), 12), 5) + 3 for c in m.columns) if m.rows else 80
+        Console(highlight=False, width=max(out.width, width)).print(table)
     else:
         raise _fail(f"unknown format {fmt!r}; use table, csv, markdown or json")
 

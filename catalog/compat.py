@@ -21,6 +21,8 @@ __all__ = [
     "Check",
     "KernelPath",
     "binary_path",
+    "check_cudnn_driver",
+    "check_cudnn_gpu",
     "check_driver",
     "check_kernels",
     "check_platform",
@@ -163,14 +165,38 @@ def why(cat: Catalog, ref: BuildRef, gpu: GpuProduct, driver: Version | None = N
     if cuda is not None and ref.build.gpu:
         checks.append(check_toolkit_arch(cat, cuda, gpu.cc))
         cudnn = ref.build.bundled.get("cudnn")
-        rec = cat.cudnn_release(cudnn) if cudnn is not None else None
-        if rec is not None:
-            ccs = [b.cc for b in rec.builds if spec_allows(b.cuda, cuda) and b.cc is not None]
-            if ccs and not any(gpu.cc in c for c in ccs):
-                checks.append(Check("cudnn-no-gpu-support", False, f"cuDNN {cudnn} (bundled by {ref.label}) "
-                                    f"does not list CC {gpu.cc} for CUDA {cuda} (catalog: {rec.id}; "
-                                    f"{cat.cite(rec.sources)})", rec.sources))
+        if cudnn is not None and cat.cudnn_release(cudnn) is not None:
+            checks.append(check_cudnn_gpu(cat, cudnn, cuda, gpu.cc, by=ref.label))
         if driver is not None:
             path = binary_path(ref.build, gpu.cc) or "ptx"
             checks.append(check_driver(cat, cuda, driver, path))
     return checks
+
+
+def check_cudnn_gpu(cat: Catalog, cudnn: Version, cuda: Version, cc: Version, *, by: str = "") -> Check:
+    """cuDNN `cudnn` for CUDA `cuda` must list the GPU's CC where its build gives a `cc` list."""
+    rec = cat.cudnn_release(cudnn)
+    if rec is None:
+        return Check("cudnn", True, f"cuDNN {cudnn} has no catalog record; no CC list to check", ())
+    ccs = [b.cc for b in rec.builds if spec_allows(b.cuda, cuda) and b.cc is not None]
+    if not ccs or any(cc in c for c in ccs):
+        return Check("cudnn", True, f"cuDNN {cudnn} for CUDA {cuda} supports CC {cc} ({rec.id})", rec.sources)
+    listed = sorted({c for group in ccs for c in group})
+    via = f" (bundled by {by})" if by else ""
+    return Check("cudnn-no-gpu-support", False, f"cuDNN {cudnn}{via} for CUDA {cuda} supports CC "
+                 f"[{_fmt_cc(tuple(listed))}], not {cc} (catalog: {rec.id}; {cat.cite(rec.sources)})", rec.sources,
+                 "use another cuDNN/CUDA combination or a GPU it supports")
+
+
+def check_cudnn_driver(cat: Catalog, cudnn: Version, cuda: Version, driver: Version | None) -> Check:
+    """cuDNN builds that state a `min_driver` need at least that driver."""
+    rec = cat.cudnn_release(cudnn)
+    needs = [b.min_driver for b in rec.builds if spec_allows(b.cuda, cuda)] if rec is not None else []
+    if rec is None or not needs or any(n is None for n in needs):
+        return Check("cudnn-driver", True, f"cuDNN {cudnn} states no driver minimum for CUDA {cuda}", ())
+    need = min(n for n in needs if n is not None)
+    if driver is not None and driver >= need:
+        return Check("cudnn-driver", True, f"driver {driver} >= {need} for cuDNN {cudnn} ({rec.id})", rec.sources)
+    return Check("driver-too-old", False, f"driver {driver or 'none'} is older than {need}, the minimum of "
+                 f"cuDNN {cudnn} for CUDA {cuda} (catalog: {rec.id}; {cat.cite(rec.sources)})", rec.sources,
+                 f"upgrade the driver to >= {need}")

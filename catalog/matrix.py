@@ -89,7 +89,8 @@ def build_gpu_matrix(cat: Catalog, *, framework: str = "pytorch", latest: int | 
                 path = binary_path(ref.build, g.cc)
                 mark = ("P" if path == "ptx" else "S") if ok else "-"
                 cells.append(Cell(mark, ok, tuple(checks)))
-            m.rows.append((ref.label, cells))
+            only = "" if "x86_64" in ref.build.platforms else f" ({'/'.join(ref.build.platforms)})"
+            m.rows.append((ref.label + only, cells))
     return m
 
 

@@ -165,7 +165,10 @@ class NodeAgent:
     def run(self, stop: threading.Event) -> None:
         """Rounds until ``stop`` is set; the wait is interruptible."""
         log.info(
-            "rtfit agent for node %s (source %s, every %.1fs)", self.config.name, self.source.kind, self.config.interval
+            "rtfit agent for node %s (source %s, every %.1fs)",
+            self.config.name,
+            self.source.kind,
+            self.config.interval,
         )
         while not stop.is_set():
             stop.wait(self.step())

@@ -24,13 +24,13 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 
-def parse_interval(text: str) -> float:
-    """"10s", "500ms", "2m", "1h" or a bare number of seconds -> seconds (> 0)."""
+def parse_interval(text: str, *, flag: str = "--interval") -> float:
+    """ "10s", "500ms", "2m", "1h" or a bare number of seconds -> seconds (> 0)."""
     from node_agent.errors import AgentConfigError
 
     m = _DURATION.match(text)
     if not m or float(m.group(1)) <= 0:
-        raise AgentConfigError(f"--interval must be a positive duration like 10s, 500ms or 2m, got {text!r}")
+        raise AgentConfigError(f"{flag} must be a positive duration like 10s, 500ms or 2m, got {text!r}")
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
@@ -52,17 +52,29 @@ def _fail(message: str) -> typer.Exit:
 
 
 def agent_command(
-    server: Annotated[str | None, typer.Option(envvar="RTFIT_SERVER", help="Service URL, e.g. http://rtfit:8000")] = None,
-    token_file: Annotated[Path | None, typer.Option(envvar="RTFIT_TOKEN_FILE", help="File holding the agent's bearer token")] = None,
+    server: Annotated[
+        str | None, typer.Option(envvar="RTFIT_SERVER", help="Service URL, e.g. http://rtfit:8000")
+    ] = None,
+    token_file: Annotated[
+        Path | None, typer.Option(envvar="RTFIT_TOKEN_FILE", help="File holding the agent's bearer token")
+    ] = None,
     interval: Annotated[str, typer.Option(help="Time between heartbeats: 10s, 500ms, 2m")] = "10s",
-    name: Annotated[str | None, typer.Option(envvar="NODE_NAME", help="Node name (default: hostname)")] = None,
+    max_backoff: Annotated[
+        str, typer.Option(help="Longest wait between retries while the service is down")
+    ] = "60s",
+    name: Annotated[
+        str | None, typer.Option(envvar="NODE_NAME", help="Node name (default: hostname)")
+    ] = None,
     cluster: Annotated[str | None, typer.Option(envvar="RTFIT_CLUSTER", help="Cluster name")] = None,
-    store: Annotated[Path | None, typer.Option(envvar="RTFIT_STORE", help="Runtime store folder (Contract 6)")] = None,
+    store: Annotated[
+        Path | None, typer.Option(envvar="RTFIT_STORE", help="Runtime store folder (Contract 6)")
+    ] = None,
     label: Annotated[list[str] | None, typer.Option(help="Extra node label KEY=VALUE (repeatable)")] = None,
     once: Annotated[bool, typer.Option("--once", help="One round, then exit")] = False,
     print_: Annotated[bool, typer.Option("--print", help="Print the inventory JSON to stdout")] = False,
     nfd_features_file: Annotated[
-        Path | None, typer.Option(envvar="RTFIT_NFD_FEATURES_FILE", help="Write NFD local features to this file")
+        Path | None,
+        typer.Option(envvar="RTFIT_NFD_FEATURES_FILE", help="Write NFD local features to this file"),
     ] = None,
     fail_hard: Annotated[bool, typer.Option("--fail-hard", help="Error out if NVML cannot start")] = False,
     fake: Annotated[str | None, typer.Option(help="Use a fake GPU profile (demos, tests)")] = None,
@@ -78,17 +90,24 @@ def agent_command(
     level = getattr(logging, log_level.upper(), None)
     if not isinstance(level, int):
         raise _fail(f"--log-level must be debug, info, warning or error, got {log_level!r}")
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if level > logging.DEBUG:  # one line per request is noise at a 10 s interval; failures are logged by us
+        logging.getLogger("httpx").setLevel(logging.WARNING)
 
     try:
         seconds = parse_interval(interval)
+        backoff_cap = parse_interval(max_backoff, flag="--max-backoff")
         labels = parse_labels(label or [])
         if server is None and not (once and print_) and nfd_features_file is None:
             raise AgentConfigError("--server is required (or use --once --print to only print the inventory)")
         if server is not None and token_file is None:
             raise AgentConfigError("--token-file is required with --server")
         host = host_facts()
-        client = HeartbeatClient(server, token_file) if server is not None and token_file is not None else None
+        client = (
+            HeartbeatClient(server, token_file) if server is not None and token_file is not None else None
+        )
         source = open_device_source(fail_hard=fail_hard, fake_profile=fake)
     except AgentConfigError as e:
         raise _fail(str(e)) from None
@@ -103,6 +122,8 @@ def agent_command(
         labels=labels,
         interval=seconds,
         nfd_file=nfd_features_file,
+        backoff_base=min(1.0, backoff_cap),
+        backoff_cap=backoff_cap,
     )
     agent = NodeAgent(config, source, client=client, host=host)
     try:

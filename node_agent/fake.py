@@ -99,7 +99,9 @@ def fake_a100(*, in_use: bool = False) -> Gpu:
     return fake_gpu("NVIDIA A100-SXM4-40GB", memory_mib=40960, cc="8.0", in_use=in_use)
 
 
-def fake_a100_mig(profiles: Sequence[str] = ("3g.20gb", "2g.10gb", "1g.5gb", "1g.5gb"), *, busy: int = 0) -> Gpu:
+def fake_a100_mig(
+    profiles: Sequence[str] = ("3g.20gb", "2g.10gb", "1g.5gb", "1g.5gb"), *, busy: int = 0
+) -> Gpu:
     """An A100-SXM4-40GB in MIG mode, e.g. ``fake_a100_mig(["3g.20gb", "3g.20gb"], busy=1)``."""
     unknown = [p for p in profiles if p not in A100_40GB_MIG_MIB]
     if unknown:

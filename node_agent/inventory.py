@@ -33,7 +33,13 @@ __all__ = [
     "VOLATILE_KEYS",
 ]
 
-_ARCH_ALIASES = {"x86_64": "x86_64", "amd64": "x86_64", "x64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
+_ARCH_ALIASES = {
+    "x86_64": "x86_64",
+    "amd64": "x86_64",
+    "x64": "x86_64",
+    "aarch64": "aarch64",
+    "arm64": "aarch64",
+}
 
 # Change on every sample without changing what the node can run: excluded from the hash, so a
 # busy GPU's memory counter does not force a full inventory upload on every heartbeat.
@@ -60,7 +66,9 @@ def _units(gpu: Gpu) -> list[tuple[str, int | None, str | None, bool]]:
     """The allocatable units of one GPU: (product, memory MiB, compute capability, in use)."""
     assert gpu.name is not None
     if gpu.mig_enabled:
-        return [(gpu.name, m.memory_total_mib, gpu.compute_capability, bool(m.in_use)) for m in gpu.mig_devices]
+        return [
+            (gpu.name, m.memory_total_mib, gpu.compute_capability, bool(m.in_use)) for m in gpu.mig_devices
+        ]
     return [(gpu.name, gpu.memory_total_mib, gpu.compute_capability, bool(gpu.in_use))]
 
 

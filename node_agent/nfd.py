@@ -22,7 +22,14 @@ from typing import Any
 
 from node_agent.errors import NfdWriteError
 
-__all__ = ["PREFIX", "features_from_inventory", "label_value", "render_features", "write_features", "NfdWriter"]
+__all__ = [
+    "PREFIX",
+    "features_from_inventory",
+    "label_value",
+    "render_features",
+    "write_features",
+    "NfdWriter",
+]
 
 PREFIX = "rtfit.io/"
 _VALUE_BAD = re.compile(r"[^A-Za-z0-9_.-]+")

@@ -139,7 +139,9 @@ class NvmlDeviceSource:
         uuid = self._get(f"{tag}: nvmlDeviceGetUUID", nv.nvmlDeviceGetUUID, handle)
         pci = self._get(f"{tag}: nvmlDeviceGetPciInfo", nv.nvmlDeviceGetPciInfo, handle)
         total, used = self._memory(tag, handle)
-        cc = self._get(f"{tag}: nvmlDeviceGetCudaComputeCapability", nv.nvmlDeviceGetCudaComputeCapability, handle)
+        cc = self._get(
+            f"{tag}: nvmlDeviceGetCudaComputeCapability", nv.nvmlDeviceGetCudaComputeCapability, handle
+        )
         mig_enabled, mig_devices = self._mig(tag, handle)
         in_use = self._in_use(tag, handle, utilization=not mig_enabled)
         if mig_devices:
@@ -166,12 +168,16 @@ class NvmlDeviceSource:
     def _in_use(self, tag: str, handle: Any, *, utilization: bool = True) -> bool | None:
         """Busy = a compute process is running, or (when readable) utilization above zero."""
         nv = self._nvml
-        procs = self._get(f"{tag}: nvmlDeviceGetComputeRunningProcesses", nv.nvmlDeviceGetComputeRunningProcesses, handle)
+        procs = self._get(
+            f"{tag}: nvmlDeviceGetComputeRunningProcesses", nv.nvmlDeviceGetComputeRunningProcesses, handle
+        )
         signals: list[bool] = []
         if procs is not None:
             signals.append(len(procs) > 0)
         if utilization:
-            util = self._get(f"{tag}: nvmlDeviceGetUtilizationRates", nv.nvmlDeviceGetUtilizationRates, handle)
+            util = self._get(
+                f"{tag}: nvmlDeviceGetUtilizationRates", nv.nvmlDeviceGetUtilizationRates, handle
+            )
             if util is not None:
                 signals.append(int(util.gpu) > 0)
         return any(signals) if signals else None
@@ -180,16 +186,23 @@ class NvmlDeviceSource:
         nv = self._nvml
         try:
             # GPUs without MIG answer NotSupported: that is "MIG disabled", not a problem.
-            current, _pending = self._call(f"{tag}: nvmlDeviceGetMigMode", nv.nvmlDeviceGetMigMode, handle, quiet=True)
+            current, _pending = self._call(
+                f"{tag}: nvmlDeviceGetMigMode", nv.nvmlDeviceGetMigMode, handle, quiet=True
+            )
         except _Absent:
             return False, ()
         if int(current) != getattr(nv, "NVML_DEVICE_MIG_ENABLE", _MIG_ENABLE):
             return False, ()
-        slots = self._get(f"{tag}: nvmlDeviceGetMaxMigDeviceCount", nv.nvmlDeviceGetMaxMigDeviceCount, handle) or 0
+        slots = (
+            self._get(f"{tag}: nvmlDeviceGetMaxMigDeviceCount", nv.nvmlDeviceGetMaxMigDeviceCount, handle)
+            or 0
+        )
         devices = []
         for slot in range(int(slots)):
             try:  # empty slots answer NotFound: expected, not a problem
-                mig = self._call(f"{tag} mig {slot}", nv.nvmlDeviceGetMigDeviceHandleByIndex, handle, slot, quiet=True)
+                mig = self._call(
+                    f"{tag} mig {slot}", nv.nvmlDeviceGetMigDeviceHandleByIndex, handle, slot, quiet=True
+                )
             except _Absent:
                 continue
             devices.append(self._mig_device(f"{tag} mig {slot}", mig))

@@ -32,7 +32,6 @@ from node_agent.errors import (
     AgentConfigError,
     AuthRejected,
     PayloadRejected,
-    PublishError,
     ServerError,
     ServerUnreachable,
 )
@@ -90,7 +89,9 @@ class HeartbeatClient:
         self.server = server.rstrip("/")
         self.token_file = Path(token_file)
         read_token(self.token_file)  # fail at start-up, not at the first heartbeat
-        self._client = httpx.Client(timeout=timeout, transport=transport, headers={"User-Agent": "rtfit-agent"})
+        self._client = httpx.Client(
+            timeout=timeout, transport=transport, headers={"User-Agent": "rtfit-agent"}
+        )
 
     def url(self, node: str) -> str:
         return f"{self.server}/v1/nodes/{quote(node, safe='')}/heartbeat"
@@ -102,7 +103,9 @@ class HeartbeatClient:
         except AgentConfigError as e:
             raise AuthRejected(str(e)) from e
         try:
-            response = self._client.put(self.url(node), json=body, headers={"Authorization": f"Bearer {token}"})
+            response = self._client.put(
+                self.url(node), json=body, headers={"Authorization": f"Bearer {token}"}
+            )
         except httpx.HTTPError as e:
             raise ServerUnreachable(f"cannot reach {self.server}: {type(e).__name__}: {e}") from e
         status = response.status_code
@@ -139,4 +142,3 @@ class Backoff:
 
     def reset(self) -> None:
         self.attempts = 0
-

@@ -19,6 +19,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+@app.callback()
+def _root() -> None:
+    """rtfit: sourced GPU compatibility catalog, CP-SAT runtime/node selection, fleet service, agent, flows."""
+
+
 # Order is the order of `rtfit --help`.
 _COMMAND_MODULES = (
     "catalog.cli",

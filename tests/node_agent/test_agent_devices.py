@@ -46,7 +46,9 @@ def test_nvml_source_reads_back_what_the_fake_driver_holds(name: str) -> None:
     got, module = _read(expected)
     # no-driver: NVML answers DriverNotLoaded for the driver version, which is a recorded problem
     problems = ("nvmlSystemGetDriverVersion: DriverNotLoaded", "nvmlSystemGetCudaDriverVersion: NotSupported")
-    assert got == replace(expected, source="nvml", problems=problems if expected.driver_version is None else ())
+    assert got == replace(
+        expected, source="nvml", problems=problems if expected.driver_version is None else ()
+    )
     assert module.calls["nvmlInit"] == 1 and not module.initialized  # shut down on close
 
 
@@ -78,15 +80,25 @@ SINGLE_CALL_FAILURES = [
     ("nvmlDeviceGetName", "NotSupported", lambda g: g.name is None and g.uuid is not None),
     ("nvmlDeviceGetUUID", "NoPermission", lambda g: g.uuid is None and g.name == "NVIDIA H100 80GB HBM3"),
     ("nvmlDeviceGetPciInfo", "NotSupported", lambda g: g.pci_bus_id is None),
-    ("nvmlDeviceGetMemoryInfo", "GpuIsLost", lambda g: g.memory_total_mib is None and g.memory_used_mib is None),
+    (
+        "nvmlDeviceGetMemoryInfo",
+        "GpuIsLost",
+        lambda g: g.memory_total_mib is None and g.memory_used_mib is None,
+    ),
     ("nvmlDeviceGetCudaComputeCapability", "FunctionNotFound", lambda g: g.compute_capability is None),
-    ("nvmlDeviceGetComputeRunningProcesses", "NotSupported", lambda g: g.in_use is False),  # utilization says idle
+    (
+        "nvmlDeviceGetComputeRunningProcesses",
+        "NotSupported",
+        lambda g: g.in_use is False,
+    ),  # utilization says idle
     ("nvmlDeviceGetUtilizationRates", "NotSupported", lambda g: g.in_use is False),
     ("nvmlDeviceGetMaxMigDeviceCount", "Unknown", lambda g: g.mig_devices == ()),
 ]
 
 
-@pytest.mark.parametrize(("call", "error", "check"), SINGLE_CALL_FAILURES, ids=[c for c, _, _ in SINGLE_CALL_FAILURES])
+@pytest.mark.parametrize(
+    ("call", "error", "check"), SINGLE_CALL_FAILURES, ids=[c for c, _, _ in SINGLE_CALL_FAILURES]
+)
 def test_a_failing_nvml_call_makes_a_field_absent_not_a_crash(call: str, error: str, check) -> None:
     snap = fake_node(fake_h100(), fake_l4())
     if call == "nvmlDeviceGetMaxMigDeviceCount":
@@ -98,7 +110,10 @@ def test_a_failing_nvml_call_makes_a_field_absent_not_a_crash(call: str, error: 
 
 
 def test_in_use_is_unknown_when_neither_processes_nor_utilization_can_be_read() -> None:
-    failures = {"nvmlDeviceGetComputeRunningProcesses": "NotSupported", "nvmlDeviceGetUtilizationRates": "NotSupported"}
+    failures = {
+        "nvmlDeviceGetComputeRunningProcesses": "NotSupported",
+        "nvmlDeviceGetUtilizationRates": "NotSupported",
+    }
     got, _ = _read(fake_node(fake_l4(in_use=True)), failures=failures)
     assert got.gpus[0].in_use is None
 
@@ -138,7 +153,12 @@ def test_fake_profiles_and_unknown_profile() -> None:
     source = open_device_source(fake_profile="mixed")
     assert isinstance(source, FakeDeviceSource)
     assert source.snapshot().source == "fake:mixed"
-    assert [g.name for g in source.snapshot().gpus] == ["NVIDIA H100 80GB HBM3", "NVIDIA L4", "NVIDIA L4", "Tesla T4"]
+    assert [g.name for g in source.snapshot().gpus] == [
+        "NVIDIA H100 80GB HBM3",
+        "NVIDIA L4",
+        "NVIDIA L4",
+        "Tesla T4",
+    ]
     with pytest.raises(AgentConfigError, match="unknown fake profile 'h200'.*a100-mig"):
         fake_source("h200")
     with pytest.raises(ValueError, match="unknown A100-40GB MIG profile"):
@@ -150,7 +170,9 @@ def test_fake_nvml_rejects_a_misspelled_failure() -> None:
         FakeNvml(fake_node(), failures={"nvmlDeviceGetNmae": "NotSupported"})
 
 
-@pytest.mark.parametrize(("value", "text"), [(12040, "12.4"), (12020, "12.2"), (11080, "11.8"), (13000, "13.0")])
+@pytest.mark.parametrize(
+    ("value", "text"), [(12040, "12.4"), (12020, "12.2"), (11080, "11.8"), (13000, "13.0")]
+)
 def test_cuda_driver_version_from_nvml_integer(value: int, text: str) -> None:
     assert cuda_version_from_int(value) == text
 

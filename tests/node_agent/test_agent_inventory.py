@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,11 @@ def test_gpu_groups(name: str, snapshot: DeviceSnapshot, expected: list[dict]) -
 def test_entry_has_exactly_the_contract2_keys_plus_agent_detail() -> None:
     snap = fake_node(fake_l4(), fake_l4(in_use=True), driver="535.104.05", cuda="12.2")
     entry = build_inventory(
-        snap, name="edge-01", host=HOST, cluster="edge-seoul", cached_components=["python/3.11.9", "cuda/12.2.2"],
+        snap,
+        name="edge-01",
+        host=HOST,
+        cluster="edge-seoul",
+        cached_components=["python/3.11.9", "cuda/12.2.2"],
         labels={"zone": "a"},
     )
     assert list(entry) == [*CONTRACT2_KEYS, "agent"]
@@ -70,9 +75,7 @@ def test_cpu_only_entry_has_null_driver_and_no_gpus_and_omits_absent_cluster() -
 
 def test_hash_ignores_memory_used_but_not_what_the_node_can_run() -> None:
     base = build_inventory(fake_node(fake_l4()), name="n", host=HOST)
-    busy_memory = build_inventory(
-        fake_node(fake_l4().__class__(**{**fake_l4().__dict__, "memory_used_mib": 9000})), name="n", host=HOST
-    )
+    busy_memory = build_inventory(fake_node(replace(fake_l4(), memory_used_mib=9000)), name="n", host=HOST)
     busy_gpu = build_inventory(fake_node(fake_l4(in_use=True)), name="n", host=HOST)
     cached = build_inventory(fake_node(fake_l4()), name="n", host=HOST, cached_components=["cuda/12.4.1"])
     assert inventory_hash(base) == inventory_hash(busy_memory)
@@ -82,7 +85,13 @@ def test_hash_ignores_memory_used_but_not_what_the_node_can_run() -> None:
 
 @pytest.mark.parametrize(
     ("machine", "arch"),
-    [("x86_64", "x86_64"), ("AMD64", "x86_64"), ("aarch64", "aarch64"), ("arm64", "aarch64"), ("ppc64le", "ppc64le")],
+    [
+        ("x86_64", "x86_64"),
+        ("AMD64", "x86_64"),
+        ("aarch64", "aarch64"),
+        ("arm64", "aarch64"),
+        ("ppc64le", "ppc64le"),
+    ],
 )
 def test_normalize_arch(machine: str, arch: str) -> None:
     assert normalize_arch(machine) == arch

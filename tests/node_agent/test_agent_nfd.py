@@ -24,7 +24,9 @@ def _entry(*gpus, **kw):
 
 
 def test_features_for_a_two_l4_node_with_cached_components() -> None:
-    feats = features_from_inventory(_entry(fake_l4(), fake_l4(), cached_components=["cuda/12.2.2", "pytorch/2.4.1+cu124"]))
+    feats = features_from_inventory(
+        _entry(fake_l4(), fake_l4(), cached_components=["cuda/12.2.2", "pytorch/2.4.1+cu124"])
+    )
     assert feats == {
         "rtfit.io/agent": "true",
         "rtfit.io/arch": "x86_64",
@@ -57,7 +59,12 @@ def test_features_for_mixed_mig_and_cpu_only_nodes_are_valid_labels() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "value"),
-    [("NVIDIA H100 80GB HBM3", "NVIDIA-H100-80GB-HBM3"), (True, "true"), ("2.4.1+cu124", "2.4.1-cu124"), ("x" * 80, "x" * 63)],
+    [
+        ("NVIDIA H100 80GB HBM3", "NVIDIA-H100-80GB-HBM3"),
+        (True, "true"),
+        ("2.4.1+cu124", "2.4.1-cu124"),
+        ("x" * 80, "x" * 63),
+    ],
 )
 def test_label_value(raw: object, value: str) -> None:
     assert label_value(raw) == value

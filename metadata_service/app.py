@@ -1,0 +1,110 @@
+"""`create_app(settings)`: builds the FastAPI application and the objects behind it.
+
+At startup (lifespan) the schema is migrated to head and, if no catalog revision is stored yet,
+the bundled catalog (or `RTFIT_CATALOG`) is stored as the first one. A clock can be injected so
+tests can move time (node staleness) without sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from .auth import TokenStore
+from .catalog_state import CatalogHolder
+from .db import Database, init_db
+from .deps import ServiceState
+from .errors import ServiceError
+from .heartbeats import HeartbeatService
+from .metrics import Metrics
+from .middleware import RequestMiddleware
+from .problems import install_problem_handlers
+from .routes import include_routes
+from .ui import mount_ui
+from .selection import SelectionService
+from .settings import Settings
+from .storage import nodes as node_store
+
+__all__ = ["create_app", "prepare"]
+
+log = logging.getLogger("metadata_service")
+
+
+def prepare(state: ServiceState) -> None:
+    """Migrate the schema and make sure a catalog revision is stored (idempotent)."""
+    init_db(state.db)
+    state.holder.bootstrap(state.settings.catalog)
+
+
+def create_app(settings: Settings | None = None, *, clock: Callable[[], float] = time.time) -> FastAPI:
+    settings = settings or Settings()
+    if settings.production and settings.tokens_file is None:
+        raise ServiceError("RTFIT_PRODUCTION is set but RTFIT_TOKENS_FILE is not: refusing to start without auth")
+    db = Database(settings.resolved_database_url())
+    tokens = TokenStore(settings.tokens_file)
+    if not tokens.configured:
+        log.warning("RTFIT_TOKENS_FILE is unset: every route except /healthz, /readyz and /metrics answers 401")
+
+    def stale_nodes() -> int | None:
+        try:
+            with db.read_session() as session:
+                return node_store.count_stale(session, now=clock(), ttl_s=settings.node_ttl_s)
+        except Exception:  # a scrape must not fail because the database is down
+            return None
+
+    metrics = Metrics(stale_nodes=stale_nodes)
+    holder = CatalogHolder(db, clock=clock)
+    state = ServiceState(
+        settings=settings,
+        db=db,
+        tokens=tokens,
+        holder=holder,
+        heartbeats=HeartbeatService(db, metrics=metrics, clock=clock, batch_s=settings.heartbeat_batch_ms / 1000),
+        selection=SelectionService(
+            db,
+            holder=holder,
+            metrics=metrics,
+            clock=clock,
+            ttl_s=settings.node_ttl_s,
+            cache_size=settings.select_cache_size,
+            solver_threads=settings.solver_threads,
+        ),
+        metrics=metrics,
+        clock=clock,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(prepare, state)
+        log.info("rtfit metadata service ready on %s", db.dialect)
+        renewer = None
+        if os.environ.get("RTFIT_DEMO") == "1":
+            from .demo import renew_demo_leases
+
+            renewer = asyncio.create_task(renew_demo_leases(state))
+        try:
+            yield
+        finally:
+            if renewer is not None:
+                renewer.cancel()
+            db.dispose()
+
+    app = FastAPI(
+        title="rtfit metadata service",
+        version="1",
+        description="Catalog revisions, model registry, node inventory, selection and flow runs (Contract 4).",
+        lifespan=lifespan,
+    )
+    app.state.rtfit = state
+    install_problem_handlers(app)
+    include_routes(app)
+    mount_ui(app)  # the web console under /ui (static assets shipped in the package)
+    app.add_middleware(RequestMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    return app

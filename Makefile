@@ -24,6 +24,9 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
+demo: $(STAMP)
+	examples/mnist-lite/run.sh
+
 catalog: $(STAMP)
 	$(BIN)/rtfit catalog validate
 

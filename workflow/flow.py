@@ -11,6 +11,7 @@ expressions that parse and name existing tasks, no cycles, `timeout` durations, 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from workflow.errors import ExpressionInvalid, FlowInvalid, FlowProblem, Invalid
 from workflow.expr import Expr, parse_depends
 from workflow.store.manifest import check_segment
 
-__all__ = ["Flow", "ServeSpec", "Task", "load_flow", "parse_duration", "parse_flow"]
+__all__ = ["Flow", "ServeSpec", "Task", "document_digest", "load_flow", "parse_duration", "parse_flow"]
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
@@ -73,6 +74,7 @@ class Flow:
     digest: str = ""
     image: str = "python:3.11-slim"
     description: str | None = None
+    document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def base_dir(self) -> Path:
@@ -97,6 +99,11 @@ class Flow:
                     pending.remove(t)
                     break
         return order
+
+
+def document_digest(document: Any) -> str:
+    """sha256 of the flow document as canonical JSON: the same flow, whatever its formatting."""
+    return hashlib.sha256(json.dumps(document, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
 
 
 def parse_duration(value: Any) -> float:
@@ -148,9 +155,8 @@ class _Checker:
 def _check_model(model: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(field, message) problems the solver's request parser reports, if a solver is installed."""
     try:
-        from solver.errors import InvalidRequest
-
         import solver
+        from solver.errors import InvalidRequest
     except ImportError:
         return []
     parse = getattr(solver, "parse_request", None)
@@ -180,6 +186,9 @@ def _parse_task(raw: Any, index: int, ck: _Checker, flow_image: str) -> Task | N
         ck.add("command must be a list of arguments (argv), not a shell string", task=label, field="command", path=path + ("command",))
     elif not isinstance(command, list) or not command or not all(isinstance(c, str | int | float) for c in command):
         ck.add("command is required: a non-empty list of strings", task=label, field="command", path=path + ("command",))
+    elif any(isinstance(c, bool) for c in command):
+        ck.add("command items must be strings: quote YAML words like 'true', 'false', 'yes'", task=label,
+               field="command", path=path + ("command",))
     depends_raw = raw.get("depends")
     depends = None
     if depends_raw is not None:
@@ -351,7 +360,8 @@ def parse_flow(text: str, *, source: str | None = None, path: Path | None = None
         name=str(name),
         tasks=tuple(tasks),
         path=path,
-        digest=hashlib.sha256(text.encode()).hexdigest(),
+        digest=document_digest(data),
+        document=data,
         image=str(data.get("image") or "python:3.11-slim"),
         description=data.get("description"),
     )

@@ -27,6 +27,7 @@ __all__ = [
     "StateStore",
     "TaskRecord",
     "new_run_id",
+    "reset_for_resume",
 ]
 
 FINAL_STATES = frozenset({"Succeeded", "Failed", "Skipped"})
@@ -83,11 +84,13 @@ class RunRecord:
 
 
 class StateStore(Protocol):
-    def create_run(self, *, flow: str, flow_path: str | None, flow_digest: str, backend: str, tasks: list[str]) -> RunRecord: ...
+    def create_run(self, *, flow: str, flow_path: str | None, flow_digest: str, backend: str, tasks: list[str],
+                   document: Mapping[str, Any] | None = None) -> RunRecord: ...
     def get_run(self, run_id: str) -> RunRecord: ...
     def latest_unfinished(self, *, flow: str, flow_digest: str) -> RunRecord | None: ...
     def update_task(self, run_id: str, task: TaskRecord) -> None: ...
     def finish_run(self, run_id: str, status: str) -> None: ...
+    def reopen_run(self, run_id: str) -> None: ...
     def list_runs(self, limit: int = 20) -> list[RunRecord]: ...
 
 
@@ -111,7 +114,8 @@ class SqliteStateStore:
     def logs_dir(self, run_id: str) -> Path:
         return self.dir / "runs" / run_id / "logs"
 
-    def create_run(self, *, flow: str, flow_path: str | None, flow_digest: str, backend: str, tasks: list[str]) -> RunRecord:
+    def create_run(self, *, flow: str, flow_path: str | None, flow_digest: str, backend: str, tasks: list[str],
+                   document: Mapping[str, Any] | None = None) -> RunRecord:
         run_id = new_run_id()
         now = time.time()
         with self._conn:

@@ -1,0 +1,303 @@
+"""`rtfit store ...` and `rtfit flow ...`: the command line of the runtime store and the runner.
+
+Bad input (a bad flow file, a bad component name, an unknown run) prints one line on stderr and
+exits 2. `flow run` exits 0 when no task Failed and 1 otherwise; `store verify` exits 1 naming
+each component whose content no longer matches its manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+import yaml
+
+from workflow.errors import WorkflowError
+from workflow.store import RuntimeStore, default_store_path, stage_archive, stage_folder, stage_pip
+
+__all__ = ["register"]
+
+store_app = typer.Typer(help="The runtime store: stage, list, verify and compose components.", no_args_is_help=True)
+flow_app = typer.Typer(help="Run flows of ML tasks on composed runtimes.", no_args_is_help=True)
+
+_STORE_OPT = typer.Option(None, "--store", help="Runtime store folder (default: RTFIT_STORE or ./.rtfit/store).")
+_STATE_OPT = typer.Option(None, "--state", help="Run-state folder (default: RTFIT_STATE or <store>/.runs).")
+
+
+def _die(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _store(path: Path | None) -> RuntimeStore:
+    return RuntimeStore(path or default_store_path())
+
+
+def _state_dir(state: Path | None, store: RuntimeStore) -> Path:
+    return state or Path(os.environ.get("RTFIT_STATE") or store.root / ".runs")
+
+
+# ---------------------------------------------------------------------------- store
+
+@store_app.command("stage")
+def store_stage(
+    kind: str = typer.Argument(..., help="Component kind, e.g. cuda, pytorch, onnxruntime."),
+    version: str = typer.Argument(..., help="Component version, e.g. 12.4.1 or 2.13.0+cpu."),
+    source: Path | None = typer.Option(None, "--from", help="A folder or archive (.tar.gz, .tgz, .zip) to stage."),
+    pip: list[str] = typer.Option([], "--pip", help="A requirement to pip install --target the component (repeatable)."),
+    python: str | None = typer.Option(None, "--python", help="Interpreter whose pip installs the --pip specs."),
+    store: Path | None = _STORE_OPT,
+) -> None:
+    """Stage one component version into the store (atomically; staged components are immutable)."""
+    if (source is None) == (not pip):
+        _die("give exactly one of --from DIR|ARCHIVE or --pip SPEC")
+    rs = _store(store)
+    try:
+        if pip:
+            component = stage_pip(rs, kind, version, pip, python=python, log=sys.stderr)
+        elif source is not None and source.is_dir():
+            component = stage_folder(rs, kind, version, source)
+        else:
+            component = stage_archive(rs, kind, version, source)  # type: ignore[arg-type]
+    except WorkflowError as e:
+        _die(str(e))
+    m = component.manifest
+    typer.echo(f"staged {m.kind}/{m.version}: {m.size_bytes} bytes, sha256 {m.sha256[:16]}... at {component.path}")
+
+
+@store_app.command("list")
+def store_list(store: Path | None = _STORE_OPT, as_json: bool = typer.Option(False, "--json")) -> None:
+    """List staged components."""
+    try:
+        components = _store(store).list()
+    except WorkflowError as e:
+        _die(str(e))
+    if as_json:
+        typer.echo(json.dumps([c.manifest.to_dict() | {"path": str(c.path)} for c in components], indent=2))
+        return
+    for c in components:
+        typer.echo(f"{c.kind:<14} {c.version:<20} {c.manifest.size_bytes:>14,d}  {c.manifest.sha256[:16]}")
+
+
+@store_app.command("verify")
+def store_verify(kind: str | None = typer.Argument(None), store: Path | None = _STORE_OPT) -> None:
+    """Recompute every component's sha256 and compare with its manifest (exit 1 on a mismatch)."""
+    try:
+        results = _store(store).verify(kind)
+    except WorkflowError as e:
+        _die(str(e))
+    bad = [r for r in results if not r.ok]
+    for r in results:
+        typer.echo(f"{'ok ' if r.ok else 'BAD'} {r.component.ref}: {r.message}", err=not r.ok)
+    if bad:
+        _die(f"{len(bad)} component(s) failed verification: {', '.join(r.component.ref for r in bad)}", 1)
+
+
+@store_app.command("compose")
+def store_compose(
+    pins: list[str] = typer.Argument(..., help="kind=version pairs, e.g. pytorch=2.13.0+cpu"),
+    mount_root: str | None = typer.Option(None, "--mount-root", help="Container path components mount under."),
+    store: Path | None = _STORE_OPT,
+) -> None:
+    """Print the mounts and environment a runtime composes to (JSON)."""
+    from workflow.store import compose
+
+    runtime = {}
+    for pin in pins:
+        kind, sep, version = pin.partition("=")
+        if not sep:
+            _die(f"{pin!r}: expected kind=version")
+        runtime[kind] = version
+    try:
+        composed = compose(runtime, _store(store), mount_root=mount_root)
+    except WorkflowError as e:
+        _die(str(e))
+    typer.echo(json.dumps(composed.to_dict(), indent=2))
+
+
+# ---------------------------------------------------------------------------- flow
+
+def _load(flow_file: Path) -> Any:
+    from workflow.flow import load_flow
+
+    try:
+        return load_flow(flow_file)
+    except WorkflowError as e:
+        _die(str(e))
+
+
+def _inventory(path: Path | None, server: str | None) -> dict[str, Any] | None:
+    if path is not None:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as e:
+            _die(f"{path}: cannot read inventory: {e}")
+        return data
+    if server is not None:
+        from workflow.remote import fetch_inventory
+
+        return fetch_inventory(server)
+    return None
+
+
+def _sigterm(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@flow_app.command("run")
+def flow_run(
+    flow_file: Path = typer.Argument(..., help="Flow YAML (Contract 5)."),
+    backend: str = typer.Option("local", "--backend", help="local | kubernetes"),
+    store: Path | None = _STORE_OPT,
+    state: Path | None = _STATE_OPT,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object {flow, run, tasks}."),
+    run_id: str | None = typer.Option(None, "--run", help="Resume this run (Succeeded tasks are kept)."),
+    new: bool = typer.Option(False, "--new", help="Start a new run even if an unfinished one exists."),
+    parallel: int = typer.Option(4, "--parallel", min=1),
+    inventory: Path | None = typer.Option(None, "--inventory", help="Contract 2 nodes file (kubernetes)."),
+    catalog: Path | None = typer.Option(None, "--catalog", help="Catalog folder (default: bundled or RTFIT_CATALOG)."),
+    server: str | None = typer.Option(None, "--server", help="Metadata service URL: run state and inventory there."),
+    namespace: str = typer.Option("default", "--namespace"),
+    store_pvc: str = typer.Option("rtfit-runtime-store", "--store-pvc", help="PVC holding the shared store."),
+    store_image_prefix: str | None = typer.Option(None, "--store-image-prefix", help="Mount components as OCI image volumes from this registry prefix instead."),
+    kubeconfig: str | None = typer.Option(None, "--kubeconfig"),
+) -> None:
+    """Run a flow; print each task's final state. Exit 0 when no task Failed, 1 otherwise."""
+    from workflow.runner import build_engine
+
+    flow = _load(flow_file)
+    if backend not in ("local", "kubernetes"):
+        _die(f"--backend must be local or kubernetes, not {backend!r}")
+    rs = _store(store)
+    signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        engine = build_engine(
+            backend=backend, store=rs, state_dir=_state_dir(state, rs), parallel=parallel,
+            inventory=_inventory(inventory, server), catalog=catalog, server=server, namespace=namespace,
+            store_pvc=store_pvc, store_image_prefix=store_image_prefix, kubeconfig=kubeconfig,
+            on_event=None if as_json else _echo_event,
+        )
+        result = engine.run(flow, run_id=run_id, new=new)
+    except WorkflowError as e:
+        _die(str(e))
+    except KeyboardInterrupt:
+        _die("interrupted; the run can be resumed by running the same flow again", 130)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict()))
+    else:
+        typer.echo(f"run {result.run_id}{' (resumed)' if result.resumed else ''}")
+        for name, st in result.states.items():
+            typer.echo(f"  {name:<24} {st}")
+    raise typer.Exit(1 if result.failed else 0)
+
+
+def _echo_event(run_id: str, rec: Any) -> None:
+    if rec.state in ("Running", "Succeeded", "Failed", "Skipped"):
+        extra = f" ({rec.message})" if rec.message and rec.state != "Running" else ""
+        typer.echo(f"[{run_id}] {rec.name}: {rec.state}{extra}", err=True)
+
+
+def _state_store(state: Path | None, store: Path | None, server: str | None) -> Any:
+    if server is not None:
+        from workflow.remote import RemoteStateStore
+
+        return RemoteStateStore(server)
+    from workflow.state import SqliteStateStore
+
+    return SqliteStateStore(_state_dir(state, _store(store)))
+
+
+@flow_app.command("status")
+def flow_status(
+    run: str = typer.Argument(..., help="Run id."),
+    store: Path | None = _STORE_OPT,
+    state: Path | None = _STATE_OPT,
+    server: str | None = typer.Option(None, "--server"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Show a run and its tasks."""
+    try:
+        record = _state_store(state, store, server).get_run(run)
+    except WorkflowError as e:
+        _die(str(e))
+    if as_json:
+        typer.echo(json.dumps({"flow": record.flow, "run": record.id, "status": record.status,
+                               "tasks": {n: t.to_dict() for n, t in record.tasks.items()}}, indent=2))
+        return
+    typer.echo(f"run {record.id}  flow {record.flow}  {record.status}  backend {record.backend}")
+    for t in record.tasks.values():
+        where = f" on {t.node}" if t.node else ""
+        msg = f"  {t.message}" if t.message else ""
+        typer.echo(f"  {t.name:<24} {t.state:<10} attempts {t.attempts}{where}{msg}")
+
+
+@flow_app.command("logs")
+def flow_logs(
+    run: str = typer.Argument(...), task: str = typer.Argument(...),
+    store: Path | None = _STORE_OPT, state: Path | None = _STATE_OPT,
+    server: str | None = typer.Option(None, "--server"),
+) -> None:
+    """Print a task's log (all attempts)."""
+    st = _state_store(state, store, server)
+    try:
+        if server is not None:
+            typer.echo(st.get_logs(run, task), nl=False)
+            return
+        record = st.get_run(run)
+    except WorkflowError as e:
+        _die(str(e))
+    rec = record.tasks.get(task)
+    if rec is None:
+        _die(f"run {run} has no task {task!r} (tasks: {', '.join(record.tasks)})")
+    if not rec.log_path or not Path(rec.log_path).is_file():
+        _die(f"task {task!r} of run {run} has no log yet (state {rec.state})")
+    sys.stdout.write(Path(rec.log_path).read_text(encoding="utf-8", errors="replace"))
+
+
+@flow_app.command("export")
+def flow_export(
+    flow_file: Path = typer.Argument(...),
+    fmt: str = typer.Option("argo", "--format", help="argo"),
+    output: Path | None = typer.Option(None, "-o", "--output"),
+    store: Path | None = _STORE_OPT,
+    inventory: Path | None = typer.Option(None, "--inventory"),
+    catalog: Path | None = typer.Option(None, "--catalog"),
+    server: str | None = typer.Option(None, "--server"),
+    namespace: str = typer.Option("default", "--namespace"),
+    store_pvc: str = typer.Option("rtfit-runtime-store", "--store-pvc"),
+    store_image_prefix: str | None = typer.Option(None, "--store-image-prefix"),
+) -> None:
+    """Write the flow as an Argo Workflow (DAG template, `depends` mirroring the flow)."""
+    from workflow.runner import export_flow
+
+    if fmt != "argo":
+        _die(f"--format must be argo, not {fmt!r}")
+    flow = _load(flow_file)
+    try:
+        doc = export_flow(flow, store=_store(store), inventory=_inventory(inventory, server), catalog=catalog,
+                          namespace=namespace, store_pvc=store_pvc, store_image_prefix=store_image_prefix)
+    except WorkflowError as e:
+        _die(str(e))
+    text = yaml.safe_dump(doc, sort_keys=False)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+@flow_app.command("check")
+def flow_check(flow_file: Path = typer.Argument(...)) -> None:
+    """Validate a flow file (exit 2 with the task, field and line of each problem)."""
+    flow = _load(flow_file)
+    typer.echo(f"{flow.name}: {len(flow.tasks)} tasks ok ({platform.python_version()})")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(store_app, name="store")
+    app.add_typer(flow_app, name="flow")

@@ -1,0 +1,134 @@
+"""Run state kept by the metadata service (`rtfit flow run --server URL`).
+
+`RemoteStateStore` implements the engine's `StateStore` over the service's flow API
+(`POST /v1/flows` creates or updates a run, tasks merged by name, `log` text appended;
+`GET /v1/flows[/{id}]`; `GET /v1/flows/{id}/tasks/{task}/logs`). The token comes from
+`RTFIT_TOKEN` (writes need the admin role). The service derives a run's state from its tasks, so
+"finishing" a run needs no call; attempts and process ids are not kept there (a runner resuming
+from the service restarts unfinished tasks without looking for stale local processes). Task logs
+are uploaded, each attempt's new text once, when the task's state changes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from workflow.errors import RunNotFound, ServerError
+from workflow.flow import document_digest
+from workflow.state import RunRecord, TaskRecord, new_run_id
+
+__all__ = ["RemoteStateStore", "fetch_inventory"]
+
+_FIELDS = ("state", "node", "exit_code", "message")
+
+
+class _Http:
+    def __init__(self, server: str, token: str | None, timeout: float = 30.0) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.server = server.rstrip("/")
+        self.client = httpx.Client(base_url=self.server, headers=headers, timeout=timeout)
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            resp = self.client.request(method, path, **kwargs)
+        except httpx.HTTPError as e:
+            raise ServerError(f"cannot reach {self.server}: {e.__class__.__name__}: {e}") from e
+        if resp.status_code == 404:
+            raise RunNotFound(f"{method} {path}: 404 {resp.text[:200]}")
+        if resp.status_code >= 400:
+            try:
+                detail = resp.json().get("detail")
+            except ValueError:
+                detail = resp.text[:200]
+            raise ServerError(f"{method} {path}: {resp.status_code} {detail}")
+        if resp.headers.get("content-type", "").startswith("text/plain"):
+            return resp.text
+        return resp.json()
+
+
+def fetch_inventory(server: str, *, token: str | None = None) -> dict[str, Any]:
+    """The service's registered nodes as a Contract 2 inventory (stale nodes left out)."""
+    http = _Http(server, token or os.environ.get("RTFIT_TOKEN"))
+    keys = ("name", "cluster", "arch", "driver_version", "gpus", "cached_components", "labels")
+    nodes = [{k: n.get(k) for k in keys if n.get(k) is not None} for n in http.call("GET", "/v1/nodes") if not n.get("stale")]
+    return {"nodes": nodes}
+
+
+class RemoteStateStore:
+    """The engine's run state, stored through the metadata service's flow API."""
+
+    def __init__(self, server: str, *, token: str | None = None, client: httpx.Client | None = None) -> None:
+        self._http = _Http(server, token or os.environ.get("RTFIT_TOKEN"))
+        if client is not None:
+            self._http.client = client
+        self._log_sent: dict[tuple[str, str, str], int] = {}
+
+    def _record(self, body: Mapping[str, Any]) -> RunRecord:
+        tasks = {}
+        for name, t in (body.get("tasks") or {}).items():
+            tasks[name] = TaskRecord(name=name, state=t["state"], node=t.get("node"), runtime=t.get("runtime") or {},
+                                     exit_code=t.get("exit_code"), message=t.get("message"),
+                                     started=t.get("started_at"), finished=t.get("finished_at"))
+        spec = body.get("spec")
+        status = "Running" if body["state"] in ("Running", "Pending") else body["state"]
+        return RunRecord(id=body["id"], flow=body["flow"], flow_path=None,
+                         flow_digest=document_digest(spec) if spec else "", backend=body.get("backend") or "",
+                         status=status, created=body.get("created_at") or 0.0, tasks=tasks)
+
+    def create_run(self, *, flow: str, flow_path: str | None, flow_digest: str, backend: str, tasks: list[str],
+                   document: Mapping[str, Any] | None = None) -> RunRecord:
+        run_id = new_run_id()
+        body = {"id": run_id, "flow": flow, "backend": backend, "spec": dict(document) if document else None,
+                "tasks": {t: {"state": "Pending"} for t in tasks}}
+        self._http.call("POST", "/v1/flows", json=body)
+        return self.get_run(run_id)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        return self._record(self._http.call("GET", f"/v1/flows/{run_id}"))
+
+    def latest_unfinished(self, *, flow: str, flow_digest: str) -> RunRecord | None:
+        for summary in self._http.call("GET", "/v1/flows", params={"flow": flow, "limit": 20}):
+            if summary.get("state") not in ("Running", "Pending"):
+                continue
+            record = self.get_run(summary["id"])
+            if record.flow_digest == flow_digest:
+                return record
+        return None
+
+    def update_task(self, run_id: str, task: TaskRecord) -> None:
+        update: dict[str, Any] = {k: getattr(task, k) for k in _FIELDS}
+        update["runtime"] = dict(task.runtime) or None
+        update["started_at"] = task.started
+        update["finished_at"] = task.finished
+        if task.log_path and task.state != "Running" and Path(task.log_path).is_file():
+            key = (run_id, task.name, task.log_path)
+            data = Path(task.log_path).read_text(encoding="utf-8", errors="replace")
+            sent = self._log_sent.get(key, 0)
+            if len(data) > sent:
+                update["log"] = data[sent:]
+                self._log_sent[key] = len(data)
+        self._http.call("POST", "/v1/flows", json={"id": run_id, "flow": self._flow_of(run_id), "tasks": {task.name: update}})
+
+    def _flow_of(self, run_id: str) -> str:
+        if not hasattr(self, "_flows"):
+            self._flows: dict[str, str] = {}
+        if run_id not in self._flows:
+            self._flows[run_id] = self.get_run(run_id).flow
+        return self._flows[run_id]
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        """Nothing to write: the service derives a run's state from its tasks."""
+
+    def reopen_run(self, run_id: str) -> None:
+        """Nothing to write: a run with Pending tasks is Running/Pending on the service."""
+
+    def list_runs(self, limit: int = 20) -> list[RunRecord]:
+        return [self.get_run(s["id"]) for s in self._http.call("GET", "/v1/flows", params={"limit": limit})]
+
+    def get_logs(self, run_id: str, task: str) -> str:
+        return str(self._http.call("GET", f"/v1/flows/{run_id}/tasks/{task}/logs"))

@@ -1,0 +1,146 @@
+"""`rtfit select`: Contract 3 on the command line (local solve, or POST to a running service).
+
+Exit codes: 0 feasible, 3 infeasible, 2 bad input (one line on stderr, never a traceback).
+`--json` prints exactly the Contract-3 object; otherwise a Rich summary.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+__all__ = ["register"]
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_INFEASIBLE = 0, 2, 3
+
+
+class _BadInput(Exception):
+    pass
+
+
+def _read_yaml(path: Path, what: str) -> Any:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise _BadInput(f"{what} file not found: {path}") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise _BadInput(f"cannot read {what} file {path}: {e}") from e
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise _BadInput(f"{what} file {path} is not valid YAML/JSON{where}: {getattr(e, 'problem', e)}") from e
+    if data is None:
+        raise _BadInput(f"{what} file {path} is empty")
+    return data
+
+
+def _local(model: Any, inventory_path: Path | None, catalog_dir: Path | None, top: int, engine: str) -> dict[str, Any]:
+    import catalog
+    import solver
+
+    try:
+        request = solver.parse_request(model)
+    except solver.InvalidRequest as e:
+        raise _BadInput(f"invalid model request: {e}") from e
+    inventory = None
+    try:
+        cat = catalog.load_catalog(catalog_dir)
+    except catalog.CatalogInvalid as e:
+        first = e.problems[0] if getattr(e, "problems", None) else e
+        n = len(getattr(e, "problems", []) or [])
+        raise _BadInput(f"catalog is invalid ({n} problem(s)); first: {first}") from e
+    except catalog.CatalogError as e:
+        raise _BadInput(f"cannot load the catalog: {e}") from e
+    if inventory_path is not None:
+        try:
+            inventory = solver.parse_inventory(_read_yaml(inventory_path, "inventory"), catalog=cat)
+        except solver.InvalidInventory as e:
+            raise _BadInput(f"invalid inventory: {e}") from e
+    try:
+        sel = solver.select(cat, request, inventory, top=top, policy=solver.Policy(engine=engine))
+    except (solver.InvalidRequest, solver.InvalidInventory) as e:
+        raise _BadInput(str(e)) from e
+    return sel.to_dict()
+
+
+def _remote(model: Any, server: str, token_file: Path | None, top: int) -> dict[str, Any]:
+    from metadata_service.client import read_token, select_remote
+    from metadata_service.errors import ClientError
+
+    try:
+        token = read_token(token_file)
+        return select_remote(server, token, {"model": model, "top": top})
+    except ClientError as e:
+        raise _BadInput(str(e).splitlines()[0] if str(e) else "service call failed") from e
+
+
+def _render(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if result.get("feasible"):
+        table = Table(title="rtfit select", show_lines=False)
+        for col in ("", "node", "cluster", "gpu", "runtime"):
+            table.add_column(col)
+        rows = [("choice", result["choice"])] + [(f"alt {i + 1}", a) for i, a in enumerate(result["alternatives"])]
+        for tag, a in rows:
+            gpu = a.get("gpu")
+            gtxt = f"{gpu['count']} x {gpu['product']} (CC {gpu['compute_capability']})" if gpu else "CPU only"
+            rt = ", ".join(f"{k} {v}" for k, v in a["runtime"].items())
+            table.add_row(tag, a.get("node") or "(plan)", a.get("cluster") or "-", gtxt, rt)
+        console.print(table)
+        for line in result.get("explanation", []):
+            console.print(f"  [dim]-[/dim] {line}", highlight=False)
+    else:
+        console.print("[bold red]no feasible runtime/node[/bold red]")
+        for c in result.get("conflicts", []):
+            console.print(f"  [red]{c['rule']}[/red]: {c['message']}", highlight=False)
+        for s in result.get("suggestions", []):
+            console.print(f"  [green]suggestion[/green]: {s}", highlight=False)
+    console.print(f"[dim]catalog revision {result.get('catalog_revision', '')[:12]}[/dim]")
+
+
+def select_command(
+    model: Path = typer.Option(..., "--model", "-m", help="Model request (Contract 1), YAML or JSON."),
+    inventory: Path | None = typer.Option(None, "--inventory", "-i", help="Node inventory (Contract 2); "
+                                          "omit to plan hardware."),
+    catalog_dir: Path | None = typer.Option(None, "--catalog", help="Catalog folder (default: bundled or "
+                                            "RTFIT_CATALOG)."),
+    top: int = typer.Option(1, "--top", min=1, help="Number of answers: the choice plus up to K-1 alternatives."),
+    as_json: bool = typer.Option(False, "--json", help="Print the Contract-3 JSON object."),
+    engine: str = typer.Option("fast", "--engine", help="fast (direct evaluation) or cpsat."),
+    server: str | None = typer.Option(None, "--server", help="Ask a running rtfit service instead."),
+    token_file: Path | None = typer.Option(None, "--token-file", help="Bearer token file for --server."),
+) -> None:
+    """Choose a runtime, GPU and node for a model (or plan hardware without an inventory)."""
+    try:
+        if engine not in ("fast", "cpsat"):
+            raise _BadInput(f"--engine must be fast or cpsat, not {engine!r}")
+        data = _read_yaml(model, "model")
+        if server is not None:
+            if inventory is not None:
+                raise _BadInput("--inventory cannot be combined with --server (the service uses its registered nodes)")
+            result = _remote(data, server, token_file, top)
+        else:
+            result = _local(data, inventory, catalog_dir, top, engine)
+    except _BadInput as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+    else:
+        _render(result)
+    raise typer.Exit(EXIT_OK if result.get("feasible") else EXIT_INFEASIBLE)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("select")(select_command)

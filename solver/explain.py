@@ -1,0 +1,249 @@
+"""Explanations: why this choice, or — only on failure — which rules conflict and what would fix it.
+
+Failure pass: every (candidate, node group) pair of the problem, including the candidates the
+request filters removed and the groups node rules closed, gets the set of rules that reject it.
+The smallest set of rules that rejects *every* pair (a minimum unsatisfiable core in this
+encoding) is found with CP-SAT: one Boolean per rule, one clause per distinct failure set,
+minimise the number of rules. Each rule of the core is rendered with the catalog's own `Check`
+messages (component, versions, record, source). Suggestions come from relaxing a core rule (or
+two) and re-checking: only relaxations that make some pair legal are suggested. Per-node
+rejection tallies ("12 nodes: driver too old") accompany both answers.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from catalog.compat import Check, binary_path, check_driver, check_kernels, check_toolkit_arch
+from solver.facts import Candidate, Target
+from solver.groups import NodeGroup
+from solver.problem import Problem
+from solver.result import Assignment, Conflict
+from solver.rules import PHRASES, RULES, pair_failures, target_failures
+
+__all__ = ["FailureExplanation", "explain_choice", "explain_failure", "rejection_tallies"]
+
+_RULE_ORDER = {name: i for i, name in enumerate(RULES)}
+
+
+@dataclass(frozen=True)
+class FailureExplanation:
+    conflicts: tuple[Conflict, ...]
+    suggestions: tuple[str, ...]
+    core: tuple[str, ...]
+
+
+def _nodes_text(nodes: list[str], limit: int = 3) -> str:
+    shown = ", ".join(nodes[:limit])
+    return shown + (f" (+{len(nodes) - limit} more)" if len(nodes) > limit else "")
+
+
+def _group_label(g: NodeGroup) -> list[str]:
+    return list(g.nodes) if g.nodes else [g.gpu_product or g.arch]
+
+
+def _runtime_reason(problem: Problem, target: Target) -> str:
+    """The most common first failing rule of the request's runtimes on `target` (memoised)."""
+    memo = problem.facts.best_memo
+    key = ("why-no-runtime", target)
+    found = memo.get(key)
+    if found is None:
+        if not problem.candidates:
+            found = next(iter(problem.filtered.values()))[0].rule if problem.filtered else "no-candidate"
+        else:
+            counts: Counter[str] = Counter()
+            for c in problem.candidates[:200]:
+                fails = pair_failures(problem.catalog, c, target)
+                if fails:
+                    counts[fails[0].rule] += 1
+            found = min(counts, key=lambda r: (-counts[r], _RULE_ORDER.get(r, 99))) if counts else "no-candidate"
+        memo[key] = found
+    return found
+
+
+def rejection_tallies(problem: Problem) -> list[str]:
+    """["12 nodes: driver too old", "3 nodes: no free GPU"] — why nodes are not usable.
+
+    Vectorised over the group table, in the order node checks are applied (arch, GPU presence,
+    memory, count, free GPUs, precision/engine CC, then the runtime rules).
+    """
+    from solver.fast import RowScores
+
+    scores = getattr(problem, "_scores", None) or RowScores(problem)
+    t = problem.table
+    req = problem.request
+    names: list[str] = []
+    reason = np.full(len(t.groups), -1, dtype=np.int64)
+
+    def code(rule: str) -> int:
+        if rule not in names:
+            names.append(rule)
+        return names.index(rule)
+
+    node_ok = scores.arch_ok[t.arch_id] & scores.target_ok[t.target_id]
+    if req.uses_gpu:
+        node_ok &= (t.count >= req.gpu_count) & (t.free >= req.gpu_count)
+        if req.min_memory_mib:
+            node_ok &= t.memory >= req.min_memory_mib
+    no_runtime = node_ok & ~scores.mask
+    for tid in np.unique(t.target_id[no_runtime]).tolist():
+        reason[no_runtime & (t.target_id == tid)] = code(_runtime_reason(problem, t.targets[tid]))
+    for tid in np.flatnonzero(~scores.target_ok).tolist():
+        target = t.targets[tid]
+        fails = target_failures(problem.catalog, req, target)
+        rule = fails[0].rule if fails else "no-gpu"
+        reason[t.target_id == tid] = code(rule)
+    if req.uses_gpu:
+        reason[(t.count >= req.gpu_count) & (t.free < req.gpu_count)] = code("no-free-gpu")
+        reason[t.count < req.gpu_count] = code("gpu-count")
+        if req.min_memory_mib:
+            reason[t.memory < req.min_memory_mib] = code("gpu-memory")
+        no_gpu = np.array([tg.cc is None for tg in t.targets], dtype=bool)
+        reason[no_gpu[t.target_id]] = code("no-gpu")
+    reason[~scores.arch_ok[t.arch_id]] = code("arch-not-allowed")
+    reason[scores.mask] = -1
+    hit = reason >= 0
+    if not hit.any():
+        return []
+    counts = np.bincount(reason[hit], weights=t.members[hit], minlength=len(names))
+    unit = "products" if problem.planning else "nodes"
+    items = sorted(((names[i], int(n)) for i, n in enumerate(counts) if n),
+                   key=lambda kv: (-kv[1], _RULE_ORDER.get(kv[0], 99)))
+    return [f"{n} {unit if n != 1 else unit[:-1]}: {PHRASES.get(rule, rule)}" for rule, n in items]
+
+
+def explain_choice(problem: Problem, choice: Assignment, total_units: int) -> list[str]:
+    cand = problem.all_candidates[choice.candidate]
+    group = problem.base_groups[choice.group]
+    runtime = ", ".join(f"{k} {v}" for k, v in choice.runtime)
+    where = f"node {choice.node}" + (f" (cluster {choice.cluster})" if choice.cluster else "") if choice.node else \
+        "hardware plan (no inventory)"
+    gpu = f" with {choice.gpu.count} x {choice.gpu.product} (CC {choice.gpu.compute_capability})" if choice.gpu else ""
+    lines = [f"chose {where}{gpu} and runtime {runtime}"]
+    lines.extend(_why_pair(problem, cand, group))
+    terms = problem.terms(cand, group)
+    if terms["cached"]:
+        lines.append(f"{terms['cached'] / 1e9:.1f} GB of the runtime is already cached on the node")
+    rank = -terms["newest"]
+    lines.append("newest compatible versions" if rank == 0 else
+                 f"newest versions compatible with this hardware (newer combinations rank above it: {rank})")
+    lines.append(f"objective order: {', '.join(problem.policy.order)}, then node name")
+    if problem.planning:
+        lines.append("planning mode assumes a current NVIDIA driver (the newest minimum any catalog CUDA needs)")
+    tallies = rejection_tallies(problem)
+    if tallies:
+        lines.append(f"not usable: {'; '.join(tallies)}")
+    return lines
+
+
+def _why_pair(problem: Problem, cand: Candidate, group: NodeGroup) -> list[str]:
+    cat = problem.catalog
+    t = group.target
+    if t.cc is None or not cand.gpu:
+        return [f"CPU-only runtime on {t.platform}"]
+    out: list[str] = []
+    path = "ptx"
+    if cand.build is not None:
+        out.append(check_kernels(cat, cand.build, t.cc).message)
+        path = binary_path(cand.build.build, t.cc) or "ptx"
+    if cand.cuda is not None:
+        out.append(check_toolkit_arch(cat, cand.cuda, t.cc).message)
+        out.append(check_driver(cat, cand.cuda, t.driver, path, node=group.representative or "").message)
+    return out
+
+
+# -- failure ------------------------------------------------------------------------------------
+
+def _failure_sets(problem: Problem) -> dict[frozenset[str], list[tuple[Candidate, NodeGroup, tuple[Check, ...]]]]:
+    """Distinct failure rule sets -> example (candidate, group, checks) triples.
+
+    Groups identical for the rules (same target and node-check rules) are judged once, through a
+    merged group that lists all their nodes.
+    """
+    out: dict[frozenset[str], list] = defaultdict(list)
+    memo: dict[tuple, tuple[Check, ...]] = {}
+    by_sig: dict[tuple, list[NodeGroup]] = defaultdict(list)
+    for g in problem.groups:
+        by_sig[(g.target, tuple(c.rule for c in g.node_checks))].append(g)
+    for siblings in by_sig.values():
+        g = siblings[0]
+        if len(siblings) > 1:
+            g = replace(g, nodes=tuple(sorted(n for s in siblings for n in s.nodes)))
+        for c in problem.all_candidates:
+            key = (c.index, g.target)
+            pf = memo.get(key)
+            if pf is None:
+                pf = memo[key] = pair_failures(problem.catalog, c, g.target)
+            checks = problem.filtered.get(c.index, ()) + g.node_checks + pf
+            bucket = out[frozenset(ch.rule for ch in checks)]
+            if len(bucket) < 50:
+                bucket.append((c, g, checks))
+    return out
+
+
+def _min_core(sets: list[frozenset[str]]) -> tuple[str, ...]:
+    from ortools.sat.python import cp_model
+
+    rules = sorted({r for s in sets for r in s}, key=lambda r: (_RULE_ORDER.get(r, 99), r))
+    model = cp_model.CpModel()
+    a = {r: model.NewBoolVar(r) for r in rules}
+    for s in sets:
+        model.AddBoolOr([a[r] for r in s])
+    big = len(rules) ** 2 + 1  # fewest rules first; among equal counts, rules earlier in RULES
+    model.Minimize(sum((big + i) * a[r] for i, r in enumerate(rules)))
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.random_seed = 0
+    solver.parameters.max_time_in_seconds = 5.0
+    status = solver.Solve(model)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return tuple(rules)
+    return tuple(r for r in rules if solver.BooleanValue(a[r]))
+
+
+def _conflict(rule: str, examples: list[tuple[Candidate, NodeGroup, tuple[Check, ...]]]) -> Conflict:
+    messages: dict[str, list[str]] = {}
+    for _c, g, checks in examples:
+        for ch in checks:
+            if ch.rule == rule:
+                messages.setdefault(ch.message, [])
+                for n in _group_label(g):
+                    if n not in messages[ch.message]:
+                        messages[ch.message].append(n)
+    texts = []
+    for msg, nodes in list(messages.items())[:3]:
+        scope = RULES[rule].scope if rule in RULES else "pair"
+        texts.append(msg if scope in ("request", "node") or not nodes else f"{msg} [{_nodes_text(nodes)}]")
+    more = len(messages) - len(texts)
+    return Conflict(rule, "; ".join(texts) + (f" (and {more} similar)" if more > 0 else ""))
+
+
+def explain_failure(problem: Problem) -> FailureExplanation:
+    if not problem.all_candidates:
+        fw = problem.request.framework
+        kind = "GPU" if problem.request.uses_gpu else "CPU-only"
+        return FailureExplanation((Conflict("no-candidate", f"the catalog (revision {problem.catalog.revision[:12]}) "
+                                           f"has no {kind} build of {fw}"),),
+                                  (f"use a framework with a {kind} build in the catalog",), ("no-candidate",))
+    if not problem.groups:
+        return FailureExplanation((Conflict("no-nodes", "the inventory has no nodes"),),
+                                  ("add nodes to the inventory, or plan hardware without --inventory",), ("no-nodes",))
+    by_set = _failure_sets(problem)
+    core = _min_core(list(by_set))
+    examples_by_rule: dict[str, list] = defaultdict(list)
+    # Examples whose runtime the request accepts speak about the hardware; list them first.
+    for fs, examples in sorted(by_set.items(), key=lambda kv: len(kv[0])):
+        for r in fs & set(core):
+            examples_by_rule[r].extend(examples)
+    for exs in examples_by_rule.values():
+        exs.sort(key=lambda e: e[0].index in problem.filtered)
+    conflicts = [_conflict(r, examples_by_rule[r]) for r in core]
+    tallies = rejection_tallies(problem)
+    if tallies and not problem.planning:
+        conflicts.append(Conflict("node-rejections", "; ".join(tallies)))
+    from solver.suggest import suggestions
+
+    return FailureExplanation(tuple(conflicts), tuple(suggestions(problem, core, by_set)), core)

@@ -1,0 +1,177 @@
+"""Direct-evaluation engine for single selections (the default; CP-SAT is the selector of record).
+
+It computes exactly the lexicographic key the CP-SAT path optimises (`Problem.key`). Members of
+a node group share every term but the node-name tie-break, and groups sharing a (target, cached
+set) share the best runtime, so the best runtime is judged once per distinct (target, cached
+set) (`best_for`, memoised per request), and the node groups are then ranked with vector
+operations over the columnar `GroupTable`: a feasibility mask (node rules), the term columns
+in policy order, and a lexicographic arg-max. Alternatives are the next best *nodes*.
+Tests prove it agrees with `solve.solve_cpsat` on golden scenarios and generated cases.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from solver.facts import Candidate, Target
+from solver.groups import NodeGroup
+from solver.problem import UNKNOWN_MEMORY_WASTE, Problem
+from solver.result import Assignment, GpuChoice
+from solver.rules import target_failures
+
+__all__ = ["RowScores", "assignment", "best_candidate", "best_for", "score_rows", "solve_fast"]
+
+
+def best_for(problem: Problem, target: Target, cached: frozenset[str]) -> Candidate | None:
+    """The best runtime on `target` for a node whose cached set is `cached` (None: none fits)."""
+    feas = problem.facts.feasible_on(target)
+    if not feas:
+        return None
+    uses_cached = "cached" in problem.policy.order and bool(cached)
+    memo_key = (target, cached if uses_cached else None, problem._cand_order)
+    memo = problem.facts.best_memo
+    if memo_key in memo:
+        return memo[memo_key]
+    if not uses_cached:
+        best = feas[0]  # feasible_on keeps the request's candidates ordered by (newest rank, index)
+    else:
+        best = max(feas, key=lambda c: problem.candidate_key_for(c, cached))
+    memo[memo_key] = best
+    return best
+
+
+def best_candidate(problem: Problem, group: NodeGroup) -> Candidate | None:
+    if group.node_checks:
+        return None
+    return best_for(problem, group.target, group.cached)
+
+
+def assignment(problem: Problem, cand: Candidate, group: NodeGroup, node: str | None = None) -> Assignment:
+    gpu = None
+    if problem.request.uses_gpu and group.gpu_product is not None and group.target.cc is not None:
+        gpu = GpuChoice(group.gpu_product, problem.request.gpu_count, str(group.target.cc))
+    member = node if node is not None else group.representative
+    return Assignment(node=member, cluster=group.cluster, gpu=gpu, runtime=tuple(cand.runtime().items()),
+                      key=problem.key(cand, group, member), candidate=cand.index, group=group.index)
+
+
+class RowScores:
+    """Per-group columns for one request: feasibility mask, best runtime and objective terms."""
+
+    def __init__(self, problem: Problem) -> None:
+        t = problem.table
+        req = problem.request
+        gc = req.gpu_count
+        facts = problem.facts
+        memo = facts.best_memo
+        target_ok = np.ones(len(t.targets), dtype=bool)
+        for i, target in enumerate(t.targets):
+            key = ("target-ok", target)
+            ok = memo.get(key)
+            if ok is None:
+                ok = (target.cc is not None or not req.uses_gpu) and not target_failures(problem.catalog, req, target)
+                memo[key] = ok
+            target_ok[i] = ok
+        arch_ok = np.array([req.arch is None or a in req.arch for a in t.arches], dtype=bool)
+        mask = arch_ok[t.arch_id] & target_ok[t.target_id]
+        need = req.min_memory_mib
+        if req.uses_gpu:
+            mask &= (t.count >= gc) & (t.free >= gc)
+            if need:
+                mask &= t.memory >= need
+        ncached = max(len(t.cached_sets), 1)
+        code = t.target_id * ncached + t.cached_id
+        size = len(t.targets) * ncached
+        best = np.full(size, -1, dtype=np.int64)
+        cached_val = np.zeros(size, dtype=np.int64)
+        newest_val = np.zeros(size, dtype=np.int64)
+        for u in np.unique(code[mask]).tolist():
+            cand = best_for(problem, t.targets[u // ncached], t.cached_sets[u % ncached])
+            if cand is not None:
+                best[u] = cand.index
+                cached_val[u] = problem.cached_bytes_for(cand, t.cached_sets[u % ncached])
+                newest_val[u] = -facts.newest_rank[cand.index]
+        self.mask = mask & (best[code] >= 0)
+        self.cand = best[code]
+        terms: dict[str, np.ndarray] = {"cached": cached_val[code], "newest": newest_val[code]}
+        if req.uses_gpu:
+            mem = np.where(t.memory < 0, UNKNOWN_MEMORY_WASTE + need, t.memory)
+            terms["fit"] = -(mem - need) * gc
+        else:
+            terms["fit"] = np.zeros(len(t.groups), dtype=np.int64)
+        terms["gpus"] = -(t.free - gc)
+        pol = problem.policy
+        nl = len(pol.prefer_labels) + 1
+        cl_score = np.array([(len(pol.prefer_clusters) - pol.prefer_clusters.index(c)) * nl
+                             if c is not None and c in pol.prefer_clusters else 0 for c in t.clusters], dtype=np.int64)
+        lab_score = np.array([sum(1 for k, v in pol.prefer_labels if dict(ls).get(k) == v) for ls in t.label_sets],
+                             dtype=np.int64)
+        terms["preference"] = cl_score[t.cluster_id] + lab_score[t.label_id]
+        self.columns = [terms[name] for name in pol.order] + [-t.rank, -np.maximum(self.cand, 0)]
+        self.target_ok = target_ok
+        self.arch_ok = arch_ok
+
+    def best_row(self) -> int | None:
+        rows = np.flatnonzero(self.mask)
+        for col in self.columns:
+            if len(rows) <= 1:
+                break
+            vals = col[rows]
+            rows = rows[vals == vals.max()]
+        return int(rows[0]) if len(rows) else None
+
+    def ranked_rows(self) -> np.ndarray:
+        rows = np.flatnonzero(self.mask)
+        if len(rows) == 0:
+            return rows
+        order = np.lexsort([-col[rows] for col in reversed(self.columns)])
+        return rows[order]
+
+
+def score_rows(problem: Problem) -> RowScores:
+    return RowScores(problem)
+
+
+def solve_fast(problem: Problem, top: int = 1) -> list[Assignment]:
+    """The best `top` assignments (each node at most once), best first; [] when infeasible."""
+    scores = RowScores(problem)
+    problem._scores = scores
+    groups = problem.base_groups
+    cands = problem.all_candidates
+    if top <= 1:
+        row = scores.best_row()
+        return [] if row is None else [assignment(problem, cands[scores.cand[row]], groups[row])]
+    ranked = scores.ranked_rows()
+    if problem.planning:  # other products; identical answers (CPU planning on two hosts) once
+        found: list[Assignment] = []
+        for r in ranked.tolist():
+            a = assignment(problem, cands[scores.cand[r]], groups[r])
+            if all(a.to_dict() != b.to_dict() for b in found):
+                found.append(a)
+            if len(found) >= top:
+                break
+        return found
+    # Members of a group share every term but the name tie-break: take whole groups until `top`
+    # nodes are covered and no later group can tie with the last one taken, then order members.
+    width = len(problem.policy.order)
+    # A node carrying two GPU products is in two groups: it counts once (its better slot).
+    taken: list[int] = []
+    seen: set[str] = set()
+    cutoff: tuple[int, ...] | None = None
+    for r in ranked.tolist():
+        prefix = tuple(int(col[r]) for col in scores.columns[:width])
+        if cutoff is not None and prefix < cutoff:
+            break
+        taken.append(r)
+        seen.update(groups[r].nodes)
+        if len(seen) >= top and cutoff is None:
+            cutoff = prefix
+    members = [(problem.key(cands[scores.cand[r]], groups[r], n), r, n) for r in taken for n in groups[r].nodes]
+    members.sort(key=lambda m: m[0], reverse=True)
+    out: list[Assignment] = []
+    used: set[str] = set()
+    for _, r, n in members:
+        if n not in used and len(out) < top:
+            used.add(n)
+            out.append(assignment(problem, cands[scores.cand[r]], groups[r], n))
+    return out

@@ -1,0 +1,180 @@
+"""Node groups: nodes that are identical for every rule and the policy collapse into one.
+
+An inventory of 10,000 nodes usually holds a few dozen distinct (GPU product, driver, CPU arch,
+cached set, free GPUs, cluster) combinations. Each node contributes one *slot* per GPU product it
+carries (or one CPU slot); identical slots form a `NodeGroup` whose members differ only in name.
+Base groups depend only on (inventory, catalog revision, label keys the policy scores) and are
+memoised on the inventory; the request-dependent node checks (arch allowed, GPU memory, count,
+free GPUs, precision, engine CC) are added per request by `node_checks`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, replace
+
+from packaging.version import Version
+
+from catalog import Catalog, GpuProduct
+from catalog.compat import Check, gpu_platform
+from solver.errors import InvalidInventory
+from solver.facts import Target
+from solver.inventory import Inventory, Node
+from solver.request import ModelRequest
+from solver.rules import target_failures
+
+__all__ = ["NodeGroup", "base_groups", "cpu_groups", "node_checks", "planning_driver", "planning_groups", "resolve_gpu",
+           "resolve_inventory"]
+
+
+@dataclass(frozen=True)
+class NodeGroup:
+    index: int
+    nodes: tuple[str, ...]                 # member names, sorted; () in planning mode
+    cluster: str | None
+    labels: tuple[tuple[str, str], ...]    # only the label keys the policy scores
+    arch: str
+    driver: Version | None
+    target: Target
+    gpu_product: str | None                # NVML name (catalog name when known)
+    gpu_id: str | None                     # catalog record id, None for unknown products
+    memory_mib: int | None
+    count: int                             # GPUs of this product on one member node
+    free: int
+    cached: frozenset[str]
+    node_checks: tuple[Check, ...] = ()
+
+    @property
+    def representative(self) -> str | None:
+        return self.nodes[0] if self.nodes else None
+
+
+def resolve_gpu(catalog: Catalog, product: str, memory_mib: int | None, cc: Version | None,
+                where: str) -> tuple[str, str | None, int | None, Version, str | None]:
+    """(name, catalog id, memory MiB, CC, product platform) of an inventory GPU entry."""
+    known: GpuProduct | None = catalog.gpu(product)
+    if known is not None:
+        return known.name, known.id, memory_mib or known.memory_mib, cc or known.cc, known.platform
+    if cc is None:
+        raise InvalidInventory(f"{where}.product", f"unknown GPU product {product!r}: not in the catalog; "
+                               "give its compute_capability (and memory_mib)")
+    return product, None, memory_mib, cc, None
+
+
+def _slots(catalog: Catalog, node: Node, i: int) -> list[tuple]:
+    merged: dict[tuple, list[int]] = {}
+    for j, g in enumerate(node.gpus):
+        name, gid, mem, cc, platform = resolve_gpu(catalog, g.product, g.memory_mib, g.compute_capability,
+                                                   f"nodes[{i}].gpus[{j}]")
+        key = (name, gid, mem, cc, platform)
+        tot = merged.setdefault(key, [0, 0])
+        tot[0] += g.count
+        tot[1] += g.free
+    return [(*k, c, f) for k, (c, f) in merged.items()]
+
+
+def resolve_inventory(catalog: Catalog, inventory: Inventory) -> None:
+    """Resolve every GPU entry now (raises InvalidInventory for unknown products without a CC)."""
+    for i, node in enumerate(inventory.nodes):
+        _slots(catalog, node, i)
+
+
+def base_groups(catalog: Catalog, inventory: Inventory, label_keys: tuple[str, ...] = ()) -> tuple[NodeGroup, ...]:
+    """Request-independent groups of an inventory (memoised on the inventory per catalog revision)."""
+    memo_key = f"groups:{catalog.revision}:{','.join(label_keys)}"
+    if memo_key in inventory._memo:
+        return inventory._memo[memo_key]
+    members: dict[tuple, list[str]] = defaultdict(list)
+    for i, node in enumerate(inventory.nodes):
+        labels = tuple((k, v) for k, v in node.labels if k in label_keys)
+        common = (node.cluster, labels, node.arch, node.driver_version, node.cached_components)
+        slots = _slots(catalog, node, i)
+        if not slots:
+            members[(*common, None, None, None, None, None, 0, 0)].append(node.name)
+        for slot in slots:
+            members[(*common, *slot)].append(node.name)
+    groups = []
+    for key, names in members.items():
+        cluster, labels, arch, driver, cached, name, gid, mem, cc, platform, count, free = key
+        gpu_plat = platform if platform is not None else arch
+        target = Target(platform=gpu_plat if cc is not None else arch, cc=cc, product=name, driver=driver)
+        groups.append(NodeGroup(index=0, nodes=tuple(sorted(names)), cluster=cluster, labels=labels, arch=arch,
+                                driver=driver, target=target, gpu_product=name, gpu_id=gid, memory_mib=mem,
+                                count=count, free=free, cached=cached))
+    groups.sort(key=lambda g: (g.nodes[0], g.gpu_product or ""))
+    result = tuple(replace(g, index=i) for i, g in enumerate(groups))
+    inventory._memo[memo_key] = result
+    return result
+
+
+def cpu_groups(inventory: Inventory, label_keys: tuple[str, ...] = ()) -> tuple[NodeGroup, ...]:
+    """Groups for CPU-only requests: one slot per node; `free` counts all its free GPUs."""
+    memo_key = f"cpu-groups:{','.join(label_keys)}"
+    if memo_key in inventory._memo:
+        return inventory._memo[memo_key]
+    members: dict[tuple, list[str]] = defaultdict(list)
+    for node in inventory.nodes:
+        labels = tuple((k, v) for k, v in node.labels if k in label_keys)
+        count = sum(g.count for g in node.gpus)
+        free = sum(g.free for g in node.gpus)
+        members[(node.cluster, labels, node.arch, node.driver_version, node.cached_components, count, free)].append(
+            node.name)
+    groups = []
+    for (cluster, labels, arch, driver, cached, count, free), names in members.items():
+        groups.append(NodeGroup(index=0, nodes=tuple(sorted(names)), cluster=cluster, labels=labels, arch=arch,
+                                driver=driver, target=Target(platform=arch), gpu_product=None, gpu_id=None,
+                                memory_mib=None, count=count, free=free, cached=cached))
+    groups.sort(key=lambda g: g.nodes[0])
+    result = tuple(replace(g, index=i) for i, g in enumerate(groups))
+    inventory._memo[memo_key] = result
+    return result
+
+
+def planning_driver(catalog: Catalog) -> Version | None:
+    """The driver assumed in planning mode: the newest any catalog CUDA toolkit requires."""
+    return max((t.min_driver for t in catalog.cuda_toolkits), default=None)  # keeps the catalog's spelling
+
+
+def planning_groups(catalog: Catalog, request: ModelRequest) -> tuple[NodeGroup, ...]:
+    """One group per catalog GPU product (hardware planning: no inventory, no node names)."""
+    driver = planning_driver(catalog)
+    count = max(request.gpu_count, 1)
+    allowed = request.arch or ("x86_64", "aarch64")
+    groups = []
+    for gpu in sorted(catalog.gpus, key=lambda g: g.name):
+        host = "x86_64" if "x86_64" in allowed else allowed[0]
+        platform = gpu_platform(gpu, host)
+        arch = "aarch64" if platform in ("jetson", "aarch64") else "x86_64"
+        target = Target(platform=platform, cc=gpu.cc, product=gpu.name, driver=driver)
+        groups.append(NodeGroup(index=len(groups), nodes=(), cluster=None, labels=(), arch=arch, driver=driver,
+                                target=target, gpu_product=gpu.name, gpu_id=gpu.id, memory_mib=gpu.memory_mib,
+                                count=count, free=count, cached=frozenset()))
+    return tuple(groups)
+
+
+def node_checks(catalog: Catalog, request: ModelRequest, group: NodeGroup) -> tuple[Check, ...]:
+    """Node rules for one group: arch allowed, GPU presence/memory/count/free, precision, engine CC."""
+    out: list[Check] = []
+    where = f"node {group.representative}" if group.nodes else (group.gpu_product or "this product")
+    if request.arch is not None and group.arch not in request.arch:
+        out.append(Check("arch-not-allowed", False, f"{where} is {group.arch}; the request allows "
+                         f"{', '.join(request.arch)}", (), f"allow arch {group.arch}"))
+    if not request.uses_gpu:
+        return tuple(out)
+    if group.target.cc is None:
+        out.append(Check("no-gpu", False, f"{where} has no GPU; the request needs {request.gpu_count}", ()))
+        return tuple(out)
+    need = request.min_memory_mib
+    if need and (group.memory_mib is None or group.memory_mib < need):
+        have = f"{group.memory_mib} MiB" if group.memory_mib is not None else "unknown memory"
+        out.append(Check("gpu-memory", False, f"{group.gpu_product} on {where} has {have}; the model needs "
+                         f"{request.min_gpu_memory_gib:g} GiB ({need} MiB) per GPU", (),
+                         f"use a GPU with >= {request.min_gpu_memory_gib:g} GiB"))
+    if group.count < request.gpu_count:
+        out.append(Check("gpu-count", False, f"{where} has {group.count} x {group.gpu_product}; the model needs "
+                         f"{request.gpu_count}", (), f"use a node with >= {request.gpu_count} GPUs"))
+    elif group.free < request.gpu_count:
+        out.append(Check("no-free-gpu", False, f"{where} has {group.free} of {group.count} {group.gpu_product} "
+                         f"free; the model needs {request.gpu_count}", (), "wait for GPUs to be freed"))
+    out.extend(target_failures(catalog, request, group.target))
+    return tuple(out)

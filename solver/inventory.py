@@ -1,0 +1,157 @@
+"""The node inventory (Contract 2): frozen node types and their parser.
+
+Parsing here is structural (names, versions, counts). Resolving each GPU against the catalog
+(NVML name or alias -> product, memory and compute capability) happens in `groups.py`, because
+it needs a catalog; `parse_inventory(data, catalog=cat)` does both at once when one is at hand.
+Fields a node agent adds beyond Contract 2 (UUIDs, MIG, CUDA driver version) are ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from packaging.version import InvalidVersion, Version
+
+from catalog.versions import DriverVersion
+from solver.errors import InvalidInventory
+
+if TYPE_CHECKING:
+    from catalog import Catalog
+
+__all__ = ["Inventory", "Node", "NodeGpu", "parse_inventory"]
+
+
+@dataclass(frozen=True)
+class NodeGpu:
+    product: str
+    count: int = 1
+    free: int = 1
+    memory_mib: int | None = None
+    compute_capability: Version | None = None
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    arch: str = "x86_64"
+    cluster: str | None = None
+    driver_version: Version | None = None
+    gpus: tuple[NodeGpu, ...] = ()
+    cached_components: frozenset[str] = frozenset()
+    labels: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        return dict(self.labels)
+
+
+@dataclass(frozen=True, eq=False)
+class Inventory:
+    nodes: tuple[Node, ...] = ()
+    _memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def node(self, name: str) -> Node | None:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        return None
+
+
+def _str(value: Any, where: str, *, required: bool = True) -> str | None:
+    if value is None:
+        if required:
+            raise InvalidInventory(where, "required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise InvalidInventory(where, f"expected a string, got {type(value).__name__}")
+    text = str(value).strip()
+    if required and not text:
+        raise InvalidInventory(where, "must not be empty")
+    return text
+
+
+def _int(value: Any, where: str, default: int, minimum: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidInventory(where, f"expected an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _version(value: Any, where: str, driver: bool = False) -> Version | None:
+    text = _str(value, where, required=False)
+    if not text:
+        return None
+    try:
+        return DriverVersion(text) if driver else Version(text)
+    except InvalidVersion as e:
+        raise InvalidInventory(where, f"not a valid version: {value!r}") from e
+
+
+def _gpu(raw: Any, where: str) -> NodeGpu:
+    if not isinstance(raw, Mapping):
+        raise InvalidInventory(where, "expected a mapping with `product`")
+    count = _int(raw.get("count"), f"{where}.count", 1, 1)
+    free = _int(raw.get("free"), f"{where}.free", count, 0)
+    if free > count:
+        raise InvalidInventory(f"{where}.free", f"free ({free}) exceeds count ({count})")
+    mem = raw.get("memory_mib")
+    return NodeGpu(
+        product=_str(raw.get("product"), f"{where}.product") or "",
+        count=count, free=free,
+        memory_mib=_int(mem, f"{where}.memory_mib", 0, 1) if mem is not None else None,
+        compute_capability=_version(raw.get("compute_capability"), f"{where}.compute_capability"),
+    )
+
+
+def _node(raw: Any, where: str) -> Node:
+    if not isinstance(raw, Mapping):
+        raise InvalidInventory(where, "expected a mapping with `name`")
+    name = _str(raw.get("name"), f"{where}.name") or ""
+    arch = (_str(raw.get("arch"), f"{where}.arch", required=False) or "x86_64").lower()
+    if arch not in ("x86_64", "aarch64"):
+        raise InvalidInventory(f"{where}.arch", f"unknown CPU architecture {arch!r}; expected x86_64 or aarch64")
+    gpus_raw = raw.get("gpus") or []
+    if not isinstance(gpus_raw, list):
+        raise InvalidInventory(f"{where}.gpus", "expected a list")
+    cached = raw.get("cached_components") or []
+    if not isinstance(cached, list) or not all(isinstance(c, str) and "/" in c for c in cached):
+        raise InvalidInventory(f"{where}.cached_components", 'expected a list of "kind/version" strings')
+    labels = raw.get("labels") or {}
+    if not isinstance(labels, Mapping):
+        raise InvalidInventory(f"{where}.labels", "expected a mapping")
+    return Node(
+        name=name, arch=arch,
+        cluster=_str(raw.get("cluster"), f"{where}.cluster", required=False) or None,
+        driver_version=_version(raw.get("driver_version"), f"{where}.driver_version", driver=True),
+        gpus=tuple(_gpu(g, f"{where}.gpus[{j}]") for j, g in enumerate(gpus_raw)),
+        cached_components=frozenset(c.strip() for c in cached),
+        labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
+    )
+
+
+def parse_inventory(data: Mapping[str, Any] | list[Any], catalog: Catalog | None = None) -> Inventory:
+    """Parse Contract 2 (`{"nodes": [...]}` or a bare list of nodes).
+
+    With `catalog`, every GPU is also resolved against it now (see `groups.resolve_gpu`), so an
+    unknown product without a compute capability is reported here.
+    """
+    raw_nodes = data.get("nodes") if isinstance(data, Mapping) else data
+    if raw_nodes is None:
+        raw_nodes = []
+    if not isinstance(raw_nodes, list):
+        raise InvalidInventory("nodes", "expected a list of nodes")
+    nodes = tuple(_node(raw, f"nodes[{i}]") for i, raw in enumerate(raw_nodes))
+    seen: set[str] = set()
+    for i, n in enumerate(nodes):
+        if n.name in seen:
+            raise InvalidInventory(f"nodes[{i}].name", f"duplicate node name {n.name!r}")
+        seen.add(n.name)
+    inv = Inventory(nodes=nodes)
+    if catalog is not None:
+        from solver.groups import resolve_inventory
+
+        resolve_inventory(catalog, inv)
+    return inv

@@ -1,0 +1,290 @@
+"""One selection problem: the facts of (catalog, request, inventory or planning, policy).
+
+`Problem` is what both engines (`fast.py`, `solve.py`), the explainer and the independent
+checks consume: the request-filtered runtime candidates, the node groups with their node
+checks, memoised pair verdicts, and the objective terms of every (candidate, group) pair.
+Everything request-only is cached per (catalog revision, request); pair verdicts are cached per
+(candidate table, target) across requests, which is what makes repeated selections cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+from packaging.version import InvalidVersion, Version
+
+from catalog import Catalog
+from catalog.compat import Check
+from solver.facts import Candidate, Target, cached_match, candidates_for
+from solver.groups import NodeGroup, base_groups, cpu_groups, node_checks, planning_driver, planning_groups
+from solver.inventory import Inventory
+from solver.policy import Policy
+from solver.request import ModelRequest
+from solver.rules import candidate_failures, pair_ok
+from solver.table import group_table
+
+__all__ = ["Problem", "RequestFacts", "build_problem", "lex_weights", "request_facts"]
+
+log = logging.getLogger(__name__)
+_REQUEST_CACHE: OrderedDict[tuple, RequestFacts] = OrderedDict()
+_VERDICTS: dict[tuple, dict[Target, bytes]] = {}
+_CACHE_SIZE = 256
+UNKNOWN_MEMORY_WASTE = 1 << 30
+
+
+def _extra_kinds(request: ModelRequest) -> frozenset[str]:
+    if request.framework != "none":
+        return frozenset()  # a framework runtime has cuDNN exactly when its build bundles or needs it
+    kinds = set()
+    if request.python is not None or request.required("python") is not None:
+        kinds.add("python")
+    if request.required("cudnn") is not None:
+        kinds.add("cudnn")
+    return frozenset(kinds)
+
+
+@dataclass(eq=False)
+class RequestFacts:
+    """Request-only facts, cached per (catalog revision, request)."""
+
+    catalog: Catalog
+    request: ModelRequest
+    table_key: tuple
+    all_candidates: tuple[Candidate, ...]
+    candidates: tuple[Candidate, ...]
+    filtered: dict[int, tuple[Check, ...]]
+    newest_rank: dict[int, int]
+    _feasible: dict[Target, tuple[Candidate, ...]] = field(default_factory=dict)
+    best_memo: dict[tuple, Candidate | None] = field(default_factory=dict)
+
+    def verdicts(self, target: Target) -> bytes:
+        """One byte per candidate of the table: 1 when the pair rules accept it on `target`."""
+        table = _VERDICTS.setdefault(self.table_key, {})
+        found = table.get(target)
+        if found is None:
+            found = bytes(1 if pair_ok(self.catalog, c, target) else 0 for c in self.all_candidates)
+            table[target] = found
+        return found
+
+    def feasible_on(self, target: Target) -> tuple[Candidate, ...]:
+        found = self._feasible.get(target)
+        if found is None:
+            ok = self.verdicts(target)
+            found = tuple(c for c in self.candidates if ok[c.index])
+            self._feasible[target] = found
+        return found
+
+
+def request_facts(catalog: Catalog, request: ModelRequest) -> RequestFacts:
+    key = (catalog.revision, id(catalog), request)
+    found = _REQUEST_CACHE.get(key)
+    if found is not None:
+        _REQUEST_CACHE.move_to_end(key)
+        return found
+    extra = _extra_kinds(request)
+    table = candidates_for(catalog, request.framework, request.uses_gpu, extra)
+    filtered: dict[int, tuple[Check, ...]] = {}
+    kept = []
+    for c in table:
+        fails = candidate_failures(catalog, request, c)
+        if fails:
+            filtered[c.index] = fails
+        else:
+            kept.append(c)
+    distinct = sorted({c.newest for c in table}, reverse=True)
+    rank = {k: i for i, k in enumerate(distinct)}
+    kept.sort(key=lambda c: (rank[c.newest], c.index))  # best first when nothing is cached
+    facts = RequestFacts(catalog=catalog, request=request,
+                         table_key=(catalog.revision, request.framework, request.uses_gpu, extra),
+                         all_candidates=table, candidates=tuple(kept), filtered=filtered,
+                         newest_rank={c.index: rank[c.newest] for c in table})
+    _REQUEST_CACHE[key] = facts
+    while len(_REQUEST_CACHE) > _CACHE_SIZE:
+        _REQUEST_CACHE.popitem(last=False)
+    if len(_VERDICTS) > _CACHE_SIZE:
+        _VERDICTS.clear()
+    return facts
+
+
+def _parse_cached(entries: frozenset[str]) -> tuple[tuple[str, Version | None], ...]:
+    out = []
+    for e in sorted(entries):
+        kind, _, version = e.partition("/")
+        try:
+            out.append((kind.strip().lower(), Version(version.strip())))
+        except InvalidVersion:
+            out.append((kind.strip().lower(), None))
+    return tuple(out)
+
+
+class Problem:
+    """The facts of one selection (see docs/solver-internals.md)."""
+
+    def __init__(self, catalog: Catalog, request: ModelRequest, inventory: Inventory | None,
+                 policy: Policy) -> None:
+        self.catalog = catalog
+        self.request = request
+        self.inventory = inventory
+        self.policy = policy
+        self.planning = inventory is None
+        self.facts = request_facts(catalog, request)
+        self.candidates = self.facts.candidates
+        self.all_candidates = self.facts.all_candidates
+        self.filtered = self.facts.filtered
+        label_keys = tuple(sorted({k for k, _ in policy.prefer_labels}))
+        if inventory is None:
+            if request.uses_gpu:
+                base = planning_groups(catalog, request)
+            else:
+                # CPU-only planning: one host per allowed arch; identical answers are reported once.
+                allowed = request.arch or ("x86_64", "aarch64")
+                base = tuple(NodeGroup(index=i, nodes=(), cluster=None, labels=(), arch=a,
+                                       driver=planning_driver(catalog), target=Target(platform=a), gpu_product=None,
+                                       gpu_id=None, memory_mib=None, count=0, free=0, cached=frozenset())
+                             for i, a in enumerate(allowed))
+            self.node_rank: dict[str, int] = {}
+            self.table = group_table(base, self.node_rank, True)
+        else:
+            base = base_groups(catalog, inventory, label_keys) if request.uses_gpu else cpu_groups(inventory,
+                                                                                                   label_keys)
+            self.node_rank = _node_rank(inventory)
+            memo_key = f"table:{catalog.revision}:{request.uses_gpu}:{','.join(label_keys)}"
+            table = inventory._memo.get(memo_key)
+            if table is None:
+                table = inventory._memo[memo_key] = group_table(base, self.node_rank, False)
+            self.table = table
+        self.base_groups = base
+        self._groups: tuple[NodeGroup, ...] | None = None
+        self._cached_memo: dict[tuple[int, frozenset[str]], int] = {}
+        self._parsed_cache: dict[frozenset[str], tuple] = {}
+        self._component_hits: dict[frozenset[str], dict] = {}
+        cand_terms = [t for t in policy.order if t in ("cached", "newest")]
+        self._cand_order = tuple(cand_terms)
+
+    @property
+    def groups(self) -> tuple[NodeGroup, ...]:
+        """Every node group with its node checks (built on first use; the fast path avoids it)."""
+        if self._groups is None:
+            self._groups = tuple(replace(g, node_checks=node_checks(self.catalog, self.request, g))
+                                 for g in self.base_groups)
+        return self._groups
+
+    # -- feasibility ------------------------------------------------------------------------
+    def open_groups(self) -> list[NodeGroup]:
+        return [g for g in self.groups if not g.node_checks]
+
+    def feasible_candidates(self, group: NodeGroup) -> tuple[Candidate, ...]:
+        if group.node_checks:
+            return ()
+        return self.facts.feasible_on(group.target)
+
+    def feasible(self, cand: Candidate, group: NodeGroup) -> bool:
+        return (not group.node_checks and cand.index not in self.filtered
+                and bool(self.facts.verdicts(group.target)[cand.index]))
+
+    def pairs(self) -> Iterator[tuple[Candidate, NodeGroup]]:
+        for g in self.open_groups():
+            for c in self.feasible_candidates(g):
+                yield c, g
+
+    # -- objective ----------------------------------------------------------------------------
+    def cached_bytes(self, cand: Candidate, group: NodeGroup) -> int:
+        return self.cached_bytes_for(cand, group.cached)
+
+    def cached_bytes_for(self, cand: Candidate, cached: frozenset[str]) -> int:
+        """Bytes of `cand`'s components already present in a node's cached set."""
+        if not cached:
+            return 0
+        memo_key = (cand.index, cached)
+        found = self._cached_memo.get(memo_key)
+        if found is None:
+            parsed = self._parsed_cache.get(cached)
+            if parsed is None:
+                parsed = self._parsed_cache[cached] = _parse_cached(cached)
+            hits = self._component_hits.setdefault(cached, {})
+            found = 0
+            for comp in cand.components:
+                hit = hits.get(comp)
+                if hit is None:
+                    hit = hits[comp] = any(cached_match(comp, p) for p in parsed)
+                if hit:
+                    found += comp.size_bytes
+            self._cached_memo[memo_key] = found
+        return found
+
+    def group_terms(self, group: NodeGroup) -> dict[str, int]:
+        req = self.request
+        fit = 0
+        if req.uses_gpu:
+            # unknown memory ranks below every known size (UNKNOWN_MEMORY_WASTE MiB wasted)
+            mem = group.memory_mib if group.memory_mib is not None else UNKNOWN_MEMORY_WASTE + req.min_memory_mib
+            fit = -(mem - req.min_memory_mib) * req.gpu_count
+        pref = 0
+        pol = self.policy
+        if group.cluster is not None and group.cluster in pol.prefer_clusters:
+            pref += (len(pol.prefer_clusters) - pol.prefer_clusters.index(group.cluster)) * (len(pol.prefer_labels) + 1)
+        labels = dict(group.labels)
+        pref += sum(1 for k, v in pol.prefer_labels if labels.get(k) == v)
+        return {"fit": fit, "gpus": -(group.free - req.gpu_count), "preference": pref}
+
+    def terms(self, cand: Candidate, group: NodeGroup) -> dict[str, int]:
+        out = self.group_terms(group)
+        out["cached"] = self.cached_bytes(cand, group)
+        out["newest"] = -self.facts.newest_rank[cand.index]
+        return out
+
+    def rank_of(self, group: NodeGroup, node: str | None = None) -> int:
+        if self.planning:
+            return group.index
+        return self.node_rank[node if node is not None else group.nodes[0]]
+
+    def key(self, cand: Candidate, group: NodeGroup, node: str | None = None) -> tuple[int, ...]:
+        """Lexicographic objective key (bigger is better): policy terms, then the tie-breaks."""
+        t = self.terms(cand, group)
+        return (*(t[name] for name in self.policy.order), -self.rank_of(group, node), -cand.index)
+
+    def candidate_key(self, cand: Candidate, group: NodeGroup) -> tuple[int, ...]:
+        """The candidate-dependent part of `key` (same order), for choosing within one group."""
+        return self.candidate_key_for(cand, group.cached)
+
+    def candidate_key_for(self, cand: Candidate, cached: frozenset[str]) -> tuple[int, ...]:
+        parts = []
+        for name in self._cand_order:
+            parts.append(self.cached_bytes_for(cand, cached) if name == "cached"
+                         else -self.facts.newest_rank[cand.index])
+        return (*parts, -cand.index)
+
+
+def _node_rank(inventory: Inventory) -> dict[str, int]:
+    found = inventory._memo.get("node-rank")
+    if found is None:
+        found = {name: i for i, name in enumerate(sorted(n.name for n in inventory.nodes))}
+        inventory._memo["node-rank"] = found
+    return found
+
+
+def build_problem(catalog: Catalog, request: ModelRequest, inventory: Inventory | None = None,
+                  policy: Policy | None = None) -> Problem:
+    problem = Problem(catalog, request, inventory, policy or Policy())
+    log.debug("problem: %d/%d candidates after request filters, %d node groups", len(problem.candidates),
+              len(problem.all_candidates), len(problem.base_groups))
+    return problem
+
+
+def lex_weights(columns: list[list[int]]) -> list[int]:
+    """Integer weights w such that sum(w[i] * term_i) orders pairs like the lexicographic key.
+
+    `columns[i]` holds term i's values over all pairs (first = most important). Each term is
+    weighted by the product of the value spans of the terms after it (mixed radix).
+    """
+    weights = [0] * len(columns)
+    w = 1
+    for i in range(len(columns) - 1, -1, -1):
+        weights[i] = w
+        col = columns[i]
+        span = (max(col) - min(col) + 1) if col else 1
+        w *= span
+    return weights

@@ -1,0 +1,88 @@
+"""Plain result types of a selection; `to_dict()` is exactly the Contract-3 JSON object.
+
+No solver-engine imports here (no ortools): the service, the CLI and the workflow runner read
+these without paying for the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Assignment", "BatchSelection", "Conflict", "GpuChoice", "Selection"]
+
+
+@dataclass(frozen=True)
+class GpuChoice:
+    product: str
+    count: int
+    compute_capability: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"product": self.product, "count": self.count, "compute_capability": self.compute_capability}
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One (node, GPU, runtime) answer. `key` is the lexicographic objective key (bigger = better)."""
+
+    node: str | None
+    cluster: str | None
+    gpu: GpuChoice | None
+    runtime: tuple[tuple[str, str], ...]
+    key: tuple[int, ...] = ()
+    candidate: int = -1
+    group: int = -1
+
+    @property
+    def runtime_map(self) -> dict[str, str]:
+        return dict(self.runtime)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"node": self.node, "cluster": self.cluster,
+                "gpu": self.gpu.to_dict() if self.gpu is not None else None,
+                "runtime": dict(self.runtime)}
+
+
+@dataclass(frozen=True)
+class Conflict:
+    rule: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"rule": self.rule, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Selection:
+    feasible: bool
+    catalog_revision: str
+    choice: Assignment | None = None
+    alternatives: tuple[Assignment, ...] = ()
+    explanation: tuple[str, ...] = ()
+    conflicts: tuple[Conflict, ...] = ()
+    suggestions: tuple[str, ...] = ()
+    status: str = "optimal"            # optimal | infeasible | timeout
+    engine: str = "fast"
+    stats: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.feasible and self.choice is not None:
+            return {"feasible": True, "catalog_revision": self.catalog_revision,
+                    "choice": self.choice.to_dict(),
+                    "alternatives": [a.to_dict() for a in self.alternatives],
+                    "explanation": list(self.explanation)}
+        return {"feasible": False, "catalog_revision": self.catalog_revision,
+                "conflicts": [c.to_dict() for c in self.conflicts],
+                "suggestions": list(self.suggestions)}
+
+
+@dataclass(frozen=True)
+class BatchSelection:
+    feasible: bool
+    catalog_revision: str
+    placements: tuple[Selection, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"feasible": self.feasible, "catalog_revision": self.catalog_revision,
+                "placements": [p.to_dict() for p in self.placements]}

@@ -1,0 +1,281 @@
+"""The selection rules, each a named unit that returns `catalog.compat.Check`s.
+
+Three scopes, so each fact is judged once where it is cheapest:
+- request rules judge a runtime candidate against the request alone (framework_version, python,
+  requires, ONNX opset, TensorRT engine version);
+- target rules judge a GPU product on a platform against the request (precision, engine CC);
+- pair rules judge a candidate on a target (platform, kernels, toolkit <-> architecture, cuDNN,
+  driver). They wrap the catalog's `compat` functions, so a refusal and its explanation share
+  one implementation and one set of sources.
+Node rules (arch allowed, memory, GPU count, free GPUs) live with the node groups (`groups.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from catalog import Catalog
+from catalog.compat import (
+    Check,
+    binary_path,
+    check_cudnn_driver,
+    check_cudnn_gpu,
+    check_driver,
+    check_kernels,
+    check_platform,
+    check_precision,
+    check_toolkit_arch,
+    driver_requirement,
+)
+from catalog.versions import is_prefix, spec_allows
+from solver.facts import Candidate, Target
+from solver.request import ModelRequest
+
+__all__ = [
+    "PHRASES",
+    "RULES",
+    "Rule",
+    "candidate_failures",
+    "pair_failures",
+    "pair_ok",
+    "spec_allows_series",
+    "target_failures",
+]
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    scope: str  # request | target | pair | node
+    description: str
+
+
+RULES: dict[str, Rule] = {r.name: r for r in (
+    Rule("no-candidate", "request", "the catalog has no build of the framework for this kind of runtime"),
+    Rule("framework-version", "request", "framework version outside the request's framework_version"),
+    Rule("python-version", "request", "Python outside the request's python range"),
+    Rule("requires", "request", "a component outside the request's `requires` range"),
+    Rule("opset-too-new", "request", "ONNX opset newer than the runtime's max_opset"),
+    Rule("trt-engine-version", "request", "TensorRT engine needs the exact TensorRT version it was built with"),
+    Rule("trt-engine-cc", "target", "TensorRT engine runs only on the compute capability it was built on"),
+    Rule("precision-unsupported", "target", "the numeric format needs a newer compute capability"),
+    Rule("platform-mismatch", "pair", "the build is not made for the platform (x86_64, aarch64, Jetson)"),
+    Rule("no-kernel-for-gpu", "pair", "the build ships no SASS/PTX that runs on the GPU"),
+    Rule("toolkit-drops-arch", "pair", "the CUDA toolkit cannot target the GPU architecture"),
+    Rule("unknown-architecture", "pair", "the GPU's compute capability is not in the catalog"),
+    Rule("cudnn-no-gpu-support", "pair", "cuDNN does not support the GPU's compute capability"),
+    Rule("driver-too-old", "pair", "the driver is older than the CUDA (or cuDNN) minimum"),
+    Rule("no-driver", "pair", "the node has no NVIDIA driver"),
+    Rule("unknown-cuda", "pair", "the CUDA version is not in the catalog"),
+    Rule("no-nodes", "node", "the inventory has no nodes"),
+    Rule("arch-not-allowed", "node", "the node's CPU architecture is not in the request's arch list"),
+    Rule("no-gpu", "node", "the node has no GPU"),
+    Rule("gpu-memory", "node", "the GPU has less memory than min_gpu_memory_gib"),
+    Rule("gpu-count", "node", "the node has fewer GPUs of the product than gpu_count"),
+    Rule("no-free-gpu", "node", "the node has fewer free GPUs than gpu_count"),
+)}
+
+# Short phrases for per-node rejection tallies ("12 nodes: driver too old").
+PHRASES = {
+    "framework-version": "framework version excluded by the request", "python-version": "python excluded",
+    "requires": "requires: not met", "opset-too-new": "ONNX opset too new", "trt-engine-version":
+    "TensorRT version differs from the engine's", "trt-engine-cc": "GPU CC differs from the engine's",
+    "precision-unsupported": "precision unsupported by the GPU", "platform-mismatch": "no build for the platform",
+    "no-kernel-for-gpu": "no kernels for the GPU", "toolkit-drops-arch": "CUDA cannot target the GPU",
+    "unknown-architecture": "GPU architecture unknown", "cudnn-no-gpu-support": "cuDNN does not support the GPU",
+    "driver-too-old": "driver too old", "no-driver": "no NVIDIA driver", "unknown-cuda": "CUDA not in catalog",
+    "arch-not-allowed": "CPU arch not allowed", "no-gpu": "no GPU", "gpu-memory": "not enough GPU memory",
+    "gpu-count": "too few GPUs", "no-free-gpu": "no free GPU", "no-candidate": "no runtime in the catalog",
+    "no-nodes": "no nodes",
+}
+
+
+def spec_allows_series(spec: SpecifierSet, v: Version) -> bool:
+    """A series version ("3.11", "12.4") is allowed when it or any of its patch releases is."""
+    if spec_allows(spec, v):
+        return True
+    if len(v.release) > 2:
+        return False
+    return any(spec_allows(spec, Version(f"{v}.{p}")) for p in range(0, 40))
+
+
+def _filter_check(rule: str, what: str, value: Version | str | None, spec: SpecifierSet, cand: Candidate) -> Check:
+    field = {"framework-version": "framework_version", "python-version": "python"}.get(rule, f"requires.{what}")
+    of = f" (in the {cand.framework} {cand.label} runtime)" if cand.label and what != cand.framework else ""
+    return Check(rule, False, f"{what} {value}{of} is outside the requested {field} {spec or '(any)'}",
+                 cand.build.sources if cand.build else (), f"allow {what} {value}")
+
+
+def candidate_failures(cat: Catalog, request: ModelRequest, cand: Candidate) -> tuple[Check, ...]:
+    """Request rules that reject `cand` (all of them, not just the first)."""
+    out: list[Check] = []
+    if request.framework_version is not None and cand.version is not None:
+        full = Version(cand.label) if cand.label else cand.version
+        if not spec_allows(request.framework_version, full):
+            out.append(_filter_check("framework-version", cand.framework, cand.label,
+                                     request.framework_version, cand))
+    if request.python is not None and cand.python is not None and not spec_allows_series(request.python, cand.python):
+        out.append(_filter_check("python-version", "python", cand.python, request.python, cand))
+    for kind, spec in request.requires:
+        have = cand.component_version(kind)
+        if have is None:
+            out.append(Check("requires", False, f"requires.{kind} {spec}: the {cand.framework} runtime "
+                             f"{cand.label or ''} has no {kind}".replace("  ", " "), ()))
+        elif not spec_allows_series(spec, have):
+            out.append(_filter_check("requires", kind, have, spec, cand))
+    fmt = request.format
+    if fmt is not None and fmt.kind == "onnx" and fmt.opset is not None and cand.build is not None:
+        max_opset = cand.build.release.max_opset
+        if max_opset is not None and fmt.opset > max_opset:
+            rel = cand.build.release
+            out.append(Check("opset-too-new", False, f"the model uses ONNX opset {fmt.opset}, but {rel.framework} "
+                             f"{rel.series} implements opsets up to {max_opset} (catalog: {rel.id}; "
+                             f"{cat.cite(rel.sources)})", rel.sources,
+                             f"export the model with opset <= {max_opset}, or use a newer {rel.framework}"))
+    if fmt is not None and fmt.kind == "tensorrt-engine" and request.uses_gpu:
+        if cand.tensorrt is None:
+            out.append(Check("trt-engine-version", False, f"a TensorRT engine needs TensorRT in the runtime; "
+                             f"{cand.framework} {cand.label or ''} has none".rstrip(), ()))
+        elif fmt.tensorrt_version is not None and not (
+                cand.tensorrt == fmt.tensorrt_version or is_prefix(cand.tensorrt, fmt.tensorrt_version)
+                or is_prefix(fmt.tensorrt_version, cand.tensorrt)):
+            src = cand.build.sources if cand.build else ()
+            out.append(Check("trt-engine-version", False, f"the engine was built with TensorRT "
+                             f"{fmt.tensorrt_version}; a serialized engine runs only on that exact version, not "
+                             f"TensorRT {cand.tensorrt} (catalog fact trt.engine.version)", src,
+                             f"rebuild the engine with TensorRT {cand.tensorrt}, or use TensorRT {fmt.tensorrt_version}"))
+    return tuple(out)
+
+
+def target_failures(cat: Catalog, request: ModelRequest, target: Target) -> tuple[Check, ...]:
+    """Target rules: precision and TensorRT-engine compute capability."""
+    if target.cc is None:
+        return ()
+    out: list[Check] = []
+    prec = check_precision(cat, request.precision, target.cc)
+    if not prec.ok:
+        on = f" ({target.product})" if target.product else ""
+        out.append(Check(prec.rule, False, prec.message.replace("this GPU", f"this GPU{on}"), prec.sources,
+                         prec.suggestion))
+    fmt = request.format
+    if fmt is not None and fmt.kind == "tensorrt-engine" and fmt.compute_capability is not None \
+            and fmt.compute_capability != target.cc:
+        out.append(Check("trt-engine-cc", False, f"the TensorRT engine was built on compute capability "
+                         f"{fmt.compute_capability}; engines are not portable across architectures, and "
+                         f"{target.product or 'this GPU'} is CC {target.cc} (catalog fact trt.engine.hardware)", (),
+                         f"use a GPU with compute capability {fmt.compute_capability}, or rebuild the engine"))
+    return tuple(out)
+
+
+def _pair_checks(cat: Catalog, cand: Candidate, target: Target, stop: bool) -> list[Check]:
+    out: list[Check] = []
+    ref = cand.build
+    if ref is not None:
+        c = check_platform(ref, target.platform)
+        if not c.ok:
+            out.append(c)
+            if stop:
+                return out
+    if target.cc is None or not cand.gpu:
+        return out
+    cc = target.cc
+    path = "ptx"
+    if ref is not None:
+        c = check_kernels(cat, ref, cc)
+        if not c.ok:
+            out.append(c)
+            if stop:
+                return out
+        path = binary_path(ref.build, cc) or "ptx"
+    if cand.cuda is not None:
+        c = check_toolkit_arch(cat, cand.cuda, cc)
+        if not c.ok:
+            out.append(c)
+            if stop:
+                return out
+        if cand.cudnn is not None and cand.cudnn_ccs is not None and cc not in cand.cudnn_ccs:
+            out.append(check_cudnn_gpu(cat, cand.cudnn, cand.cuda, cc, by=cand.label or ""))
+            if stop:
+                return out
+        c = check_driver(cat, cand.cuda, target.driver, path)
+        if not c.ok:
+            out.append(c)
+            if stop:
+                return out
+        if cand.cudnn_min_driver is not None and cand.cudnn is not None and (
+                target.driver is None or target.driver < cand.cudnn_min_driver[0]):
+            if target.driver is not None:
+                out.append(check_cudnn_driver(cat, cand.cudnn, cand.cuda, target.driver))
+    return out
+
+
+def pair_failures(cat: Catalog, cand: Candidate, target: Target) -> tuple[Check, ...]:
+    """Every pair rule that rejects `cand` on `target` (empty tuple: the pair is legal)."""
+    return tuple(_pair_checks(cat, cand, target, stop=False))
+
+
+_OK_MEMO: dict[tuple, bool] = {}
+
+
+def pair_ok(cat: Catalog, cand: Candidate, target: Target) -> bool:
+    """Fast verdict, equal to `not pair_failures(...)` (a test holds them together).
+
+    Uses the same catalog primitives as the `compat` checks (`binary_path`, `driver_requirement`,
+    `Architecture.buildable_with`) without building messages, memoised on what the pair rules
+    read (the build, CUDA, cuDNN facts and the target; Python does not matter to them).
+    """
+    sig = (cat.revision, id(cand.build.build) if cand.build else None, cand.build.version if cand.build else None,
+           cand.cuda, cand.cudnn, cand.cudnn_ccs, cand.cudnn_min_driver, target)
+    found = _OK_MEMO.get(sig)
+    if found is None:
+        if len(_OK_MEMO) > 200_000:
+            _OK_MEMO.clear()
+        found = _OK_MEMO[sig] = _pair_ok(cat, cand, target)
+    return found
+
+
+_REQ_MEMO: dict[tuple, tuple | None] = {}
+
+
+def _driver_requirement(cat: Catalog, cuda: Version, path: str) -> tuple | None:
+    key = (cat.revision, id(cat), cuda, path)
+    if key not in _REQ_MEMO:
+        if len(_REQ_MEMO) > 10_000:
+            _REQ_MEMO.clear()
+        _REQ_MEMO[key] = driver_requirement(cat, cuda, path)  # type: ignore[arg-type]
+    return _REQ_MEMO[key]
+
+
+def _pair_ok(cat: Catalog, cand: Candidate, target: Target) -> bool:
+    ref = cand.build
+    if ref is not None and target.platform not in ref.build.platforms:
+        return False
+    cc = target.cc
+    if cc is None or not cand.gpu:
+        return True
+    path = "ptx"
+    if ref is not None:
+        b = ref.build
+        if b.cc_range is not None and not spec_allows(b.cc_range, cc):
+            return False
+        found = binary_path(b, cc)
+        if found is None:
+            return False
+        path = found
+    if cand.cuda is None:
+        return True
+    arch = cat.architecture(cc)
+    if arch is None or not arch.buildable_with(cand.cuda):
+        return False
+    if cand.cudnn is not None and cand.cudnn_ccs is not None and cc not in cand.cudnn_ccs:
+        return False
+    if target.driver is None:
+        return False
+    req = _driver_requirement(cat, cand.cuda, path)
+    if req is None or target.driver < req[0]:
+        return False
+    return not (cand.cudnn_min_driver is not None and cand.cudnn is not None
+                and target.driver < cand.cudnn_min_driver[0])

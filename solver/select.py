@@ -1,0 +1,66 @@
+"""`select`: the public entry point — facts, engine, extraction, explanation, result.
+
+Accepts parsed or plain-mapping requests and inventories, so the service and the CLI can pass
+what they read. Infeasible and timeout are `Selection` results, never exceptions; only bad
+input raises (`InvalidRequest`, `InvalidInventory`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from catalog import Catalog
+from solver.explain import explain_choice, explain_failure
+from solver.fast import solve_fast
+from solver.inventory import Inventory, parse_inventory
+from solver.policy import Policy
+from solver.problem import build_problem
+from solver.request import ModelRequest, parse_request
+from solver.result import Conflict, Selection
+
+__all__ = ["select"]
+
+log = logging.getLogger(__name__)
+
+
+def select(catalog: Catalog, request: ModelRequest | Mapping[str, Any], inventory: Inventory | Mapping[str, Any] |
+           list[Any] | None = None, *, top: int = 1, policy: Policy | None = None) -> Selection:
+    """Choose a runtime, GPU and node (or GPU product when `inventory` is None) for `request`.
+
+    `top` is the number of answers wanted: the choice plus up to `top - 1` alternatives, each on a
+    different node (in planning mode: a different GPU product).
+    """
+    if not isinstance(request, ModelRequest):
+        request = parse_request(request)
+    if inventory is not None and not isinstance(inventory, Inventory):
+        inventory = parse_inventory(inventory)
+    policy = policy or Policy()
+    top = max(int(top), 1)
+    problem = build_problem(catalog, request, inventory, policy)
+    status = "optimal"
+    if policy.engine == "cpsat":
+        from solver.solve import solve_cpsat
+
+        outcome = solve_cpsat(problem, top, time_limit_s=policy.time_limit_s)
+        found = outcome.assignments
+        status = outcome.status
+        stats: dict[str, Any] = {"model_size": outcome.model_size, "wall_s": outcome.wall_s}
+    else:
+        found = solve_fast(problem, top)
+        stats = {}
+    stats.update(groups=len(problem.base_groups), candidates=len(problem.candidates))
+    if found:
+        units = len(inventory.nodes) if inventory is not None else len(problem.groups)
+        return Selection(feasible=True, catalog_revision=catalog.revision, choice=found[0],
+                         alternatives=tuple(found[1:]), explanation=tuple(explain_choice(problem, found[0], units)),
+                         status=status, engine=policy.engine, stats=stats)
+    if status == "timeout":
+        return Selection(feasible=False, catalog_revision=catalog.revision, status="timeout", engine=policy.engine,
+                         conflicts=(Conflict("timeout", f"CP-SAT found no answer within {policy.time_limit_s:g} s"),),
+                         suggestions=("retry with a longer time limit or the fast engine",), stats=stats)
+    why = explain_failure(problem)
+    log.info("infeasible: core %s", ", ".join(why.core))
+    return Selection(feasible=False, catalog_revision=catalog.revision, conflicts=why.conflicts,
+                     suggestions=why.suggestions, status="infeasible", engine=policy.engine, stats=stats)

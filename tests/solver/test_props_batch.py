@@ -1,0 +1,39 @@
+"""Batch placement on generated catalogs and fleets: legal, within capacity, never worse than
+greedy first-fit, and optimal (equal to exhaustive search) on tiny instances."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_props_catalogs import catalogs, inventory_data, request_data
+
+from solver.batch import plan_batch
+from solver.reference import brute_force_batch
+from solver.validate import validate_batch
+
+
+@st.composite
+def batches(draw: st.DrawFn, *, max_nodes: int, max_kinds: int, max_requests: int):
+    cat = draw(catalogs())
+    inv = draw(inventory_data(cat, max_nodes=max_nodes))
+    kinds = draw(st.lists(request_data(cat), min_size=1, max_size=max_kinds))
+    reqs = draw(st.lists(st.sampled_from(kinds), min_size=1, max_size=max_requests))
+    return cat, reqs, inv
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batches(max_nodes=6, max_kinds=4, max_requests=14))
+def test_batch_is_legal_within_capacity_and_not_worse_than_greedy(data) -> None:
+    cat, reqs, inv = data
+    plan = plan_batch(cat, reqs, inv, time_limit_s=2.0)
+    assert validate_batch(cat, reqs, inv, plan.selection) == []
+    assert plan.objective >= plan.greedy_objective
+    assert plan.objective[0] == sum(p.feasible for p in plan.selection.placements)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batches(max_nodes=3, max_kinds=2, max_requests=4))
+def test_batch_objective_equals_exhaustive_search(data) -> None:
+    cat, reqs, inv = data
+    plan = plan_batch(cat, reqs, inv, time_limit_s=5.0)
+    assert plan.objective == brute_force_batch(cat, reqs, inv)

@@ -27,10 +27,10 @@ from .metrics import Metrics
 from .middleware import RequestMiddleware
 from .problems import install_problem_handlers
 from .routes import include_routes
-from .ui import mount_ui
 from .selection import SelectionService
 from .settings import Settings
 from .storage import nodes as node_store
+from .ui import mount_ui
 
 __all__ = ["create_app", "prepare"]
 

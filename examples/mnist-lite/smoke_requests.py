@@ -17,7 +17,7 @@ for i in range(0, 32, 8):
                                  headers={"Content-Type": "application/json"}, method="POST")
     with urllib.request.urlopen(req, timeout=5) as r:
         labels = json.loads(r.read())["labels"]
-    correct += sum(int(a == b) for a, b in zip(labels, sample["y"][i:i + 8]))
+    correct += sum(int(a == b) for a, b in zip(labels, sample["y"][i:i + 8], strict=True))
 print(f"4 requests, {correct}/32 correct")
 if correct < 28:
     raise SystemExit("served model answers poorly")

@@ -17,7 +17,7 @@ model = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.ReLU(), torch.nn.
                             torch.nn.Linear(128, 10))
 opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 loss_fn = torch.nn.CrossEntropyLoss()
-for epoch in range(60):
+for _epoch in range(60):
     perm = torch.randperm(len(x_train))
     for i in range(0, len(x_train), 64):
         idx = perm[i:i + 64]

@@ -10,7 +10,8 @@ for agents, the node they may write::
 A presented token is hashed, looked up by digest and confirmed with `hmac.compare_digest`.
 Roles: `admin` can do everything a `reader` can plus catalog/model/flow writes and any node's
 heartbeat; `reader` reads and asks for selections; `agent` may only PUT its own node's heartbeat.
-The file is re-read when its modification time changes, so adding a token needs no restart.
+The file is re-read when its modification time changes (checked at most once a second), so
+adding a token needs no restart.
 Token values never reach a log line or an error message.
 """
 
@@ -21,6 +22,7 @@ import hmac
 import os
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +41,8 @@ __all__ = [
 
 ROLES = ("admin", "agent", "reader")
 _PREFIX = 8
+RELOAD_CHECK_S = 1.0  # how often a request may stat() the tokens file for changes
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # 10,000 agent tokens load in well under a second
 _IMPLIES = {"admin": {"admin", "reader"}, "reader": {"reader"}, "agent": {"agent"}}
 
 
@@ -84,6 +88,7 @@ class TokenStore:
         self._path = path
         self._lock = threading.Lock()
         self._mtime: float | None = None
+        self._checked = 0.0  # monotonic time of the last stat() of the file
         self._by_prefix: dict[str, list[tuple[str, Principal]]] = {}
         if path is not None:
             self._load()
@@ -117,10 +122,13 @@ class TokenStore:
         if self._path is None:
             raise Unauthorized("no tokens are configured on this server (RTFIT_TOKENS_FILE is unset)")
         with self._lock:
-            try:
-                self._load()
-            except (OSError, InvalidInput):
-                pass  # keep the last good set; the operator sees the error at startup / in logs
+            now = time.monotonic()
+            if now - self._checked >= RELOAD_CHECK_S:
+                self._checked = now
+                try:
+                    self._load()
+                except (OSError, InvalidInput):
+                    pass  # keep the last good set; the operator sees the error at startup / in logs
             by_prefix = self._by_prefix
         presented = digest(token)
         # Look up by a short prefix, then confirm the whole digest in constant time.
@@ -133,7 +141,7 @@ class TokenStore:
 def parse_tokens(text: str, *, source: str) -> dict[str, Principal]:
     """Parse a tokens file; every bad entry is an `InvalidInput` naming it."""
     try:
-        data = yaml.safe_load(text) or {}
+        data = yaml.load(text, Loader=_LOADER) or {}  # noqa: S506 - a safe loader (C or Python)
     except yaml.YAMLError as e:
         raise InvalidInput(f"{source}: not valid YAML: {e}", field="tokens") from e
     entries = data.get("tokens") if isinstance(data, dict) else None

@@ -1,9 +1,12 @@
-"""Engine creation and schema migration, the same code for SQLite and PostgreSQL.
+"""Database access, the same code for SQLite and PostgreSQL.
 
 SQLite gets WAL journaling, `synchronous=NORMAL`, a busy timeout and enforced foreign keys on
-every connection, so several worker processes can share one file. `init_db` runs Alembic's
-`upgrade head` programmatically on the given engine; the migrations live in
-`metadata_service/migrations/`.
+every connection, so several worker processes can share one file. Because a SQLite transaction
+that starts by reading cannot later take the write lock if another process wrote in between
+(SQLITE_BUSY_SNAPSHOT, which the busy timeout does not cover), writes go through a second
+engine whose transactions begin with `BEGIN IMMEDIATE`; reads use plain deferred transactions.
+On PostgreSQL both are the same engine. `init_db` runs Alembic's `upgrade head` programmatically;
+the migrations live in `metadata_service/migrations/`.
 """
 
 from __future__ import annotations
@@ -15,20 +18,18 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 
 from .errors import NotReady
 
-__all__ = ["alembic_config", "check_database", "init_db", "is_sqlite", "make_engine"]
+__all__ = ["Database", "alembic_config", "init_db"]
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see _begin_*)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -37,43 +38,74 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str, *, pool_size: int = 20) -> Engine:
-    """An engine for `url`; SQLite connections are configured for concurrent use."""
-    if url.startswith("sqlite"):
-        engine = create_engine(
-            url,
-            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-            pool_size=pool_size,
-            max_overflow=20,
-            pool_pre_ping=False,
-        )
-        event.listen(engine, "connect", _sqlite_pragmas)
-        # pysqlite's own BEGIN handling defers locks; emit BEGIN IMMEDIATE only where we ask for it.
-        return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+def _begin_deferred(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN")
+
+
+def _begin_immediate(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> Engine:
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        pool_size=pool_size,
+        max_overflow=pool_size,
+    )
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", _begin_immediate if immediate else _begin_deferred)
+    return engine
+
+
+class Database:
+    """A reader and a writer engine over one database (the same engine except on SQLite)."""
+
+    def __init__(self, url: str, *, pool_size: int = 20) -> None:
+        self.url = url
+        if url.startswith("sqlite"):
+            self.reader = _sqlite_engine(url, immediate=False, pool_size=pool_size)
+            self.writer = _sqlite_engine(url, immediate=True, pool_size=max(4, pool_size // 2))
+        else:
+            self.reader = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            self.writer = self.reader
+
+    @property
+    def dialect(self) -> str:
+        return self.reader.dialect.name
+
+    def read_session(self) -> Session:
+        return Session(self.reader, expire_on_commit=False)
+
+    def write_session(self) -> Session:
+        return Session(self.writer, expire_on_commit=False)
+
+    def check(self) -> None:
+        """Raise `NotReady` unless a trivial query succeeds."""
+        try:
+            with self.reader.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as e:
+            raise NotReady(f"database unreachable ({e.__class__.__name__})") from e
+
+    def dispose(self) -> None:
+        self.reader.dispose()
+        if self.writer is not self.reader:
+            self.writer.dispose()
 
 
 def alembic_config(engine: Engine) -> Config:
     """An Alembic config bound to `engine` (no alembic.ini needed)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     cfg.attributes["engine"] = engine
     return cfg
 
 
-def init_db(engine: Engine) -> None:
+def init_db(db: Database) -> None:
     """Bring the schema to the newest migration (idempotent; safe at every start)."""
     try:
-        command.upgrade(alembic_config(engine), "head")
+        command.upgrade(alembic_config(db.writer), "head")
     except SQLAlchemyError as e:
-        raise NotReady(f"cannot migrate the database: {e.__class__.__name__}: {e.orig or e}") from e
-
-
-def check_database(engine: Engine) -> None:
-    """Raise `NotReady` unless a trivial query succeeds."""
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except SQLAlchemyError as e:
-        raise NotReady(f"database unreachable: {e.__class__.__name__}") from e
+        raise NotReady(f"cannot migrate the database ({e.__class__.__name__}: {getattr(e, 'orig', None) or e})") from e

@@ -90,7 +90,7 @@ class HeartbeatPublic(BaseModel):
     changed: bool = Field(description="the stored inventory changed with this heartbeat")
     registered: bool = Field(description="this heartbeat registered a new node")
     revived: bool = Field(description="the node was stale/unavailable and is live again")
-    inventory_revision: int
+    inventory_revision: int | None = Field(description="after this heartbeat; null for a plain liveness ping")
     ttl_s: float
 
 
@@ -156,6 +156,7 @@ class SelectCreate(BaseModel):
     model_name: str | None = Field(default=None, description="a registered model's name")
     top: int = Field(default=1, ge=1, le=50)
     where: Where | None = None
+    plan: bool = Field(default=False, description="ignore the nodes and plan hardware (Contract 3, node null)")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SelectCreate:
@@ -179,6 +180,7 @@ class FlowTaskUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     state: Literal["Pending", "Running", "Succeeded", "Failed", "Skipped"] = "Pending"
+    attempts: int | None = Field(default=None, ge=0)
     node: str | None = None
     runtime: dict[str, Any] | None = None
     exit_code: int | None = None
@@ -195,13 +197,19 @@ class FlowCreate(BaseModel):
 
     id: str | None = Field(default=None, pattern=NAME_PATTERN, max_length=100)
     flow: str = Field(min_length=1, max_length=200)
+    status: Literal["Pending", "Running", "Succeeded", "Failed"] | None = Field(
+        default=None, description="the run's status as the runner sees it; omitted: derived from the tasks"
+    )
+    digest: str | None = Field(default=None, max_length=128, description="the flow file's digest (resume key)")
     backend: str | None = Field(default=None, max_length=50)
     spec: dict[str, Any] | None = Field(default=None, description="the Contract 5 flow document, optional")
+    meta: dict[str, Any] | None = Field(default=None, description="free-form runner data (e.g. flow_path)")
     tasks: dict[str, FlowTaskUpdate] = Field(default_factory=dict)
 
 
 class FlowTaskPublic(BaseModel):
     state: str
+    attempts: int
     node: str | None
     runtime: dict[str, Any] | None
     exit_code: int | None
@@ -214,8 +222,10 @@ class FlowTaskPublic(BaseModel):
 class FlowPublic(BaseModel):
     id: str
     flow: str
-    state: str
+    state: str = Field(description="the runner's status if it set one, else derived from the tasks")
+    digest: str | None
     backend: str | None
+    meta: dict[str, Any] | None
     created_by: str
     created_at: float
     updated_at: float

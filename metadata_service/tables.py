@@ -153,8 +153,11 @@ class FlowRun(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=100)
     flow: str = Field(max_length=200, index=True)
+    digest: str | None = Field(default=None, max_length=128, index=True)
+    status: str | None = Field(default=None, max_length=16, description="set by the runner; else derived")
     backend: str | None = Field(default=None, max_length=50)
     spec: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    meta: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     created_by: str = Field(max_length=200)
     created_at: float
     updated_at: float
@@ -171,6 +174,7 @@ class FlowTask(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=200)
     position: int
     state: str = Field(max_length=16)
+    attempts: int = 0
     node: str | None = Field(default=None, max_length=253)
     runtime: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     exit_code: int | None = None

@@ -7,7 +7,7 @@ Invoked through `init_db` (programmatic `upgrade head`) or the `alembic` command
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 from sqlmodel import SQLModel
 
 import metadata_service.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -28,6 +28,9 @@ def run_migrations_online() -> None:
             render_as_batch=connection.dialect.name == "sqlite",
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Several replicas may start at once: one migrates, the others wait, then no-op.
+                connection.execute(text("SELECT pg_advisory_xact_lock(7274837)"))
             context.run_migrations()
         connection.commit()
 

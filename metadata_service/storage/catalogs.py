@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from ..tables import CatalogPointer, CatalogRevision
@@ -65,6 +66,22 @@ def activate(
     now: float,
 ) -> ActiveCatalog:
     """Store the revision (or reuse an identical stored one) and make it active, in one commit."""
+    try:
+        return _activate_once(session, revision=revision, documents=documents, counts=counts, source=source, now=now)
+    except IntegrityError:
+        # Another process stored the same revision (or the first pointer) at the same moment.
+        return _activate_once(session, revision=revision, documents=documents, counts=counts, source=source, now=now)
+
+
+def _activate_once(
+    session: Session,
+    *,
+    revision: str,
+    documents: dict[str, Any],
+    counts: dict[str, int],
+    source: str,
+    now: float,
+) -> ActiveCatalog:
     try:
         stored = session.execute(
             select(CatalogRevision).where(CatalogRevision.revision == revision)

@@ -19,7 +19,7 @@ from ..tables import FlowRun, FlowTask
 
 __all__ = ["RunView", "get_run", "get_task_log", "list_runs", "run_state", "upsert_run"]
 
-_TASK_FIELDS = ("state", "node", "runtime", "exit_code", "message", "started_at", "finished_at")
+_TASK_FIELDS = ("state", "attempts", "node", "runtime", "exit_code", "message", "started_at", "finished_at")
 MAX_LOG_BYTES = 4 * 1024 * 1024  # per task; older text is dropped from the front
 
 
@@ -46,8 +46,11 @@ def upsert_run(
     *,
     run_id: str | None,
     flow: str,
-    backend: str | None,
-    spec: dict[str, Any] | None,
+    status: str | None = None,
+    digest: str | None = None,
+    backend: str | None = None,
+    spec: dict[str, Any] | None = None,
+    meta: dict[str, Any] | None = None,
     tasks: dict[str, dict[str, Any]],
     principal: str,
     now: float,
@@ -60,8 +63,11 @@ def upsert_run(
             run = FlowRun(
                 id=run_id or uuid.uuid4().hex[:16],
                 flow=flow,
+                status=status,
+                digest=digest,
                 backend=backend,
                 spec=spec,
+                meta=meta,
                 created_by=principal[:200],
                 created_at=now,
                 updated_at=now,
@@ -72,10 +78,11 @@ def upsert_run(
             raise Conflict(f"run '{run.id}' belongs to flow '{run.flow}', not '{flow}'", run=run.id)
         else:
             run.updated_at = now
-            if backend is not None:
-                run.backend = backend
-            if spec is not None:
-                run.spec = spec
+            for key, value in (("status", status), ("digest", digest), ("backend", backend), ("spec", spec)):
+                if value is not None:
+                    setattr(run, key, value)
+            if meta is not None:
+                run.meta = {**(run.meta or {}), **meta}
         existing = {t.name: t for t in session.execute(select(FlowTask).where(FlowTask.run_id == run.id)).scalars()}
         next_position = len(existing)
         for name, update in tasks.items():
@@ -104,14 +111,29 @@ def get_run(session: Session, *, run_id: str) -> RunView:
     tasks = list(
         session.execute(select(FlowTask).where(FlowTask.run_id == run_id).order_by(FlowTask.position)).scalars()
     )
-    return RunView(run=run, tasks=tasks, state=run_state([t.state for t in tasks]))
+    return RunView(run=run, tasks=tasks, state=run.status or run_state([t.state for t in tasks]))
 
 
-def list_runs(session: Session, *, flow: str | None = None, limit: int = 100) -> list[RunView]:
-    query = select(FlowRun.id).order_by(FlowRun.created_at.desc()).limit(limit)
+def list_runs(
+    session: Session,
+    *,
+    flow: str | None = None,
+    digest: str | None = None,
+    state: str | None = None,
+    limit: int = 100,
+) -> list[RunView]:
+    """Newest first; `state` filters on the reported/derived state (after the query)."""
+    query = select(FlowRun.id).order_by(FlowRun.created_at.desc(), FlowRun.id.desc())
     if flow is not None:
         query = query.where(FlowRun.flow == flow)
-    return [get_run(session, run_id=rid) for rid in session.execute(query).scalars()]
+    if digest is not None:
+        query = query.where(FlowRun.digest == digest)
+    if state is None:
+        query = query.limit(limit)
+    views = [get_run(session, run_id=rid) for rid in session.execute(query).scalars()]
+    if state is not None:
+        views = [v for v in views if v.state == state][:limit]
+    return views
 
 
 def get_task_log(session: Session, *, run_id: str, task: str) -> str:

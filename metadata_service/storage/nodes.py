@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,7 @@ __all__ = [
     "live_entries",
     "record_full",
     "record_liveness_batch",
+    "stale_pending",
     "sweep_stale",
 ]
 
@@ -100,23 +102,42 @@ def record_liveness_batch(
 ) -> list[HeartbeatOutcome]:
     """Renew the leases of (node, inventory hash) pings in one transaction.
 
-    A ping for an unknown node or with a different hash is not an error of the batch: its outcome
-    carries an `InventoryOutOfDate` problem and the agent re-sends the full inventory.
+    The common case costs two statements for the whole batch: one SELECT of the leases, one
+    UPDATE of those whose hash matches and that are available. Anything else (unknown node, other
+    hash, a stale node coming back) takes the per-node slow path. A ping for an unknown node or
+    with a different hash is not an error of the batch: its outcome carries an
+    `InventoryOutOfDate` problem and the agent re-sends the full inventory.
     """
-    outcomes: list[HeartbeatOutcome] = []
+    pings = list(pings)
+    names = sorted({name for name, _ in pings})
     try:
-        for name, digest in pings:
+        leases = {
+            row[0]: (row[1], bool(row[2]))
+            for row in session.execute(
+                select(Heartbeat.node, Heartbeat.inventory_hash, Heartbeat.available).where(Heartbeat.node.in_(names))
+            )
+        }
+        repeats = Counter(n for n, d in pings if leases.get(n) == (d, True))
+        by_repeat: dict[int, list[str]] = {}
+        for name, k in sorted(repeats.items()):
+            by_repeat.setdefault(k, []).append(name)
+        for k, group in by_repeat.items():  # almost always one group: every node pinged once
             result = session.execute(
                 update(Heartbeat)
-                .where(
-                    Heartbeat.node == name, Heartbeat.inventory_hash == digest, Heartbeat.available.is_(True)
-                )
-                .values(last_seen=now, beats=Heartbeat.beats + 1)
+                .where(Heartbeat.node.in_(group), Heartbeat.available.is_(True))
+                .values(last_seen=now, beats=Heartbeat.beats + k)
             )
-            if result.rowcount == 1:
-                outcomes.append(HeartbeatOutcome(node=name, inventory_hash=digest))
-                continue
-            outcomes.append(_liveness_slow_path(session, name=name, digest=digest, now=now))
+            if result.rowcount != len(group):  # a concurrent sweep or upload: redo one by one
+                session.rollback()
+                repeats.clear()
+                break
+        fast_set = set(repeats)
+        outcomes = [
+            HeartbeatOutcome(node=name, inventory_hash=digest)
+            if name in fast_set and leases[name][0] == digest
+            else _liveness_slow_path(session, name=name, digest=digest, now=now)
+            for name, digest in pings
+        ]
         session.commit()
     except BaseException:
         session.rollback()
@@ -148,11 +169,12 @@ def _liveness_slow_path(session: Session, *, name: str, digest: str, now: float)
                 stored_hash=lease.inventory_hash,
             ),
         )
+    revived = not lease.available
     lease.last_seen = now
     lease.beats += 1
     lease.available = True
-    revision = _bump(session, now)
-    return HeartbeatOutcome(node=name, inventory_hash=digest, revived=True, inventory_revision=revision)
+    revision = _bump(session, now) if revived else None
+    return HeartbeatOutcome(node=name, inventory_hash=digest, revived=revived, inventory_revision=revision)
 
 
 def record_full(session: Session, *, entry: dict[str, Any], digest: str, now: float) -> HeartbeatOutcome:
@@ -244,21 +266,27 @@ def _record_full_once(
     )
 
 
-def sweep_stale(session: Session, *, now: float, ttl_s: float) -> int:
-    """Mark nodes silent for longer than `ttl_s` unavailable; bump the revision if any were."""
-    cutoff = now - ttl_s
-    pending = session.scalar(
-        select(func.count())
-        .select_from(Heartbeat)
-        .where(Heartbeat.available.is_(True), Heartbeat.last_seen < cutoff)
+def stale_pending(session: Session, *, now: float, ttl_s: float) -> bool:
+    """Whether some available node is older than the TTL (a cheap read, indexed)."""
+    return (
+        session.execute(
+            select(Heartbeat.node)
+            .where(Heartbeat.available.is_(True), Heartbeat.last_seen < now - ttl_s)
+            .limit(1)
+        ).first()
+        is not None
     )
-    if not pending:
-        session.rollback()  # end the read transaction (SQLite: release the snapshot)
-        return 0
+
+
+def sweep_stale(session: Session, *, now: float, ttl_s: float) -> int:
+    """Mark nodes silent for longer than `ttl_s` unavailable; bump the revision if any were.
+
+    Call `stale_pending` on a read session first: this one takes the write lock.
+    """
     try:
         result = session.execute(
             update(Heartbeat)
-            .where(Heartbeat.available.is_(True), Heartbeat.last_seen < cutoff)
+            .where(Heartbeat.available.is_(True), Heartbeat.last_seen < now - ttl_s)
             .values(available=False)
         )
         swept = result.rowcount or 0

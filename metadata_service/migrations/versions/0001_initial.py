@@ -32,8 +32,11 @@ def upgrade() -> None:
         "flow_runs",
         sa.Column("id", sa.String(length=100), nullable=False),
         sa.Column("flow", sa.String(length=200), nullable=False),
+        sa.Column("digest", sa.String(length=128), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=True),
         sa.Column("backend", sa.String(length=50), nullable=True),
         sa.Column("spec", sa.JSON(), nullable=True),
+        sa.Column("meta", sa.JSON(), nullable=True),
         sa.Column("created_by", sa.String(length=200), nullable=False),
         sa.Column("created_at", sa.Float(), nullable=False),
         sa.Column("updated_at", sa.Float(), nullable=False),
@@ -41,6 +44,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("flow_runs", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_flow_runs_flow"), ["flow"], unique=False)
+        batch_op.create_index(batch_op.f("ix_flow_runs_digest"), ["digest"], unique=False)
 
     op.create_table(
         "inventory_state",
@@ -108,6 +112,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("node", sa.String(length=253), nullable=True),
         sa.Column("runtime", sa.JSON(), nullable=True),
         sa.Column("exit_code", sa.Integer(), nullable=True),
@@ -184,6 +189,7 @@ def downgrade() -> None:
     op.drop_table("models")
     op.drop_table("inventory_state")
     with op.batch_alter_table("flow_runs", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_flow_runs_digest"))
         batch_op.drop_index(batch_op.f("ix_flow_runs_flow"))
 
     op.drop_table("flow_runs")

@@ -1,0 +1,115 @@
+"""Heartbeat handling: full inventories stored one by one, liveness pings committed in batches.
+
+At 10,000 nodes the write load is almost all liveness pings. Pings that arrive within
+`heartbeat_batch_ms` of each other (and all that queue up while a commit is running) share one
+transaction, so the commit rate stays low under load while a single ping still commits within a
+few milliseconds. Each ping gets its own outcome; an unknown node or a different inventory hash
+is answered 409 so the agent re-sends its full inventory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from .db import Database
+from .errors import InvalidInput
+from .metrics import Metrics
+from .schemas import HeartbeatCreate
+from .storage import nodes as node_store
+
+__all__ = ["HeartbeatService"]
+
+log = logging.getLogger("metadata_service")
+MAX_BATCH = 500
+
+
+class HeartbeatService:
+    def __init__(
+        self, db: Database, *, metrics: Metrics, clock: Callable[[], float], batch_s: float
+    ) -> None:
+        self._db = db
+        self._metrics = metrics
+        self._clock = clock
+        self._batch_s = batch_s
+        self._pending: list[tuple[str, str, asyncio.Future[node_store.HeartbeatOutcome]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def receive(self, name: str, body: HeartbeatCreate) -> node_store.HeartbeatOutcome:
+        """Handle one heartbeat for node `name` (auth already checked). Raises for 409/422."""
+        if body.node is None:
+            assert body.inventory_hash is not None
+            outcome = await self._liveness(name, body.inventory_hash.lower())
+            kind = "liveness"
+        else:
+            entry = body.node.model_dump(mode="json", exclude_unset=True)
+            if entry["name"] != name:
+                raise InvalidInput(
+                    f"node.name '{entry['name']}' does not match the URL's node '{name}'", field="node.name"
+                )
+            _check_with_solver(entry)
+            digest = (body.inventory_hash or node_store.inventory_hash(entry)).lower()
+            outcome = await run_in_threadpool(self._full, entry, digest)
+            kind = "full"
+        self._metrics.heartbeats.labels(kind, "rejected" if outcome.problem else "ok").inc()
+        if outcome.problem is not None:
+            raise outcome.problem
+        return outcome
+
+    def _full(self, entry: dict[str, Any], digest: str) -> node_store.HeartbeatOutcome:
+        with self._db.write_session() as session:
+            return node_store.record_full(session, entry=entry, digest=digest, now=self._clock())
+
+    async def _liveness(self, name: str, digest: str) -> node_store.HeartbeatOutcome:
+        if self._batch_s <= 0:
+            return (await run_in_threadpool(self._commit_batch, [(name, digest)]))[0]
+        future: asyncio.Future[node_store.HeartbeatOutcome] = asyncio.get_running_loop().create_future()
+        self._pending.append((name, digest, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_loop())
+        return await future
+
+    async def _flush_loop(self) -> None:
+        await asyncio.sleep(self._batch_s)
+        while self._pending:
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            try:
+                outcomes = await run_in_threadpool(self._commit_batch, [(n, d) for n, d, _ in batch])
+            except Exception as e:  # the whole transaction failed: every waiter gets the error
+                log.error("liveness batch of %d failed: %s", len(batch), e.__class__.__name__)
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(e)
+                continue
+            for (_, _, future), outcome in zip(batch, outcomes, strict=True):
+                if not future.done():
+                    future.set_result(outcome)
+
+    def _commit_batch(self, pings: list[tuple[str, str]]) -> list[node_store.HeartbeatOutcome]:
+        with self._db.write_session() as session:
+            return node_store.record_liveness_batch(session, pings=pings, now=self._clock())
+
+
+def _check_with_solver(entry: dict[str, Any]) -> None:
+    """Refuse an entry the solver could not use later (when the solver is installed)."""
+    try:
+        import solver
+        from solver.errors import InvalidInventory
+    except ImportError:
+        return
+    parse = getattr(solver, "parse_inventory", None)
+    if parse is None:
+        return
+    try:
+        parse({"nodes": [node_store.contract2_entry(entry)]})
+    except InvalidInventory as e:
+        field = str(getattr(e, "field", "") or "")
+        field = field.removeprefix("nodes[0].").removeprefix("nodes.0.")
+        raise InvalidInput(
+            f"the solver cannot use this inventory: {getattr(e, 'reason', e)}",
+            field=f"node.{field}" if field else "node",
+        ) from e

@@ -1,0 +1,124 @@
+"""The request middleware (pure ASGI): body-size limit, latency metric and structured access log.
+
+Bodies announced larger than the limit are refused with 413 before they are read; a body
+without Content-Length (chunked) is buffered up to the limit and refused with 413 as soon as
+it grows past it. Access-log lines are JSON; heartbeats log at DEBUG so 10,000 agents do not flood INFO.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import BodyTooLarge
+from .metrics import Metrics
+from .problems import problem_response
+
+__all__ = ["RequestMiddleware"]
+
+access_log = logging.getLogger("metadata_service.access")
+
+
+class RequestMiddleware:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+        limit = self.max_body_bytes
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            declared = _content_length(scope)
+            if declared is not None and declared > limit:
+                await problem_response(_too_large(declared, limit))(scope, receive, send_wrapper)
+                return
+            if declared is None and scope["method"] in ("POST", "PUT", "PATCH"):
+                # No Content-Length (chunked): buffer up to the limit, then replay to the app.
+                body, complete = await _read_limited(receive, limit)
+                if not complete:
+                    await problem_response(_too_large(len(body), limit))(scope, receive, send_wrapper)
+                    return
+                receive = _replay(body, receive)
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "(unmatched)"
+            self.metrics.request_seconds.labels(scope["method"], template, str(status)).observe(elapsed)
+            level = logging.DEBUG if template.endswith("/heartbeat") or template == "/metrics" else logging.INFO
+            if access_log.isEnabledFor(level):
+                access_log.log(level, "request", extra={"fields": _access_fields(scope, template, status, elapsed)})
+
+
+async def _read_limited(receive: Receive, limit: int) -> tuple[bytes, bool]:
+    """Read the request body; (bytes read, False) as soon as it exceeds `limit`."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), True
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return b"", False
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), True
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _too_large(size: int, limit: int) -> BodyTooLarge:
+    return BodyTooLarge(f"request body of {size} bytes exceeds the limit of {limit} bytes", limit=limit)
+
+
+def _access_fields(scope: Scope, template: str, status: int, elapsed: float) -> dict[str, Any]:
+    client: Any = scope.get("client")
+    record = {
+        "event": "request",
+        "method": scope["method"],
+        "path": scope["path"],
+        "route": template,
+        "status": status,
+        "ms": round(elapsed * 1000, 2),
+        "client": client[0] if client else None,
+        "principal": scope.get("state", {}).get("principal_name"),
+    }
+    return record

@@ -1,0 +1,95 @@
+"""Node inventory: agent heartbeats in, node listings out (with staleness computed at read time)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+
+from ..deps import AnyPrincipal, Reader, ReadSession, State
+from ..schemas import HeartbeatCreate, HeartbeatPublic, NodePublic
+from ..selection import sweep_inventory
+from ..storage import nodes as node_store
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/nodes", tags=["nodes"])
+
+
+@router.put(
+    "/{name}/heartbeat",
+    response_model=HeartbeatPublic,
+    summary="Agent heartbeat: full inventory, or liveness with the inventory hash (409: send it in full)",
+)
+async def heartbeat(name: str, body: HeartbeatCreate, principal: AnyPrincipal, state: State) -> Any:
+    principal.require_node_writer(name)
+    outcome = await state.heartbeats.receive(name, body)
+    return HeartbeatPublic(
+        node=outcome.node,
+        inventory_hash=outcome.inventory_hash,
+        changed=outcome.changed,
+        registered=outcome.registered,
+        revived=outcome.revived,
+        inventory_revision=outcome.inventory_revision,
+        ttl_s=state.settings.node_ttl_s,
+    )
+
+
+def _public(view: node_store.NodeView, *, now: float, ttl_s: float, detail: bool) -> NodePublic:
+    node = view.node
+    entry = node.entry
+    age = None if view.last_seen is None else max(0.0, now - view.last_seen)
+    return NodePublic(
+        name=node.name,
+        cluster=node.cluster,
+        arch=node.arch,
+        driver_version=node.driver_version,
+        gpus=list(entry.get("gpus") or []),
+        cached_components=list(entry.get("cached_components") or []),
+        labels=dict(node.labels or {}),
+        inventory_hash=node.inventory_hash,
+        last_seen=view.last_seen,
+        age_s=age,
+        stale=age is None or age > ttl_s,
+        beats=view.beats,
+        registered_at=node.registered_at,
+        updated_at=node.updated_at,
+        agent=entry.get("agent") if detail else None,
+    )
+
+
+@router.get("", response_model=list[NodePublic], summary="Nodes (stale: no heartbeat within the TTL)")
+def list_nodes(
+    _: Reader,
+    session: ReadSession,
+    state: State,
+    cluster: str | None = Query(default=None),
+    gpu: str | None = Query(default=None, description="case-insensitive substring of a GPU product"),
+    stale: bool | None = Query(default=None, description="only stale (true) or only live (false) nodes"),
+    limit: int = Query(default=1000, ge=1, le=10_000),
+    offset: int = Query(default=0, ge=0),
+) -> Any:
+    now, ttl = state.clock(), state.settings.node_ttl_s
+    views = node_store.list_nodes(session, cluster=cluster, gpu=gpu, limit=limit, offset=offset)
+    out = [_public(v, now=now, ttl_s=ttl, detail=False) for v in views]
+    return out if stale is None else [n for n in out if n.stale == stale]
+
+
+@router.get("/{name}", response_model=NodePublic, summary="One node, with the agent's detail")
+def get_node(name: str, _: Reader, session: ReadSession, state: State) -> Any:
+    view = node_store.get_node(session, name=name)
+    return _public(view, now=state.clock(), ttl_s=state.settings.node_ttl_s, detail=True)
+
+
+inventory_router = APIRouter(prefix="/v1/inventory", tags=["nodes"])
+
+
+@inventory_router.get("", summary="The live inventory as one Contract 2 document (stale nodes left out)")
+def get_inventory(_: Reader, state: State, cluster: str | None = Query(default=None)) -> dict[str, Any]:
+    sweep_inventory(state.db, now=state.clock(), ttl_s=state.settings.node_ttl_s)
+    with state.db.read_session() as session:
+        revision = node_store.inventory_revision(session)
+        entries = node_store.live_entries(session)
+    if cluster is not None:
+        entries = [e for e in entries if e.get("cluster") == cluster]
+    return {"inventory_revision": revision, "nodes": entries}

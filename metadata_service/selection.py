@@ -1,0 +1,297 @@
+"""Selection over HTTP: the live inventory + active catalog -> the solver -> Contract 3 answers.
+
+Three steps per request, none on the event loop: (1) in the thread pool, resolve the model,
+sweep stale nodes, read the catalog and inventory revisions and look in the cache; (2) on a
+miss, run the solver in a thread bounded by `solver_threads`; (3) write the audit row. The cache
+key is (canonical request JSON, top, where, plan, catalog revision, inventory revision), so an
+answer is reused only while neither the catalog nor the live inventory has changed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from starlette.concurrency import run_in_threadpool
+
+from .auth import Principal
+from .catalog_state import CatalogHolder
+from .db import Database
+from .errors import InvalidInput, NotReady
+from .metrics import Metrics
+from .schemas import BatchSelectCreate, SelectCreate, Where
+from .storage import models as model_store
+from .storage import nodes as node_store
+from .storage import selections as audit_store
+
+__all__ = ["SelectionService", "apply_where", "sweep_inventory"]
+
+
+def _solver(*, batch: bool = False) -> Any:
+    try:
+        import solver
+        import solver.errors  # noqa: F401
+    except ImportError as e:
+        raise NotReady("the solver package is not installed in this build") from e
+    for name in ("parse_request", "parse_inventory", "select_batch" if batch else "select"):
+        if not hasattr(solver, name):
+            raise NotReady(f"the solver package does not provide '{name}' yet")
+    return solver
+
+
+def sweep_inventory(db: Database, *, now: float, ttl_s: float) -> None:
+    """Mark nodes that went stale unavailable (a read first; the write lock only if needed)."""
+    with db.read_session() as session:
+        pending = node_store.stale_pending(session, now=now, ttl_s=ttl_s)
+    if pending:
+        with db.write_session() as session:
+            node_store.sweep_stale(session, now=now, ttl_s=ttl_s)
+
+
+def apply_where(entries: list[dict[str, Any]], where: Where | None) -> list[dict[str, Any]]:
+    """The entries a `where` filter allows (cluster equality, label subset, node names)."""
+    if where is None:
+        return entries
+    names = set(where.nodes) if where.nodes is not None else None
+    out = []
+    for e in entries:
+        if where.cluster is not None and e.get("cluster") != where.cluster:
+            continue
+        labels = e.get("labels") or {}
+        if any(labels.get(k) != v for k, v in where.labels.items()):
+            continue
+        if names is not None and e["name"] not in names:
+            continue
+        out.append(e)
+    return out
+
+
+@dataclass
+class _Prepared:
+    kind: str
+    key: str
+    audit_request: dict[str, Any]
+    catalog_revision: str
+    inventory_revision: int
+    answer: dict[str, Any] | None
+    catalog: Any = None
+    entries: list[dict[str, Any]] | None = None
+    whole_fleet: bool = False  # no `where`: the parsed inventory of this revision can be reused
+    requests: list[dict[str, Any]] | None = None
+    top: int = 1
+    plan: bool = False
+
+
+class _Lru:
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._data: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        if self._size <= 0:
+            return
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self._size:
+                self._data.popitem(last=False)
+
+
+class SelectionService:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        holder: CatalogHolder,
+        metrics: Metrics,
+        clock: Callable[[], float],
+        ttl_s: float,
+        cache_size: int,
+        solver_threads: int,
+    ) -> None:
+        self._db = db
+        self._holder = holder
+        self._metrics = metrics
+        self._clock = clock
+        self._ttl_s = ttl_s
+        self._cache = _Lru(cache_size)
+        self._solver_threads = solver_threads
+        self._limiter: anyio.CapacityLimiter | None = None
+        self._snapshot: tuple[int, list[dict[str, Any]]] | None = None
+        self._snapshot_lock = threading.Lock()
+        self._parsed: tuple[int, Any] | None = None  # (inventory revision, parsed whole-fleet Inventory)
+
+    # -- public ------------------------------------------------------------------------------
+    async def select(self, body: SelectCreate, principal: Principal) -> dict[str, Any]:
+        prepared = await run_in_threadpool(self._prepare_single, body)
+        return await self._finish(prepared, principal)
+
+    async def select_batch(self, body: BatchSelectCreate, principal: Principal) -> dict[str, Any]:
+        prepared = await run_in_threadpool(self._prepare_batch, body)
+        return await self._finish(prepared, principal)
+
+    # -- steps -------------------------------------------------------------------------------
+    async def _finish(self, prepared: _Prepared, principal: Principal) -> dict[str, Any]:
+        cached = prepared.answer is not None
+        seconds = 0.0
+        if prepared.answer is None:
+            if self._limiter is None:
+                self._limiter = anyio.CapacityLimiter(self._solver_threads)
+            answer, seconds = await anyio.to_thread.run_sync(self._solve, prepared, limiter=self._limiter)
+            self._cache.put(prepared.key, answer)
+            self._metrics.solver_seconds.labels(prepared.kind).observe(seconds)
+        else:
+            answer = prepared.answer
+        feasible = bool(answer.get("feasible"))
+        self._metrics.selections.labels(
+            prepared.kind, "feasible" if feasible else "infeasible", "hit" if cached else "miss"
+        ).inc()
+        await run_in_threadpool(self._audit, prepared, answer, principal, cached, seconds)
+        return answer
+
+    def _prepare_single(self, body: SelectCreate) -> _Prepared:
+        solver = _solver()
+        InvalidRequest = solver.errors.InvalidRequest  # noqa: N806
+        model = self._resolve(body.model, body.model_name, field="model_name")
+        request_key = {"model": model, "top": body.top, "where": _where_dict(body.where), "plan": body.plan}
+        prepared = self._prepare("single", request_key)
+        if prepared.answer is None:
+            try:
+                solver.parse_request(model)
+            except InvalidRequest as e:
+                raise _invalid_request(e, prefix="model" if body.model is not None else "model_name") from e
+            prepared.requests = [model]
+            prepared.top = body.top
+            prepared.plan = body.plan
+            prepared.whole_fleet = body.where is None
+            prepared.entries = apply_where(prepared.entries or [], body.where)
+        return prepared
+
+    def _prepare_batch(self, body: BatchSelectCreate) -> _Prepared:
+        solver = _solver(batch=True)
+        InvalidRequest = solver.errors.InvalidRequest  # noqa: N806
+        models = []
+        for i, item in enumerate(body.models):
+            if set(item) == {"model_name"}:
+                models.append(self._resolve(None, item["model_name"], field=f"models[{i}].model_name"))
+            else:
+                models.append(item)
+        prepared = self._prepare("batch", {"models": models, "where": _where_dict(body.where)})
+        if prepared.answer is None:
+            for i, model in enumerate(models):
+                try:
+                    solver.parse_request(model)
+                except InvalidRequest as e:
+                    raise _invalid_request(e, prefix=f"models[{i}]") from e
+            prepared.requests = models
+            prepared.whole_fleet = body.where is None
+            prepared.entries = apply_where(prepared.entries or [], body.where)
+        return prepared
+
+    def _resolve(self, model: dict[str, Any] | None, name: str | None, *, field: str) -> dict[str, Any]:
+        if model is not None:
+            return model
+        assert name is not None
+        with self._db.read_session() as session:
+            try:
+                return dict(model_store.get_model(session, name=name).request)
+            except Exception as e:
+                raise InvalidInput(f"no registered model named '{name}' (see GET /v1/models)", field=field) from e
+
+    def _prepare(self, kind: str, request_key: dict[str, Any]) -> _Prepared:
+        sweep_inventory(self._db, now=self._clock(), ttl_s=self._ttl_s)
+        catalog = self._holder.current()
+        catalog_revision = catalog.revision
+        with self._db.read_session() as session:
+            inventory_revision = node_store.inventory_revision(session)
+            canonical = json.dumps(request_key, sort_keys=True, separators=(",", ":"), default=str)
+            key = f"{kind}|{catalog_revision}|{inventory_revision}|{canonical}"
+            prepared = _Prepared(
+                kind=kind,
+                key=key,
+                audit_request=request_key,
+                catalog_revision=catalog_revision,
+                inventory_revision=inventory_revision,
+                answer=self._cache.get(key),
+            )
+            if prepared.answer is None:
+                prepared.catalog = catalog
+                prepared.entries = self._live_entries(session, inventory_revision)
+        return prepared
+
+    def _live_entries(self, session: Any, revision: int) -> list[dict[str, Any]]:
+        with self._snapshot_lock:
+            snapshot = self._snapshot
+        if snapshot is not None and snapshot[0] == revision:
+            return snapshot[1]
+        entries = node_store.live_entries(session)
+        with self._snapshot_lock:
+            if self._snapshot is None or self._snapshot[0] <= revision:
+                self._snapshot = (revision, entries)
+        return entries
+
+    def _solve(self, prepared: _Prepared) -> tuple[dict[str, Any], float]:
+        solver = _solver(batch=prepared.kind == "batch")
+        started = time.perf_counter()
+        inventory = self._inventory(solver, prepared)
+        requests = [solver.parse_request(m) for m in prepared.requests or []]
+        if prepared.kind == "single":
+            planned = None if prepared.plan else inventory
+            result = solver.select(prepared.catalog, requests[0], planned, top=prepared.top)
+        else:
+            result = solver.select_batch(prepared.catalog, requests, inventory)
+        answer = result.to_dict()
+        return answer, time.perf_counter() - started
+
+    def _inventory(self, solver: Any, prepared: _Prepared) -> Any:
+        """The parsed inventory; the whole fleet's is parsed once per inventory revision."""
+        if not prepared.whole_fleet:
+            return solver.parse_inventory({"nodes": prepared.entries or []})
+        cached = self._parsed
+        if cached is not None and cached[0] == prepared.inventory_revision:
+            return cached[1]
+        inventory = solver.parse_inventory({"nodes": prepared.entries or []})
+        self._parsed = (prepared.inventory_revision, inventory)
+        return inventory
+
+    def _audit(
+        self, prepared: _Prepared, answer: dict[str, Any], principal: Principal, cached: bool, seconds: float
+    ) -> None:
+        with self._db.write_session() as session:
+            audit_store.add_audit(
+                session,
+                principal=principal.name,
+                kind=prepared.kind,
+                request=prepared.audit_request,
+                catalog_revision=prepared.catalog_revision,
+                inventory_revision=prepared.inventory_revision,
+                feasible=bool(answer.get("feasible")),
+                cached=cached,
+                solve_seconds=seconds,
+                answer=answer,
+                now=self._clock(),
+            )
+
+
+def _where_dict(where: Where | None) -> dict[str, Any] | None:
+    return None if where is None else where.model_dump(exclude_none=True)
+
+
+def _invalid_request(e: Any, *, prefix: str) -> InvalidInput:
+    field = str(getattr(e, "field", "") or "")
+    path = f"{prefix}.{field}" if field else prefix
+    return InvalidInput(f"{path}: {getattr(e, 'reason', e)}", field=path)

@@ -1,0 +1,144 @@
+"""Selection over HTTP: Contract 3 answers, caching, stale-node exclusion, audit, batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+import solver
+from metadata_service.tables import SelectionAudit
+
+from .conftest import FakeClock, Tokens, node_entry
+
+PYTORCH = {"framework": "pytorch", "framework_version": ">=2.3"}
+
+
+def _register(client: TestClient, tokens: Tokens, entry: dict[str, Any], who: str = "admin") -> None:
+    r = client.put(f"/v1/nodes/{entry['name']}/heartbeat", json={"node": entry}, headers=tokens.h(who))
+    assert r.status_code == 200, r.text
+
+
+def _select(client: TestClient, tokens: Tokens, body: dict[str, Any]) -> Any:
+    return client.post("/v1/select", json=body, headers=tokens.h("reader"))
+
+
+def _audits(client: TestClient) -> list[SelectionAudit]:
+    db = client.app.state.rtfit.db
+    with db.read_session() as session:
+        return list(session.execute(select(SelectionAudit).order_by(SelectionAudit.id)).scalars())
+
+
+def test_select_answers_exactly_what_the_solver_answers(client: TestClient, tokens: Tokens) -> None:
+    entry = node_entry()
+    _register(client, tokens, entry)
+    r = _select(client, tokens, {"model": PYTORCH, "top": 2})
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    import catalog
+
+    expected = solver.select(
+        catalog.load_catalog(), solver.parse_request(PYTORCH), solver.parse_inventory({"nodes": [entry]}), top=2
+    ).to_dict()
+    assert answer == expected
+    assert answer["feasible"] is True
+    assert answer["choice"]["node"] == "node-a"
+    assert "pytorch" in answer["choice"]["runtime"] and "cuda" in answer["choice"]["runtime"]
+    assert answer["catalog_revision"] == client.get("/v1/catalog", headers=tokens.h("reader")).json()["revision"]
+
+
+def test_infeasible_is_a_200_answer(client: TestClient, tokens: Tokens) -> None:
+    _register(client, tokens, node_entry())
+    r = _select(client, tokens, {"model": {"framework": "pytorch", "min_gpu_memory_gib": 70}})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["feasible"] is False
+    assert body["conflicts"] and all({"rule", "message"} <= set(c) for c in body["conflicts"])
+
+
+def test_bad_requests_name_the_field(client: TestClient, tokens: Tokens) -> None:
+    cases = [
+        ({"model": {"framework": "pytorhc"}}, "model.framework"),
+        ({"model": PYTORCH, "top": 0}, "top"),
+        ({"model": PYTORCH, "model_name": "x"}, "body"),
+        ({}, "body"),
+        ({"model_name": "never-registered"}, "model_name"),
+        ({"model": PYTORCH, "where": {"zone": "a"}}, "where.zone"),
+    ]
+    for body, field in cases:
+        r = _select(client, tokens, body)
+        assert r.status_code == 422, (body, r.text)
+        assert r.json()["field"] == field, (body, r.json())
+
+
+def test_cache_hit_until_inventory_changes(client: TestClient, tokens: Tokens) -> None:
+    _register(client, tokens, node_entry())
+    first = _select(client, tokens, {"model": PYTORCH}).json()
+    second = _select(client, tokens, {"model": PYTORCH}).json()
+    assert first == second
+    audits = _audits(client)
+    assert [a.cached for a in audits] == [False, True]
+    assert audits[0].inventory_revision == audits[1].inventory_revision
+    assert audits[1].solve_seconds == 0.0
+    # Key order of the request does not matter (canonical JSON).
+    _select(client, tokens, {"model": dict(reversed(list(PYTORCH.items())))})
+    assert _audits(client)[-1].cached is True
+    # A content change of a node bumps the inventory revision: the next answer is recomputed.
+    _register(client, tokens, node_entry(driver_version="555.42.02"))
+    _select(client, tokens, {"model": PYTORCH})
+    last = _audits(client)[-1]
+    assert last.cached is False and last.inventory_revision > audits[0].inventory_revision
+    metrics = client.get("/metrics").text
+    assert 'rtfit_selections_total{cache="hit",kind="single",outcome="feasible"} 2.0' in metrics
+
+
+def test_stale_nodes_are_excluded_from_selection(client: TestClient, tokens: Tokens, clock: FakeClock) -> None:
+    _register(client, tokens, node_entry("node-a"))
+    clock.advance(45)
+    _register(client, tokens, node_entry("node-b", cluster="cloud"))
+    first = _select(client, tokens, {"model": PYTORCH, "top": 5}).json()
+    used = {first["choice"]["node"], *(a["node"] for a in first.get("alternatives", []))}
+    assert used == {"node-a", "node-b"}
+    clock.advance(30)  # node-a silent for 75 s > TTL 60 s; the cached answer must not be reused
+    second = _select(client, tokens, {"model": PYTORCH, "top": 5}).json()
+    used = {second["choice"]["node"], *(a["node"] for a in second.get("alternatives", []))}
+    assert used == {"node-b"}
+    assert _audits(client)[-1].cached is False
+    clock.advance(60)  # now both are stale: infeasible, still 200
+    third = _select(client, tokens, {"model": PYTORCH})
+    assert third.status_code == 200 and third.json()["feasible"] is False
+
+
+def test_where_filters_nodes_and_model_name_resolves(client: TestClient, tokens: Tokens) -> None:
+    _register(client, tokens, node_entry("node-a"))
+    _register(client, tokens, node_entry("node-b", cluster="cloud", labels={"zone": "b"}))
+    r = client.post("/v1/models", json={"name": "det", "request": PYTORCH}, headers=tokens.h("admin"))
+    assert r.status_code == 201
+    for where, node in [({"cluster": "cloud"}, "node-b"), ({"labels": {"zone": "a"}}, "node-a"),
+                        ({"nodes": ["node-b"]}, "node-b")]:
+        answer = _select(client, tokens, {"model_name": "det", "where": where}).json()
+        assert answer["choice"]["node"] == node, (where, answer)
+    none = _select(client, tokens, {"model_name": "det", "where": {"cluster": "mars"}}).json()
+    assert none["feasible"] is False
+
+
+def test_plan_mode_ignores_nodes(client: TestClient, tokens: Tokens) -> None:
+    answer = _select(client, tokens, {"model": PYTORCH, "plan": True}).json()
+    assert answer["feasible"] is True
+    assert answer["choice"]["node"] is None
+
+
+@pytest.mark.skipif(not hasattr(solver, "select_batch"), reason="solver.select_batch is not exported yet")
+def test_batch_selection(client: TestClient, tokens: Tokens) -> None:
+    _register(client, tokens, node_entry("node-a"))
+    _register(client, tokens, node_entry("node-b", cluster="cloud"))
+    body = {"models": [PYTORCH, {"framework": "onnxruntime"}]}
+    r = client.post("/v1/select/batch", json=body, headers=tokens.h("reader"))
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert set(answer) >= {"feasible", "catalog_revision", "placements"}
+    assert len(answer["placements"]) == 2
+    r = client.post("/v1/select/batch", json={"models": [PYTORCH, {"framework": "x"}]}, headers=tokens.h("reader"))
+    assert r.status_code == 422 and r.json()["field"] == "models[1].framework"

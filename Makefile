@@ -15,10 +15,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The main job: validate the bundled catalog, then start the service on SQLite with that catalog, a
+# clearly labelled demo inventory (nodes demo-*) and this machine registered as its agent sees it.
 run: $(STAMP)
 	$(BIN)/rtfit catalog validate
-	$(BIN)/rtfit catalog matrix --kind drivers
-	$(BIN)/rtfit catalog matrix --kind builds --framework pytorch --latest 6
+	$(BIN)/rtfit serve --demo --host 127.0.0.1 --port $${RTFIT_PORT:-8000}
 
 test: $(STAMP)
 	$(BIN)/ruff check .

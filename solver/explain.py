@@ -204,6 +204,23 @@ def _min_core(sets: list[frozenset[str]]) -> tuple[str, ...]:
     return tuple(r for r in rules if solver.BooleanValue(a[r]))
 
 
+def _cite_once(message: str, cited: set[str]) -> str:
+    """Keep a message's full source citation the first time only; later ones keep the record id.
+
+    Rule messages end in "(catalog: <record>; <document> <url>; ...)"; three refusals resting on
+    the same record would otherwise repeat the same documents three times in one conflict.
+    """
+    at = message.find(" (catalog: ")
+    if at < 0:
+        return message
+    citation = message[at:]
+    if citation not in cited:
+        cited.add(citation)
+        return message
+    record = citation[len(" (catalog: "):].split(";")[0].rstrip(")")
+    return f"{message[:at]} (catalog: {record})"
+
+
 def _conflict(rule: str, examples: list[tuple[Candidate, NodeGroup, tuple[Check, ...]]]) -> Conflict:
     messages: dict[str, list[str]] = {}
     for _c, g, checks in examples:
@@ -214,7 +231,9 @@ def _conflict(rule: str, examples: list[tuple[Candidate, NodeGroup, tuple[Check,
                     if n not in messages[ch.message]:
                         messages[ch.message].append(n)
     texts = []
+    cited: set[str] = set()
     for msg, nodes in list(messages.items())[:3]:
+        msg = _cite_once(msg, cited)
         scope = RULES[rule].scope if rule in RULES else "pair"
         texts.append(msg if scope in ("request", "node") or not nodes else f"{msg} [{_nodes_text(nodes)}]")
     more = len(messages) - len(texts)

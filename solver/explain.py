@@ -129,7 +129,8 @@ def explain_choice(problem: Problem, choice: Assignment, total_units: int) -> li
         lines.append(f"{terms['cached'] / 1e9:.1f} GB of the runtime is already cached on the node")
     rank = -terms["newest"]
     lines.append("newest compatible versions" if rank == 0 else
-                 f"newest versions compatible with this hardware (newer combinations rank above it: {rank})")
+                 f"{rank} newer runtime combination(s) in the catalog are ruled out here by the request, this "
+                 "node's GPU and driver, or a higher policy term (cached bytes)")
     lines.append(f"objective order: {', '.join(problem.policy.order)}, then node name")
     if problem.planning:
         lines.append("planning mode assumes a current NVIDIA driver (the newest minimum any catalog CUDA needs)")

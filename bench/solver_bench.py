@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -167,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
           f"seed {args.seed}; {'quick' if args.quick else 'full'} run; {len(reqs) - 1} distinct requests")
     print(f"{'nodes':>7} {'parse s':>8} {'1st ms':>7} | {'rtfit n':>7} {'p50 ms':>7} {'p99 ms':>7} {'sel/s':>7}"
           f" {'feas':>5} | {'brute n':>7} {'p50 ms':>8} {'p99 ms':>8} {'sel/s':>7}")
-    for size in (int(s) for s in args.sizes.split(",")):
+    for size in (int(s) for s in args.sizes.split(",") if s.strip()):
         r = bench_single(cat, size, reqs, budget, bf_sample if size <= 1000 else max(1, bf_sample // 3),
                          bf_budget, args.seed)
         print(f"{r['nodes']:>7} {r['parse_s']:>8.2f} {r['first_ms']:>7.1f} | {r['n']:>7} {r['p50']:>7.2f} "
@@ -177,15 +176,17 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(args.seed + 2)
     models = requests(max(1, args.batch // 15), args.seed + 2)     # replicas: ~15 per model on average
     breqs = [dict(rng.choice(models)) for _ in range(args.batch)]
-    plan = plan_batch(cat, breqs, inv, time_limit_s=5.0)
+    parsed_inv = parse_inventory(inv, catalog=cat)
+    plan = plan_batch(cat, breqs, parsed_inv, time_limit_s=5.0)
     t0 = time.perf_counter()
-    greedy = plan_batch(cat, breqs, inv, use_cpsat=False)
+    greedy = plan_batch(cat, breqs, parse_inventory(inv, catalog=cat), use_cpsat=False)
     greedy_s = time.perf_counter() - t0
     free = sum(g.get("free", g.get("count", 1)) for n in inv["nodes"] for g in n["gpus"])
     need = sum(r["gpu_count"] for r in breqs)
     print(f"\nbatch: {len(breqs)} requests ({len({r['name'] for r in breqs})} distinct models, {need} GPUs "
           f"asked) on {len(inv['nodes'])} nodes ({free} free GPUs)")
-    print(f"  rtfit  : {plan.wall_s:6.2f} s  engine {plan.engine} ({plan.status})  placed {plan.objective[0]}  "
+    print(f"  rtfit  : {plan.wall_s:6.2f} s (options {plan.stats.get('options_s', 0):.2f} s, CP-SAT "
+          f"{plan.stats.get('cpsat_s', 0):.2f} s)  engine {plan.engine} ({plan.status})  placed {plan.objective[0]}  "
           f"objective {plan.objective}  stats {plan.stats}")
     print(f"  greedy : {greedy_s:6.2f} s  placed {greedy.objective[0]}  objective {greedy.objective}")
     verdict = "better" if plan.objective > greedy.objective else "equal" if plan.objective == greedy.objective \

@@ -100,6 +100,13 @@ def check_toolkit_arch(cat: Catalog, cuda: Version, cc: Version) -> Check:
 
 def driver_requirement(cat: Catalog, cuda: Version, path: KernelPath) -> tuple[Version, str, tuple[str, ...]] | None:
     """(minimum driver, how, sources) for CUDA `cuda` reached through `path`; None if CUDA unknown."""
+    key = ("driver_requirement", cuda, path)
+    if key not in cat.memo:
+        cat.memo[key] = _driver_requirement(cat, cuda, path)
+    return cat.memo[key]
+
+
+def _driver_requirement(cat: Catalog, cuda: Version, path: KernelPath) -> tuple[Version, str, tuple[str, ...]] | None:
     native = cat.native_min_driver(cuda)
     if native is None:
         return None

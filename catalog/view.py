@@ -59,6 +59,9 @@ class Catalog:
     discrepancies: tuple[Discrepancy, ...] = ()
     _gpu_index: dict[str, GpuProduct] = field(default_factory=dict, repr=False)
     _by_id: dict[str, Record] = field(default_factory=dict, repr=False)
+    _arch_index: dict[Version, Architecture] = field(default_factory=dict, repr=False)
+    # Lookups the solver repeats millions of times; a Catalog never changes, so answers are kept.
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for rec in self.records():
@@ -66,6 +69,8 @@ class Catalog:
         for gpu in self.gpus:
             for name in (gpu.name, *gpu.aliases):
                 self._gpu_index.setdefault(_norm(name), gpu)
+        for arch in self.architectures:
+            self._arch_index.setdefault(arch.cc, arch)
 
     # -- whole-catalog views -------------------------------------------------------------
     def records(self) -> Iterator[Record]:
@@ -114,10 +119,7 @@ class Catalog:
         return found
 
     def architecture(self, cc: Version) -> Architecture | None:
-        for arch in self.architectures:
-            if arch.cc == cc:
-                return arch
-        return None
+        return self._arch_index.get(cc)
 
     # -- drivers and CUDA -----------------------------------------------------------------
     def driver_branch(self, driver: Version) -> DriverBranch | None:
@@ -133,29 +135,34 @@ class Catalog:
         An unknown branch between two known ones gets the older branch's value (conservative);
         a driver older than every known branch gets None.
         """
-        known = [b for b in self.driver_branches if b.branch <= driver.major]
-        if not known:
-            return None
-        best = max(known, key=lambda b: b.branch)
-        return best.max_cuda, best
+        key = ("driver_max_cuda", driver.major)
+        if key not in self.memo:
+            known = [b for b in self.driver_branches if b.branch <= driver.major]
+            best = max(known, key=lambda b: b.branch) if known else None
+            self.memo[key] = (best.max_cuda, best) if best is not None else None
+        return self.memo[key]
 
     def toolkits_in_series(self, cuda: Version) -> list[CudaToolkit]:
-        parts = 3 if len(cuda.release) >= 3 else 2
-        return [t for t in self.cuda_toolkits if series(t.version, parts) == series(cuda, parts)]
+        key = ("toolkits", cuda)
+        if key not in self.memo:
+            parts = 3 if len(cuda.release) >= 3 else 2
+            self.memo[key] = [t for t in self.cuda_toolkits if series(t.version, parts) == series(cuda, parts)]
+        return self.memo[key]
 
     def native_min_driver(self, cuda: Version) -> tuple[Version, CudaToolkit] | None:
         """The smallest Table-3 driver for a CUDA version or series (12.4 -> 12.4 GA's driver)."""
-        found = self.toolkits_in_series(cuda)
-        if not found:
-            return None
-        best = min(found, key=lambda t: (t.min_driver, t.version))
-        return best.min_driver, best
+        key = ("native_min_driver", cuda)
+        if key not in self.memo:
+            found = self.toolkits_in_series(cuda)
+            best = min(found, key=lambda t: (t.min_driver, t.version)) if found else None
+            self.memo[key] = (best.min_driver, best) if best is not None else None
+        return self.memo[key]
 
     def mvc_floor(self, cuda_major: int) -> MvcFloor | None:
-        for f in self.mvc_floors:
-            if f.cuda_major == cuda_major:
-                return f
-        return None
+        key = ("mvc_floor", cuda_major)
+        if key not in self.memo:
+            self.memo[key] = next((f for f in self.mvc_floors if f.cuda_major == cuda_major), None)
+        return self.memo[key]
 
     def cuda_series(self) -> list[Version]:
         """Every CUDA major.minor series the catalog has a toolkit for, oldest first."""
@@ -165,8 +172,11 @@ class Catalog:
     # -- components -----------------------------------------------------------------------
     def cudnn_release(self, version: Version) -> CudnnRelease | None:
         """The cuDNN release record a (possibly longer, bundled) version belongs to."""
-        matches = [c for c in self.cudnn if is_prefix(c.version, version) or c.version == version]
-        return max(matches, key=lambda c: len(c.version.release)) if matches else None
+        key = ("cudnn_release", version)
+        if key not in self.memo:
+            matches = [c for c in self.cudnn if is_prefix(c.version, version) or c.version == version]
+            self.memo[key] = max(matches, key=lambda c: len(c.version.release)) if matches else None
+        return self.memo[key]
 
     def python_series(self) -> list[Version]:
         return sorted(p.version for p in self.python)

@@ -29,7 +29,14 @@ Pipeline:
    the result is compared with greedy: the better one (greedy on a tie) is returned, so the batch
    is never worse than greedy first-fit, also when CP-SAT runs out of time.
 If greedy already gives every request its single-selection best option, it is optimal for every
-stage (each sum is at its per-request maximum) and CP-SAT is skipped.
+stage (each sum is at its per-request maximum) and CP-SAT is skipped; if greedy places every
+request that has any option, the first stage is settled without a solve.
+
+Large batches (more than `MAX_VARS` class x group options, e.g. 60 models on 850 groups) keep
+the model small: each class may use its best options until they could hold `SLACK` times its
+requests, plus every option greedy used. Optimality then holds within that neighbourhood only;
+"never worse than greedy" still holds. `time_limit_s` bounds the CP-SAT stages (the option
+building before them costs one single-selection evaluation per model and node group).
 
 Deterministic: one CP-SAT worker, fixed seed, stable orders everywhere.
 """
@@ -39,7 +46,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ortools.sat.python import cp_model
@@ -53,10 +60,12 @@ from solver.problem import Problem, build_problem
 from solver.request import ModelRequest, parse_request
 from solver.result import BatchSelection, Conflict, Selection
 
-__all__ = ["MAX_CONFIGS", "BatchPlan", "configurations", "plan_batch", "select_batch"]
+__all__ = ["MAX_CONFIGS", "MAX_VARS", "BatchPlan", "configurations", "plan_batch", "select_batch"]
 
 log = logging.getLogger(__name__)
 MAX_CONFIGS = 256
+MAX_VARS = 4000
+SLACK = 3
 
 
 @dataclass(frozen=True)
@@ -112,11 +121,12 @@ class _Instance:
         self.members: list[list[int]] = []
         index: dict[ModelRequest, int] = {}
         for i, r in enumerate(requests):
-            if r not in index:
-                index[r] = len(self.classes)
-                self.classes.append(r)
+            k = replace(r, name=None)           # replicas of one model differ only by name
+            if k not in index:
+                index[k] = len(self.classes)
+                self.classes.append(k)
                 self.members.append([])
-            self.members[index[r]].append(i)
+            self.members[index[k]].append(i)
         self.problems: list[Problem] = [build_problem(catalog, r, inventory, policy) for r in self.classes]
         self.options: list[list[_Option]] = []
         for c, p in enumerate(self.problems):
@@ -165,18 +175,20 @@ def _greedy(inst: _Instance) -> tuple[dict[tuple[int, int], int], list[tuple[int
     return counts, where
 
 
-def _cpsat(inst: _Instance, hint: Mapping[tuple[int, int], int], time_limit_s: float
-           ) -> tuple[dict[tuple[int, int], int] | None, str, dict[str, int]]:
+def _cpsat(inst: _Instance, hint: Mapping[tuple[int, int], int], time_limit_s: float,
+           placed: Sequence[tuple[int, int, str] | None] = ()) -> tuple[dict[tuple[int, int], int] | None, str,
+                                                                     dict[str, int]]:
     """Staged lexicographic CP-SAT on class counts; returns (counts or None, status, model size)."""
     m = cp_model.CpModel()
     y: dict[tuple[int, int], cp_model.IntVar] = {}
     by_group: dict[int, list[tuple[int, int]]] = {}
     groups: dict[int, NodeGroup] = {}
+    keep = _neighbourhood(inst, hint)
     for c, opts in enumerate(inst.options):
         n_c, s = len(inst.members[c]), inst.size(c)
         for j, o in enumerate(opts):
-            cap = n_c if s == 0 else min(n_c, len(o.group.nodes) * (o.group.free // s))
-            if cap <= 0:
+            cap = _cap(inst, c, j)
+            if cap <= 0 or (keep is not None and (c, j) not in keep):
                 continue
             y[(c, j)] = v = m.NewIntVar(0, cap, f"y_c{c}_o{j}")
             m.AddHint(v, hint.get((c, j), 0))
@@ -185,45 +197,98 @@ def _cpsat(inst: _Instance, hint: Mapping[tuple[int, int], int], time_limit_s: f
                 groups[o.group.index] = o.group
         if opts:
             m.Add(sum(y[(c, j)] for j in range(len(opts)) if (c, j) in y) <= n_c)
+    contents: dict[tuple[int, str], dict[int, int]] = {}   # greedy's sizes per (group, node), for z hints
+    for w in placed:
+        if w is not None and inst.size(w[0]):
+            sizes = contents.setdefault((inst.options[w[0]][w[1]].group.index, w[2]), {})
+            sizes[inst.size(w[0])] = sizes.get(inst.size(w[0]), 0) + 1
     configs = 0
     for gi, keys in by_group.items():
-        configs += _capacity(m, inst, groups[gi], keys, y)
+        configs += _capacity(m, inst, groups[gi], keys, y, contents)
     width = len(inst.policy.order)
     exprs = [sum(y.values())] + [sum(inst.options[c][j].terms[t] * v for (c, j), v in y.items()
                                      if inst.options[c][j].terms[t]) for t in range(width)]
+    bound = sum(min(len(inst.members[c]), sum(_cap(inst, c, j) for j in range(len(opts))))
+                for c, opts in enumerate(inst.options))
+    if sum(hint.values()) >= bound:     # greedy already places every placeable request
+        m.Add(exprs[0] >= bound)
+        exprs[0] = 0
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = 0
     deadline = time.perf_counter() + time_limit_s
     status = "skipped"
     best: dict[tuple[int, int], int] | None = None
-    for k, expr in enumerate(exprs):
-        if isinstance(expr, int):
-            continue
+    greedy_hint = list(zip(m.Proto().solution_hint.vars, m.Proto().solution_hint.values, strict=True))
+    greedy_values = _objective(inst, hint)
+    stages = [(e, greedy_values[i]) for i, e in enumerate(exprs) if not isinstance(e, int)]
+    tied = True     # every stage so far equals greedy's value: greedy's next value is a valid floor
+    for k, (expr, floor) in enumerate(stages):
+        if tied:
+            m.Add(expr >= floor)
         remaining = deadline - time.perf_counter()
         if remaining <= 0.01:
             status = "timeout"
             break
-        solver.parameters.max_time_in_seconds = remaining / (len(exprs) - k) * (1 if k else 2)
+        solver.parameters.max_time_in_seconds = remaining / (len(stages) - k)
         m.Maximize(expr)
         code = solver.Solve(m)
         if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             status = "timeout" if code == cp_model.UNKNOWN else solver.StatusName(code).lower()
             break
         best = {key: solver.Value(v) for key, v in y.items()}
-        m.ClearHints()
-        for key, v in y.items():
-            m.AddHint(v, best[key])
         m.ClearObjective()
-        m.Add(expr >= round(solver.ObjectiveValue()))
-        status = "optimal" if code == cp_model.OPTIMAL else "timeout"
+        found = round(solver.ObjectiveValue())
+        m.Add(expr >= found)
+        tied = tied and found == floor
+        m.ClearHints()          # next start: greedy while it ties (it meets every floor), else this solution
+        if tied:
+            for i, value in greedy_hint:
+                m.AddHint(m.GetIntVarFromProtoIndex(i), value)
+        else:
+            for v in _all_vars(m):
+                m.AddHint(v, solver.Value(v))
+        # a stage stopped by its time share keeps what it found (>=, so greedy's hint stays feasible
+        # when it ties) and the later stages still run on the remaining budget
         if code != cp_model.OPTIMAL:
-            break
-    return best, status, {"vars": len(y), "groups": len(by_group), "configs": configs}
+            status = "timeout"
+        elif status != "timeout":
+            status = "optimal"
+    return best, status, {"vars": len(y), "groups": len(by_group), "configs": configs,
+                          "restricted": int(keep is not None)}
+
+
+def _all_vars(m: cp_model.CpModel) -> list[cp_model.IntVar]:
+    return [m.GetIntVarFromProtoIndex(i) for i in range(len(m.Proto().variables))]
+
+
+def _cap(inst: _Instance, c: int, j: int) -> int:
+    """Most requests of class c that option j's group can take on its own."""
+    n_c, s = len(inst.members[c]), inst.size(c)
+    g = inst.options[c][j].group
+    return n_c if s == 0 else min(n_c, len(g.nodes) * (g.free // s))
+
+
+def _neighbourhood(inst: _Instance, hint: Mapping[tuple[int, int], int]) -> set[tuple[int, int]] | None:
+    """For large batches (> MAX_VARS options) the options CP-SAT may use: per class its best options
+    until they could hold `SLACK` times the class's requests, plus every option greedy used (so the
+    greedy hint stays feasible and the result is never worse). None: no restriction (exact)."""
+    total = sum(len(o) for o in inst.options)
+    if total <= MAX_VARS:
+        return None
+    keep = {key for key, n in hint.items() if n}
+    for c, opts in enumerate(inst.options):
+        room = 0
+        for j in range(len(opts)):
+            if room >= SLACK * len(inst.members[c]):
+                break
+            keep.add((c, j))
+            room += _cap(inst, c, j)
+    return keep
 
 
 def _capacity(m: cp_model.CpModel, inst: _Instance, g: NodeGroup, keys: list[tuple[int, int]],
-              y: Mapping[tuple[int, int], cp_model.IntVar]) -> int:
+              y: Mapping[tuple[int, int], cp_model.IntVar], contents: Mapping[tuple[int, str], dict[int, int]]) -> int:
     sizes = sorted({inst.size(c) for c, _ in keys})
     confs = configurations(sizes, g.free)
     if confs is None:   # too many configurations: one capacity row per member node (exact)
@@ -235,6 +300,14 @@ def _capacity(m: cp_model.CpModel, inst: _Instance, g: NodeGroup, keys: list[tup
         return 0
     z = [m.NewIntVar(0, len(g.nodes), f"z_g{g.index}_{i}") for i in range(len(confs))]
     m.Add(sum(z) <= len(g.nodes))
+    use = [0] * len(confs)      # hint: each node's greedy contents, extended to a dominating configuration
+    for n in g.nodes:
+        have = contents.get((g.index, n), {})
+        fits = [i for i, conf in enumerate(confs) if all(conf[si] >= have.get(s, 0) for si, s in enumerate(sizes))]
+        if fits:
+            use[fits[0]] += 1
+    for zv, u in zip(z, use, strict=True):
+        m.AddHint(zv, u)
     for si, s in enumerate(sizes):
         m.Add(sum(y[key] for key in keys if inst.size(key[0]) == s) <= sum(conf[si] * zv for conf, zv in
                                                                          zip(confs, z, strict=True)))
@@ -311,13 +384,16 @@ def plan_batch(catalog: Catalog, requests: Sequence[ModelRequest | Mapping[str, 
     reqs = [r if isinstance(r, ModelRequest) else parse_request(r) for r in requests]
     inv = inventory if isinstance(inventory, Inventory) else parse_inventory(inventory)
     inst = _Instance(catalog, reqs, inv, policy or Policy())
+    options_s = time.perf_counter() - t0
     g_counts, g_where = _greedy(inst)
     greedy_obj = _objective(inst, g_counts)
     cls_of = {i: c for c, ms in enumerate(inst.members) for i in ms}
     top = all(w[1] == 0 if w is not None else not inst.options[cls_of[i]] for i, w in enumerate(g_where))
     engine, status, counts, where, size = "greedy-optimal", "skipped", g_counts, g_where, {}
     if not top and use_cpsat:
-        best, status, size = _cpsat(inst, g_counts, time_limit_s)
+        t1 = time.perf_counter()
+        best, status, size = _cpsat(inst, g_counts, time_limit_s, g_where)
+        size["cpsat_s"] = round(time.perf_counter() - t1, 3)
         if best is not None and _objective(inst, best) > greedy_obj:
             packed = _pack(inst, best)
             kept = {}
@@ -337,7 +413,8 @@ def plan_batch(catalog: Catalog, requests: Sequence[ModelRequest | Mapping[str, 
     log.info("batch: %d requests, %d classes, placed %d (greedy %d), engine %s, %.2f s", len(reqs),
              len(inst.classes), obj[0], greedy_obj[0], engine, wall)
     return BatchPlan(selection=_selection(inst, where), objective=obj, greedy_objective=greedy_obj, engine=engine,
-                     status=status, wall_s=wall, stats={"classes": len(inst.classes), **size})
+                     status=status, wall_s=wall,
+                     stats={"classes": len(inst.classes), "options_s": round(options_s, 3), **size})
 
 
 def select_batch(catalog: Catalog, requests: Sequence[ModelRequest | Mapping[str, Any]],

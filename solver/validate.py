@@ -84,10 +84,28 @@ def _v(text: Any) -> Version | None:
 
 
 def allowed_series(spec: SpecifierSet, v: Version) -> bool:
-    """A series version ("3.11") is allowed when it or one of its patch releases is."""
+    """A series version ("3.11") is allowed when it or one of its patch releases is.
+
+    The versions a specifier set admits form intervals bounded by the versions it names, so it is
+    enough to test the series' first and a very late patch release plus every bound inside the
+    series and its neighbours (exact, and cheap compared with scanning patch numbers).
+    """
     if spec_allows(spec, v):
         return True
-    return len(v.release) <= 2 and any(spec_allows(spec, Version(f"{v}.{p}")) for p in range(100))
+    if len(v.release) > 2:
+        return False
+    rel = tuple(v.release) + (0,) * (2 - len(v.release))
+    probes = {f"{rel[0]}.{rel[1]}.0", f"{rel[0]}.{rel[1]}.999999"}
+    for item in spec:
+        try:
+            b = Version(item.version.rstrip(".*"))
+        except InvalidVersion:
+            continue
+        r = tuple(b.release)
+        if r[:2] == rel and len(r) >= 3:
+            probes.update({".".join(map(str, r)), ".".join(map(str, (*r[:-1], r[-1] + 1))), ".".join(map(str, r)) + ".1",
+                           ".".join(map(str, (*r[:-1], max(r[-1] - 1, 0))))})
+    return any(spec_allows(spec, Version(p)) for p in probes)
 
 
 # -- inventory side ---------------------------------------------------------------------------

@@ -1,0 +1,77 @@
+"""Batch placement on hand-made fleets: stranding avoided, capacity conflicts named, order kept."""
+
+from __future__ import annotations
+
+from test_validate_rules import tiny_catalog
+
+import solver
+from solver.batch import configurations, plan_batch
+from solver.validate import validate_batch
+
+BOTH = {"nodes": [
+    {"name": "a-l4", "driver_version": "550.54.15", "gpus": [{"product": "NVIDIA L4", "count": 2}]},
+    {"name": "b-a100", "driver_version": "550.54.15", "gpus": [{"product": "NVIDIA A100-SXM4-80GB", "count": 1}]},
+]}
+ONE = {"framework": "pytorch", "gpu_count": 1}
+TWO = {"framework": "pytorch", "gpu_count": 2}
+
+
+def test_configurations_are_the_maximal_packings() -> None:
+    assert sorted(configurations([1, 2], 4)) == [(0, 2), (2, 1), (4, 0)]
+    assert configurations([3], 8) == [(2,)]
+    assert configurations([5], 4) == [(0,)]
+    assert configurations(list(range(1, 9)), 64, limit=50) is None
+
+
+def test_batch_avoids_the_stranding_greedy_causes() -> None:
+    cat = tiny_catalog()
+    # Greedy gives the 1-GPU request its favourite (tightest memory fit: the L4 node) and then
+    # the 2-GPU request finds no node with two free GPUs. CP-SAT places both.
+    plan = plan_batch(cat, [ONE, TWO], BOTH)
+    assert plan.greedy_objective[0] == 1
+    assert plan.objective[0] == 2 and plan.engine == "cpsat"
+    out = plan.selection.to_dict()
+    assert out["feasible"] is True
+    assert [p["choice"]["node"] for p in out["placements"]] == ["b-a100", "a-l4"]
+    assert [p["choice"]["gpu"]["count"] for p in out["placements"]] == [1, 2]
+    assert validate_batch(cat, [ONE, TWO], BOTH, plan.selection) == []
+
+
+def test_unplaced_requests_name_the_capacity_conflict_and_keep_request_order() -> None:
+    cat = tiny_catalog()
+    reqs = [TWO, ONE, TWO, TWO]
+    out = solver.select_batch(cat, reqs, BOTH).to_dict()
+    assert out["catalog_revision"] == cat.revision and out["feasible"] is False
+    placed = [p["feasible"] for p in out["placements"]]
+    assert placed == [True, True, False, False]
+    for p in out["placements"][2:]:
+        assert [c["rule"] for c in p["conflicts"]] == ["no-capacity"]
+        assert "NVIDIA L4" in p["conflicts"][0]["message"] and p["suggestions"]
+    assert validate_batch(cat, reqs, BOTH, out) == []
+
+
+def test_an_impossible_request_gets_the_single_selection_explanation() -> None:
+    cat = tiny_catalog()
+    t4_only = {"nodes": [{"name": "t4", "driver_version": "580.65.06", "gpus": [{"product": "Tesla T4"}]}]}
+    out = solver.select_batch(cat, [{"framework": "pytorch", "precision": "bf16"}, ONE], t4_only).to_dict()
+    first, second = out["placements"]
+    assert first["feasible"] is False and "precision-unsupported" in {c["rule"] for c in first["conflicts"]}
+    assert second["feasible"] is True and second["choice"]["node"] == "t4"
+
+
+def test_cpu_requests_use_no_gpus_and_results_are_deterministic() -> None:
+    cat = tiny_catalog()
+    inv = {"nodes": [{"name": "cpu-1", "gpus": []}, *BOTH["nodes"]]}
+    reqs = [{"framework": "pytorch", "gpu_count": 0}] * 3 + [TWO, ONE]
+    a = solver.select_batch(cat, reqs, inv).to_dict()
+    b = solver.select_batch(cat, reqs, inv).to_dict()
+    assert a == b and a["feasible"] is True
+    assert all(p["choice"]["gpu"] is None for p in a["placements"][:3])
+    assert validate_batch(cat, reqs, inv, a) == []
+
+
+def test_planning_mode_batch_is_one_selection_per_request() -> None:
+    cat = tiny_catalog()
+    out = solver.select_batch(cat, [ONE, TWO], None).to_dict()
+    assert out["feasible"] is True
+    assert [p["choice"]["node"] for p in out["placements"]] == [None, None]

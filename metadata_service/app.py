@@ -47,8 +47,17 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
     settings = settings or Settings()
     if settings.production and settings.tokens_file is None:
         raise ServiceError("RTFIT_PRODUCTION is set but RTFIT_TOKENS_FILE is not: refusing to start without auth")
+    if settings.production and os.environ.get("RTFIT_DEMO") == "1":
+        raise ServiceError("RTFIT_PRODUCTION is set: refusing to start in --demo mode (demo tokens and nodes)")
     db = Database(settings.resolved_database_url())
     tokens = TokenStore(settings.tokens_file)
+    if settings.production:
+        weak = tokens.weak_entries()
+        if weak:
+            raise ServiceError(
+                f"RTFIT_PRODUCTION is set: refusing to start with default/demo tokens ({', '.join(weak)}); "
+                "make fresh ones with `rtfit token new`"
+            )
     if not tokens.configured:
         log.warning("RTFIT_TOKENS_FILE is unset: every route except /healthz, /readyz and /metrics answers 401")
 

@@ -32,6 +32,7 @@ from .errors import Forbidden, InvalidInput, Unauthorized
 
 __all__ = [
     "ROLES",
+    "WEAK_SECRETS",
     "Principal",
     "TokenStore",
     "append_token",
@@ -43,6 +44,8 @@ ROLES = ("admin", "agent", "reader")
 _PREFIX = 8
 RELOAD_CHECK_S = 1.0  # how often a request may stat() the tokens file for changes
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # 10,000 agent tokens load in well under a second
+WEAK_SECRETS = ("password", "changeme", "change-me", "admin", "secret", "token", "rtfit", "demo", "test", "reader",
+                "agent", "default", "letmein", "123456")
 _IMPLIES = {"admin": {"admin", "reader"}, "reader": {"reader"}, "agent": {"agent"}}
 
 
@@ -110,6 +113,14 @@ class TokenStore:
             by_prefix.setdefault(sha[:_PREFIX], []).append((sha, principal))
         self._by_prefix = by_prefix
         self._mtime = stat.st_mtime
+
+    def weak_entries(self) -> list[str]:
+        """Names of tokens production must refuse: `--demo` tokens and digests of well-known
+        default secrets (e.g. `password`, `changeme`, `admin`)."""
+        with self._lock:
+            entries = [(sha, p) for group in self._by_prefix.values() for sha, p in group]
+        weak_digests = {digest(w) for w in WEAK_SECRETS}
+        return sorted(p.name for sha, p in entries if p.name.startswith("demo-") or sha in weak_digests)
 
     def authenticate(self, authorization: str | None) -> Principal:
         """The principal for an `Authorization` header value, or `Unauthorized`."""

@@ -8,16 +8,23 @@ it grows past it. Access-log lines are JSON; heartbeats log at DEBUG so 10,000 a
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import BodyTooLarge
+from .errors import BodyTooLarge, InvalidInput
 from .metrics import Metrics
 from .problems import problem_response
 
-__all__ = ["RequestMiddleware"]
+__all__ = ["MAX_JSON_DEPTH", "RequestMiddleware", "json_depth"]
+
+# Deeper JSON is refused with 422 before parsing: a body nested a few hundred levels deep parsed
+# fine but broke the response encoder (a 500 found by tests/reliability/test_rel_hostile.py).
+MAX_JSON_DEPTH = 64
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(rb"[\[\]{}]")
 
 access_log = logging.getLogger("metadata_service.access")
 
@@ -47,11 +54,16 @@ class RequestMiddleware:
             if declared is not None and declared > limit:
                 await problem_response(_too_large(declared, limit))(scope, receive, send_wrapper)
                 return
-            if declared is None and scope["method"] in ("POST", "PUT", "PATCH"):
-                # No Content-Length (chunked): buffer up to the limit, then replay to the app.
+            if scope["method"] in ("POST", "PUT", "PATCH"):
+                # Buffer the body up to the limit (chunked bodies have no Content-Length), refuse
+                # JSON nested deeper than MAX_JSON_DEPTH, then replay it to the app.
                 body, complete = await _read_limited(receive, limit)
                 if not complete:
                     await problem_response(_too_large(len(body), limit))(scope, receive, send_wrapper)
+                    return
+                if json_depth(body) > MAX_JSON_DEPTH:
+                    error = InvalidInput(f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels", field="body")
+                    await problem_response(error)(scope, receive, send_wrapper)
                     return
                 receive = _replay(body, receive)
             await self.app(scope, receive, send_wrapper)
@@ -80,6 +92,20 @@ async def _read_limited(receive: Receive, limit: int) -> tuple[bytes, bool]:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks), True
+
+
+def json_depth(body: bytes) -> int:
+    """Deepest nesting of arrays/objects in a JSON text (strings ignored); cheap, regex-driven."""
+    if b"[" not in body and b"{" not in body:
+        return 0
+    depth = deepest = 0
+    for m in _BRACKETS.finditer(_STRINGS.sub(b"", body)):
+        if m.group() in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

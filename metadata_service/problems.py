@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .errors import ServiceError
+from .errors import NotReady, ServiceError
 
 __all__ = ["field_path", "install_problem_handlers", "problem_response"]
 
@@ -89,6 +89,14 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if _database_unavailable(exc):
+            # The database is down or unreachable (or SQLite stayed locked past its timeout):
+            # retryable, so 503 like /readyz, not a 500 (tests/reliability: PostgreSQL restart).
+            log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.__class__.__name__)
+            error = NotReady("the database is unavailable; retry shortly")
+            response = problem_response(error)
+            response.headers["Retry-After"] = "1"
+            return response
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         body = {
             "type": "https://rtfit.dev/problems/internal",
@@ -97,3 +105,12 @@ def install_problem_handlers(app: FastAPI) -> None:
             "detail": "the server hit an unexpected error; it has been logged",
         }
         return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
+
+
+def _database_unavailable(exc: BaseException) -> bool:
+    """A connection-level database failure (not a bad statement or a constraint violation)."""
+    from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError, TimeoutError
+
+    if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | TimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)

@@ -42,7 +42,7 @@ class GpuEntry(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     product: str = Field(min_length=1, max_length=200)
-    memory_mib: int | None = Field(default=None, ge=0)
+    memory_mib: int | None = Field(default=None, ge=0, le=2**31 - 1)
     compute_capability: str | None = Field(default=None, pattern=r"^\d+\.\d+$")
     count: int = Field(default=1, ge=1, le=4096)
     free: int | None = Field(default=None, ge=0)
@@ -180,10 +180,10 @@ class FlowTaskUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     state: Literal["Pending", "Running", "Succeeded", "Failed", "Skipped"] = "Pending"
-    attempts: int | None = Field(default=None, ge=0)
+    attempts: int | None = Field(default=None, ge=0, le=2**31 - 1)
     node: str | None = None
     runtime: dict[str, Any] | None = None
-    exit_code: int | None = None
+    exit_code: int | None = Field(default=None, ge=-(2**31), le=2**31 - 1)
     message: str | None = Field(default=None, max_length=10_000)
     started_at: float | None = None
     finished_at: float | None = None

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from catalog.yamlio import YamlRefused, load_yaml_text
 from workflow.errors import ExpressionInvalid, FlowInvalid, FlowProblem, InvalidComponentName
 from workflow.expr import Expr, parse_depends
 from workflow.store.manifest import check_segment
@@ -236,6 +237,12 @@ def _parse_task(raw: Any, index: int, ck: _Checker, flow_image: str) -> Task | N
         ck.add("env must map names to string values", task=label, field="env", path=path + ("env",))
         env = {}
     serve = _parse_serve(raw.get("serve"), label, ck, path + ("serve",))
+    workdir = raw.get("workdir")
+    if workdir is not None and (not isinstance(workdir, str) or workdir.startswith(("/", "\\", "~"))
+                                or ".." in re.split(r"[\\/]", workdir) or ":" in workdir):
+        # cwd = the flow file's folder / workdir: it must stay inside that folder.
+        ck.add("workdir must be a relative path inside the flow's folder (no '..', not absolute)",
+               task=label, field="workdir", path=path + ("workdir",))
     if not isinstance(name, str) or not isinstance(command, list):
         return None
     return Task(
@@ -324,9 +331,14 @@ def _check_graph(tasks: list[Task], ck: _Checker) -> None:
 def parse_flow(text: str, *, source: str | None = None, path: Path | None = None) -> Flow:
     """Parse and validate flow YAML text; raise FlowInvalid with every problem found."""
     try:
+        # The catalog's safe loader first: it refuses python tags, anchor bombs and recursive
+        # aliases (which the line-number walk below would otherwise follow without end).
+        data = load_yaml_text(text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
+    except (YamlRefused, yaml.YAMLError) as refused:
+        e = refused.__cause__ if isinstance(refused.__cause__, yaml.YAMLError) else refused
+        if isinstance(e, YamlRefused):
+            raise FlowInvalid([FlowProblem(f"refused YAML: {e}")], source=source) from e
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise FlowInvalid([FlowProblem(f"not valid YAML: {getattr(e, 'problem', e)}", line=line)], source=source) from e

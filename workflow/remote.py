@@ -12,6 +12,8 @@ are uploaded, each attempt's new text once, when the task's state changes.
 from __future__ import annotations
 
 import os
+import random
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,17 +29,34 @@ __all__ = ["RemoteStateStore", "fetch_inventory"]
 _FIELDS = ("state", "node", "exit_code", "message")
 
 
+_RETRY_STATUSES = (502, 503, 504)
+
+
 class _Http:
-    def __init__(self, server: str, token: str | None, timeout: float = 30.0) -> None:
+    """One service connection. Unreachable / 502-504 answers are retried with exponential backoff
+    for up to `retry_s` (env `RTFIT_SERVER_RETRY_S`, default 60), so a runner outlives a service
+    restart; every call is an idempotent upsert or a read (a retried `log` may repeat once)."""
+
+    def __init__(self, server: str, token: str | None, timeout: float = 30.0, retry_s: float | None = None) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.server = server.rstrip("/")
         self.client = httpx.Client(base_url=self.server, headers=headers, timeout=timeout)
+        self.retry_s = float(os.environ.get("RTFIT_SERVER_RETRY_S", "60")) if retry_s is None else retry_s
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            resp = self.client.request(method, path, **kwargs)
-        except httpx.HTTPError as e:
-            raise ServerError(f"cannot reach {self.server}: {e.__class__.__name__}: {e}") from e
+        deadline, delay = time.monotonic() + self.retry_s, 0.2
+        while True:
+            try:
+                resp = self.client.request(method, path, **kwargs)
+                problem = None if resp.status_code not in _RETRY_STATUSES else f"{resp.status_code}"
+            except httpx.HTTPError as e:
+                problem = f"cannot reach {self.server}: {e.__class__.__name__}: {e}"
+            if problem is None:
+                break
+            if time.monotonic() + delay > deadline:
+                raise ServerError(f"{method} {path}: {problem} (gave up after {self.retry_s:g} s)")
+            time.sleep(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, 5.0)
         if resp.status_code == 404:
             raise RunNotFound(f"{method} {path}: 404 {resp.text[:200]}")
         if resp.status_code >= 400:

@@ -97,11 +97,17 @@ def upsert_run(
             if update.get("log"):
                 task.log = (task.log + update["log"])[-MAX_LOG_BYTES:]
             task.updated_at = now
+        session.flush()
+        # Read the answer inside the same transaction: a read after the commit would open a new
+        # transaction on the writer (on SQLite: BEGIN IMMEDIATE, the write lock) and hold it until
+        # the request's session is closed, which under load waits for a worker thread that is
+        # itself waiting for that lock (tests/reliability/test_rel_load.py found 30 s stalls).
+        view = get_run(session, run_id=run.id)
         session.commit()
     except BaseException:
         session.rollback()
         raise
-    return get_run(session, run_id=run.id), created
+    return view, created
 
 
 def get_run(session: Session, *, run_id: str) -> RunView:

@@ -12,8 +12,11 @@ with version ranges, precisions, memory, GPU counts, ONNX opsets and TensorRT en
 Single selection: in-process `solver.select` on a parsed inventory (parsing and the first,
 cache-filling call are reported apart), p50/p99 latency and selections/s. Brute force: the
 reference enumerator on a *sample* of the same requests (it is far slower; the sample size is
-printed), bounded by a time budget per fleet. Batch: `plan_batch` of 1,000 requests on 1,000
-nodes vs the greedy first-fit baseline, objective = (placed, then per-term sums).
+printed), bounded by a time budget per fleet. Fleet profiles (`--fleets`): `random` (0-4
+independent cached entries per node: adversarial, ~900 distinct cached sets) and `deployed`
+(coherent runtime stacks: a few dozen distinct cached sets); both are printed. Batch:
+`plan_batch` of 1,000 requests on 1,000 nodes vs the greedy first-fit baseline, timed around
+the whole call (answer and explanations included), objective = (placed, then per-term sums).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from catalog import Catalog, load_catalog  # noqa: E402
 from solver import parse_inventory, parse_request, select  # noqa: E402
 from solver.batch import plan_batch  # noqa: E402
+from solver.groups import base_groups as solver_groups  # noqa: E402
 from solver.reference import ReferenceTimeout, brute_force  # noqa: E402
 
 # product, weight, gpus per node choices, host arch
@@ -53,11 +57,32 @@ CACHE_POOL = ["cuda/12.1.1", "cuda/12.4.1", "cuda/12.6.3", "cuda/11.8.0", "cudnn
               "tensorrt/10.1.0", "onnxruntime/1.18.1"]
 
 
+# "deployed" fleet profile: nodes cache whole runtime stacks that are actually deployed (a few
+# coherent CUDA / cuDNN / Python / framework combinations), sometimes with one piece evicted:
+# a few dozen distinct cached sets, as on a real fleet. The default "random" profile draws 0-4
+# independent entries per node (thousands of distinct cached sets: adversarial for grouping).
+STACKS = [
+    [], ["cuda/12.1.1", "cudnn/8.9.7", "python/3.10", "pytorch/2.4.1+cu121"],
+    ["cuda/12.4.1", "cudnn/9.1.0", "python/3.11", "pytorch/2.5.1+cu124"], ["cuda/12.6.3", "cudnn/9.1.0", "python/3.12"],
+    ["cuda/11.8.0", "cudnn/8.9.7", "python/3.10"], ["cuda/12.4.1", "cudnn/9.1.0", "tensorrt/10.1.0", "python/3.11"],
+    ["cuda/12.4.1", "cudnn/9.1.0", "onnxruntime/1.18.1", "python/3.11"], ["python/3.12"], ["cuda/12.4.1"],
+]
+
+
+def _cached(rng: random.Random, profile: str) -> list[str]:
+    if profile == "random":
+        return rng.sample(CACHE_POOL, rng.randint(0, 4))
+    stack = list(rng.choice(STACKS))
+    if stack and rng.random() < 0.3:
+        stack.pop(rng.randrange(len(stack)))
+    return stack
+
+
 def _pick(rng: random.Random, weighted: list[tuple[Any, int]]) -> Any:
     return rng.choices([w[0] for w in weighted], weights=[w[1] for w in weighted])[0]
 
 
-def fleet(n: int, seed: int) -> dict[str, Any]:
+def fleet(n: int, seed: int, profile: str = "random") -> dict[str, Any]:
     rng = random.Random(seed)
     nodes = []
     for i in range(n):
@@ -69,7 +94,7 @@ def fleet(n: int, seed: int) -> dict[str, Any]:
             gpus.append({"product": "Tesla T4", "count": 1, "free": 1})
         node: dict[str, Any] = {"name": f"node-{i:05d}", "cluster": f"c{rng.randint(0, 7)}", "arch": arch,
                                 "driver_version": _pick(rng, DRIVERS), "gpus": gpus,
-                                "cached_components": rng.sample(CACHE_POOL, rng.randint(0, 4))}
+                                "cached_components": _cached(rng, profile)}
         if rng.random() < 0.2:
             node["labels"] = {"zone": rng.choice("abc")}
         nodes.append(node)
@@ -117,9 +142,9 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def bench_single(cat: Catalog, nodes: int, reqs: list[dict[str, Any]], budget_s: float, bf_sample: int,
-                 bf_budget_s: float, seed: int) -> dict[str, Any]:
+                 bf_budget_s: float, seed: int, profile: str = "random") -> dict[str, Any]:
     t0 = time.perf_counter()
-    inv = parse_inventory(fleet(nodes, seed), catalog=cat)
+    inv = parse_inventory(fleet(nodes, seed, profile), catalog=cat)
     parse_s = time.perf_counter() - t0
     parsed = [parse_request(r) for r in reqs]
     t0 = time.perf_counter()
@@ -143,7 +168,8 @@ def bench_single(cat: Catalog, nodes: int, reqs: list[dict[str, Any]], budget_s:
         except ReferenceTimeout:
             break
         bf_lat.append(time.perf_counter() - t0)
-    return {"nodes": len(inv.nodes), "parse_s": parse_s, "first_ms": first_ms, "n": len(lat),
+    groups = len(solver_groups(cat, inv))
+    return {"nodes": len(inv.nodes), "groups": groups, "parse_s": parse_s, "first_ms": first_ms, "n": len(lat),
             "feasible": feasible, "p50": _pct(lat, 0.5) * 1000, "p99": _pct(lat, 0.99) * 1000,
             "rate": len(lat) / sum(lat), "bf_n": len(bf_lat),
             "bf_p50": _pct(bf_lat, 0.5) * 1000 if bf_lat else float("nan"),
@@ -158,26 +184,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--sizes", default="100,1000,5000,10000")
     ap.add_argument("--batch", type=int, default=1000, help="requests (and nodes) of the batch run")
+    ap.add_argument("--fleets", default="random,deployed",
+                    help="fleet profiles: random (0-4 independent cached entries per node: thousands of distinct "
+                         "cached sets) and/or deployed (cached runtime stacks: a few dozen distinct sets)")
     args = ap.parse_args(argv)
     cat = load_catalog(args.catalog)
     n_req, budget, bf_sample, bf_budget = (150, 3.0, 3, 8.0) if args.quick else (600, 10.0, 10, 30.0)
     reqs = requests(n_req + 1, args.seed)
     print(f"catalog {cat.revision[:12]} ({cat.counts()['framework_builds']} framework builds); "
           f"seed {args.seed}; {'quick' if args.quick else 'full'} run; {len(reqs) - 1} distinct requests")
-    print(f"{'nodes':>7} {'parse s':>8} {'1st ms':>7} | {'rtfit n':>7} {'p50 ms':>7} {'p99 ms':>7} {'sel/s':>7}"
-          f" {'feas':>5} | {'brute n':>7} {'p50 ms':>8} {'p99 ms':>8} {'sel/s':>7}")
-    for size in (int(s) for s in args.sizes.split(",") if s.strip()):
-        r = bench_single(cat, size, reqs, budget, bf_sample if size <= 1000 else max(1, bf_sample // 3),
-                         bf_budget, args.seed)
-        print(f"{r['nodes']:>7} {r['parse_s']:>8.2f} {r['first_ms']:>7.1f} | {r['n']:>7} {r['p50']:>7.2f} "
-              f"{r['p99']:>7.2f} {r['rate']:>7.0f} {r['feasible']:>5} | {r['bf_n']:>7} {r['bf_p50']:>8.0f} "
-              f"{r['bf_p99']:>8.0f} {r['bf_rate']:>7.2f}", flush=True)
+    print(f"{'fleet':>8} {'nodes':>7} {'groups':>6} {'parse s':>8} {'1st ms':>7} | {'rtfit n':>7} {'p50 ms':>7} "
+          f"{'p99 ms':>7} {'sel/s':>7} {'feas':>5} | {'brute n':>7} {'p50 ms':>8} {'p99 ms':>8} {'sel/s':>7}")
+    for profile in [p.strip() for p in args.fleets.split(",") if p.strip()]:
+        for size in (int(s) for s in args.sizes.split(",") if s.strip()):
+            r = bench_single(cat, size, reqs, budget, bf_sample if size <= 1000 else max(1, bf_sample // 3),
+                             bf_budget, args.seed, profile)
+            print(f"{profile:>8} {r['nodes']:>7} {r['groups']:>6} {r['parse_s']:>8.2f} {r['first_ms']:>7.1f} | "
+                  f"{r['n']:>7} {r['p50']:>7.2f} {r['p99']:>7.2f} {r['rate']:>7.0f} {r['feasible']:>5} | "
+                  f"{r['bf_n']:>7} {r['bf_p50']:>8.0f} {r['bf_p99']:>8.0f} {r['bf_rate']:>7.2f}", flush=True)
     inv = fleet(args.batch, args.seed + 1)
     rng = random.Random(args.seed + 2)
     models = requests(max(1, args.batch // 15), args.seed + 2)     # replicas: ~15 per model on average
     breqs = [dict(rng.choice(models)) for _ in range(args.batch)]
     parsed_inv = parse_inventory(inv, catalog=cat)
+    t0 = time.perf_counter()   # the whole call, answer (with explanations of unplaceable requests) included
     plan = plan_batch(cat, breqs, parsed_inv, time_limit_s=5.0)
+    plan_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     greedy = plan_batch(cat, breqs, parse_inventory(inv, catalog=cat), use_cpsat=False)
     greedy_s = time.perf_counter() - t0
@@ -185,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     need = sum(r["gpu_count"] for r in breqs)
     print(f"\nbatch: {len(breqs)} requests ({len({r['name'] for r in breqs})} distinct models, {need} GPUs "
           f"asked) on {len(inv['nodes'])} nodes ({free} free GPUs)")
-    print(f"  rtfit  : {plan.wall_s:6.2f} s (options {plan.stats.get('options_s', 0):.2f} s, CP-SAT "
+    print(f"  rtfit  : {plan_s:6.2f} s (options {plan.stats.get('options_s', 0):.2f} s, CP-SAT "
           f"{plan.stats.get('cpsat_s', 0):.2f} s)  engine {plan.engine} ({plan.status})  placed {plan.objective[0]}  "
           f"objective {plan.objective}  stats {plan.stats}")
     print(f"  greedy : {greedy_s:6.2f} s  placed {greedy.objective[0]}  objective {greedy.objective}")

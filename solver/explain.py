@@ -2,9 +2,9 @@
 
 Failure pass: every (candidate, node group) pair of the problem, including the candidates the
 request filters removed and the groups node rules closed, gets the set of rules that reject it.
-The smallest set of rules that rejects *every* pair (a minimum unsatisfiable core in this
-encoding) is found with CP-SAT: one Boolean per rule, one clause per distinct failure set,
-minimise the number of rules. Each rule of the core is rendered with the catalog's own `Check`
+The distinct failure rule sets come from `failsets.py`. The smallest set of rules that rejects
+*every* pair (a minimum unsatisfiable core in this encoding) is found with CP-SAT: one Boolean
+per rule, one clause per distinct failure set, minimise the number of rules. Each rule of the core is rendered with the catalog's own `Check`
 messages (component, versions, record, source). Suggestions come from relaxing a core rule (or
 two) and re-checking: only relaxations that make some pair legal are suggested. Per-node
 rejection tallies ("12 nodes: driver too old") accompany both answers.
@@ -12,17 +12,18 @@ rejection tallies ("12 nodes: driver too old") accompany both answers.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from dataclasses import dataclass, replace
+from collections import defaultdict
+from dataclasses import dataclass
 
 import numpy as np
 
 from catalog.compat import Check, binary_path, check_driver, check_kernels, check_toolkit_arch
 from solver.facts import Candidate, Target
+from solver.failsets import failure_sets
 from solver.groups import NodeGroup
 from solver.problem import Problem
 from solver.result import Assignment, Conflict
-from solver.rules import PHRASES, RULES, pair_failures, target_failures
+from solver.rules import PHRASES, RULES, pair_failure_rules, pair_signature, target_failures
 
 __all__ = ["FailureExplanation", "explain_choice", "explain_failure", "rejection_tallies"]
 
@@ -45,6 +46,40 @@ def _group_label(g: NodeGroup) -> list[str]:
     return list(g.nodes) if g.nodes else [g.gpu_product or g.arch]
 
 
+_FIRST_FAIL: dict[tuple, tuple[np.ndarray, list[str], dict[tuple, int]]] = {}
+
+
+def _first_failures(problem: Problem, target: Target, wanted: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Codes of the first pair rule rejecting each candidate on `target` (-1: legal, -2: not judged yet).
+
+    Memoised per (candidate table, target) and filled for the `wanted` candidate indices on
+    demand; candidates with the same pair signature share their code.
+    """
+    facts = problem.facts
+    key = (facts.table_key, id(problem.catalog), target)
+    found = _FIRST_FAIL.get(key)
+    if found is None:
+        if len(_FIRST_FAIL) > 4096:
+            _FIRST_FAIL.clear()
+        ok = np.frombuffer(facts.verdicts(target), dtype=np.uint8)
+        found = _FIRST_FAIL[key] = (np.where(ok > 0, -1, -2).astype(np.int64), [], {})
+    codes, names, by_sig = found
+    for i in wanted[codes[wanted] == -2].tolist():
+        c = facts.all_candidates[i]
+        sig = pair_signature(c)
+        code = by_sig.get(sig)
+        if code is None:
+            fails = pair_failure_rules(problem.catalog, c, target)
+            code = -1
+            if fails:
+                if fails[0] not in names:
+                    names.append(fails[0])
+                code = names.index(fails[0])
+            by_sig[sig] = code
+        codes[i] = code
+    return codes, names
+
+
 def _runtime_reason(problem: Problem, target: Target) -> str:
     """The most common first failing rule of the request's runtimes on `target` (memoised)."""
     memo = problem.facts.best_memo
@@ -54,12 +89,15 @@ def _runtime_reason(problem: Problem, target: Target) -> str:
         if not problem.candidates:
             found = next(iter(problem.filtered.values()))[0].rule if problem.filtered else "no-candidate"
         else:
-            counts: Counter[str] = Counter()
-            for c in problem.candidates[:200]:
-                fails = pair_failures(problem.catalog, c, target)
-                if fails:
-                    counts[fails[0].rule] += 1
-            found = min(counts, key=lambda r: (-counts[r], _RULE_ORDER.get(r, 99))) if counts else "no-candidate"
+            first = memo.get(("first-200",))
+            if first is None:
+                first = memo[("first-200",)] = np.array([c.index for c in problem.candidates[:200]], dtype=np.int64)
+            codes, names = _first_failures(problem, target, first)
+            hit = codes[first]
+            hit = hit[hit >= 0]
+            counts = np.bincount(hit, minlength=len(names)) if len(hit) else np.zeros(len(names), dtype=np.int64)
+            found = min((names[i] for i in range(len(names)) if counts[i]),
+                        key=lambda r: (-counts[names.index(r)], _RULE_ORDER.get(r, 99)), default="no-candidate")
         memo[key] = found
     return found
 
@@ -158,33 +196,6 @@ def _why_pair(problem: Problem, cand: Candidate, group: NodeGroup) -> list[str]:
 
 # -- failure ------------------------------------------------------------------------------------
 
-def _failure_sets(problem: Problem) -> dict[frozenset[str], list[tuple[Candidate, NodeGroup, tuple[Check, ...]]]]:
-    """Distinct failure rule sets -> example (candidate, group, checks) triples.
-
-    Groups identical for the rules (same target and node-check rules) are judged once, through a
-    merged group that lists all their nodes.
-    """
-    out: dict[frozenset[str], list] = defaultdict(list)
-    memo: dict[tuple, tuple[Check, ...]] = {}
-    by_sig: dict[tuple, list[NodeGroup]] = defaultdict(list)
-    for g in problem.groups:
-        by_sig[(g.target, tuple(c.rule for c in g.node_checks))].append(g)
-    for siblings in by_sig.values():
-        g = siblings[0]
-        if len(siblings) > 1:
-            g = replace(g, nodes=tuple(sorted(n for s in siblings for n in s.nodes)))
-        for c in problem.all_candidates:
-            key = (c.index, g.target)
-            pf = memo.get(key)
-            if pf is None:
-                pf = memo[key] = pair_failures(problem.catalog, c, g.target)
-            checks = problem.filtered.get(c.index, ()) + g.node_checks + pf
-            bucket = out[frozenset(ch.rule for ch in checks)]
-            if len(bucket) < 50:
-                bucket.append((c, g, checks))
-    return out
-
-
 def _min_core(sets: list[frozenset[str]]) -> tuple[str, ...]:
     from ortools.sat.python import cp_model
 
@@ -223,17 +234,15 @@ def _cite_once(message: str, cited: set[str]) -> str:
 
 
 def _conflict(rule: str, examples: list[tuple[Candidate, NodeGroup, tuple[Check, ...]]]) -> Conflict:
-    messages: dict[str, list[str]] = {}
+    messages: dict[str, dict[str, None]] = {}    # message -> nodes (an ordered set)
     for _c, g, checks in examples:
         for ch in checks:
             if ch.rule == rule:
-                messages.setdefault(ch.message, [])
-                for n in _group_label(g):
-                    if n not in messages[ch.message]:
-                        messages[ch.message].append(n)
+                messages.setdefault(ch.message, {}).update(dict.fromkeys(_group_label(g)))
     texts = []
     cited: set[str] = set()
-    for msg, nodes in list(messages.items())[:3]:
+    for msg, node_set in list(messages.items())[:3]:
+        nodes = list(node_set)
         msg = _cite_once(msg, cited)
         scope = RULES[rule].scope if rule in RULES else "pair"
         texts.append(msg if scope in ("request", "node") or not nodes else f"{msg} [{_nodes_text(nodes)}]")
@@ -248,18 +257,19 @@ def explain_failure(problem: Problem) -> FailureExplanation:
         return FailureExplanation((Conflict("no-candidate", f"the catalog (revision {problem.catalog.revision[:12]}) "
                                            f"has no {kind} build of {fw}"),),
                                   (f"use a framework with a {kind} build in the catalog",), ("no-candidate",))
-    if not problem.groups:
+    if not problem.base_groups:
         return FailureExplanation((Conflict("no-nodes", "the inventory has no nodes"),),
                                   ("add nodes to the inventory, or plan hardware without --inventory",), ("no-nodes",))
-    by_set = _failure_sets(problem)
+    by_set = failure_sets(problem)
     core = _min_core(list(by_set))
     examples_by_rule: dict[str, list] = defaultdict(list)
     # Examples whose runtime the request accepts speak about the hardware; list them first.
     for fs, examples in sorted(by_set.items(), key=lambda kv: len(kv[0])):
         for r in fs & set(core):
             examples_by_rule[r].extend(examples)
+    filtered = problem.filtered
     for exs in examples_by_rule.values():
-        exs.sort(key=lambda e: e[0].index in problem.filtered)
+        exs.sort(key=lambda e: e[0].index in filtered)
     conflicts = [_conflict(r, examples_by_rule[r]) for r in core]
     tallies = rejection_tallies(problem)
     if tallies and not problem.planning:

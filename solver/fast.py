@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from solver.cachedindex import best_many
 from solver.facts import Candidate, Target
 from solver.groups import NodeGroup
 from solver.problem import UNKNOWN_MEMORY_WASTE, Problem
@@ -32,9 +33,12 @@ def best_for(problem: Problem, target: Target, cached: frozenset[str]) -> Candid
     memo = problem.facts.best_memo
     if memo_key in memo:
         return memo[memo_key]
-    if not uses_cached:
-        best = feas[0]  # feasible_on keeps the request's candidates ordered by (newest rank, index)
-    else:
+    t = problem.table
+    tid, cid = t.target_index.get(target), t.cached_index.get(cached)
+    if tid is not None and cid is not None:
+        cand, _ = best_many(problem, np.array([tid]), np.array([cid]))
+        best = problem.all_candidates[int(cand[0])] if cand[0] >= 0 else None
+    else:  # not a pair of the table: the definition itself
         best = max(feas, key=lambda c: problem.candidate_key_for(c, cached))
     memo[memo_key] = best
     return best
@@ -80,17 +84,19 @@ class RowScores:
             if need:
                 mask &= t.memory >= need
         ncached = max(len(t.cached_sets), 1)
-        code = t.target_id * ncached + t.cached_id
-        size = len(t.targets) * ncached
-        best = np.full(size, -1, dtype=np.int64)
-        cached_val = np.zeros(size, dtype=np.int64)
-        newest_val = np.zeros(size, dtype=np.int64)
-        for u in np.unique(code[mask]).tolist():
-            cand = best_for(problem, t.targets[u // ncached], t.cached_sets[u % ncached])
-            if cand is not None:
-                best[u] = cand.index
-                cached_val[u] = problem.cached_bytes_for(cand, t.cached_sets[u % ncached])
-                newest_val[u] = -facts.newest_rank[cand.index]
+        pair_codes, pair_of = t.pairs()       # distinct (target, cached set) codes; each group's index
+        used = np.zeros(len(pair_codes), dtype=bool)
+        used[pair_of[mask]] = True
+        pairs = pair_codes[used]
+        cand, cbytes = best_many(problem, pairs // ncached, pairs % ncached)
+        best = np.full(len(pair_codes), -1, dtype=np.int64)
+        cached_val = np.zeros(len(pair_codes), dtype=np.int64)
+        newest_val = np.zeros(len(pair_codes), dtype=np.int64)
+        best[used] = cand
+        cached_val[used] = cbytes
+        if len(facts.rank_array):
+            newest_val[used] = np.where(cand >= 0, -facts.rank_array[np.maximum(cand, 0)], 0)
+        code = pair_of
         self.mask = mask & (best[code] >= 0)
         self.cand = best[code]
         terms: dict[str, np.ndarray] = {"cached": cached_val[code], "newest": newest_val[code]}

@@ -23,7 +23,7 @@ from solver.inventory import Inventory, Node
 from solver.request import ModelRequest
 from solver.rules import target_failures
 
-__all__ = ["NodeGroup", "base_groups", "cpu_groups", "node_checks", "planning_driver", "planning_groups", "resolve_gpu",
+__all__ = ["NodeGroup", "base_groups", "cpu_groups", "node_checks", "node_rule_names", "planning_driver", "planning_groups", "resolve_gpu",
            "resolve_inventory"]
 
 
@@ -150,6 +150,31 @@ def planning_groups(catalog: Catalog, request: ModelRequest) -> tuple[NodeGroup,
                                 target=target, gpu_product=gpu.name, gpu_id=gpu.id, memory_mib=gpu.memory_mib,
                                 count=count, free=count, cached=frozenset()))
     return tuple(groups)
+
+
+def node_rule_names(catalog: Catalog, request: ModelRequest, group: NodeGroup,
+                    target_rules: dict | None = None) -> tuple[str, ...]:
+    """`tuple(c.rule for c in node_checks(...))` without building messages (`target_rules`: a memo)."""
+    out: list[str] = []
+    if request.arch is not None and group.arch not in request.arch:
+        out.append("arch-not-allowed")
+    if not request.uses_gpu:
+        return tuple(out)
+    if group.target.cc is None:
+        out.append("no-gpu")
+        return tuple(out)
+    need = request.min_memory_mib
+    if need and (group.memory_mib is None or group.memory_mib < need):
+        out.append("gpu-memory")
+    if group.count < request.gpu_count:
+        out.append("gpu-count")
+    elif group.free < request.gpu_count:
+        out.append("no-free-gpu")
+    memo = target_rules if target_rules is not None else {}
+    found = memo.get(group.target)
+    if found is None:
+        found = memo[group.target] = tuple(c.rule for c in target_failures(catalog, request, group.target))
+    return (*out, *found)
 
 
 def node_checks(catalog: Catalog, request: ModelRequest, group: NodeGroup) -> tuple[Check, ...]:

@@ -14,17 +14,20 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 from packaging.version import InvalidVersion, Version
 
 from catalog import Catalog
 from catalog.compat import Check
 from solver.facts import Candidate, Target, cached_match, candidates_for
+from solver.filters import table_columns
 from solver.groups import NodeGroup, base_groups, cpu_groups, node_checks, planning_driver, planning_groups
 from solver.inventory import Inventory
 from solver.policy import Policy
 from solver.request import ModelRequest
-from solver.rules import candidate_failures, pair_ok
+from solver.rules import candidate_failures
 from solver.table import group_table
+from solver.verdicts import verdict_bytes
 
 __all__ = ["Problem", "RequestFacts", "build_problem", "lex_weights", "request_facts"]
 
@@ -55,17 +58,37 @@ class RequestFacts:
     table_key: tuple
     all_candidates: tuple[Candidate, ...]
     candidates: tuple[Candidate, ...]
-    filtered: dict[int, tuple[Check, ...]]
+    ok_mask: np.ndarray             # per candidate of the table: no request rule rejects it
     newest_rank: dict[int, int]
+    _filtered: dict[int, tuple[Check, ...]] | None = None
     _feasible: dict[Target, tuple[Candidate, ...]] = field(default_factory=dict)
     best_memo: dict[tuple, Candidate | None] = field(default_factory=dict)
+    _rank_array: np.ndarray | None = None
+
+    @property
+    def rank_array(self) -> np.ndarray:
+        """`newest_rank` as an array indexed by candidate index."""
+        if self._rank_array is None:
+            arr = np.zeros(len(self.all_candidates), dtype=np.int64)
+            for i, r in self.newest_rank.items():
+                arr[i] = r
+            self._rank_array = arr
+        return self._rank_array
+
+    @property
+    def filtered(self) -> dict[int, tuple[Check, ...]]:
+        """{candidate index: the request rules rejecting it} (messages built on first use)."""
+        if self._filtered is None:
+            self._filtered = {i: candidate_failures(self.catalog, self.request, self.all_candidates[i])
+                              for i in np.flatnonzero(~self.ok_mask).tolist()}
+        return self._filtered
 
     def verdicts(self, target: Target) -> bytes:
         """One byte per candidate of the table: 1 when the pair rules accept it on `target`."""
         table = _VERDICTS.setdefault(self.table_key, {})
         found = table.get(target)
         if found is None:
-            found = bytes(1 if pair_ok(self.catalog, c, target) else 0 for c in self.all_candidates)
+            found = verdict_bytes(self.catalog, self.table_key, self.all_candidates, target)
             table[target] = found
         return found
 
@@ -86,21 +109,12 @@ def request_facts(catalog: Catalog, request: ModelRequest) -> RequestFacts:
         return found
     extra = _extra_kinds(request)
     table = candidates_for(catalog, request.framework, request.uses_gpu, extra)
-    filtered: dict[int, tuple[Check, ...]] = {}
-    kept = []
-    for c in table:
-        fails = candidate_failures(catalog, request, c)
-        if fails:
-            filtered[c.index] = fails
-        else:
-            kept.append(c)
-    distinct = sorted({c.newest for c in table}, reverse=True)
-    rank = {k: i for i, k in enumerate(distinct)}
-    kept.sort(key=lambda c: (rank[c.newest], c.index))  # best first when nothing is cached
-    facts = RequestFacts(catalog=catalog, request=request,
-                         table_key=(catalog.revision, request.framework, request.uses_gpu, extra),
-                         all_candidates=table, candidates=tuple(kept), filtered=filtered,
-                         newest_rank={c.index: rank[c.newest] for c in table})
+    table_key = (catalog.revision, request.framework, request.uses_gpu, extra)
+    cols = table_columns(catalog, table_key, table)
+    ok = cols.request_ok(request)
+    kept = tuple(table[i] for i in cols.by_rank[ok[cols.by_rank]].tolist())  # by (newest rank, index)
+    facts = RequestFacts(catalog=catalog, request=request, table_key=table_key, all_candidates=table,
+                         candidates=kept, ok_mask=ok, newest_rank=cols.newest_rank, _rank_array=cols.rank)
     _REQUEST_CACHE[key] = facts
     while len(_REQUEST_CACHE) > _CACHE_SIZE:
         _REQUEST_CACHE.popitem(last=False)
@@ -133,7 +147,6 @@ class Problem:
         self.facts = request_facts(catalog, request)
         self.candidates = self.facts.candidates
         self.all_candidates = self.facts.all_candidates
-        self.filtered = self.facts.filtered
         label_keys = tuple(sorted({k for k, _ in policy.prefer_labels}))
         if inventory is None:
             if request.uses_gpu:
@@ -165,6 +178,11 @@ class Problem:
         self._cand_order = tuple(cand_terms)
 
     @property
+    def filtered(self) -> dict[int, tuple[Check, ...]]:
+        """{candidate index: request-rule failures} of the candidates the request filters remove."""
+        return self.facts.filtered
+
+    @property
     def groups(self) -> tuple[NodeGroup, ...]:
         """Every node group with its node checks (built on first use; the fast path avoids it)."""
         if self._groups is None:
@@ -182,7 +200,7 @@ class Problem:
         return self.facts.feasible_on(group.target)
 
     def feasible(self, cand: Candidate, group: NodeGroup) -> bool:
-        return (not group.node_checks and cand.index not in self.filtered
+        return (not group.node_checks and bool(self.facts.ok_mask[cand.index])
                 and bool(self.facts.verdicts(group.target)[cand.index]))
 
     def pairs(self) -> Iterator[tuple[Candidate, NodeGroup]]:
@@ -200,6 +218,13 @@ class Problem:
             return 0
         memo_key = (cand.index, cached)
         found = self._cached_memo.get(memo_key)
+        cid = self.table.cached_index.get(cached)
+        if found is None and cid is not None:  # a cached set of the fleet: the precomputed signatures
+            from solver.cachedindex import cached_index
+
+            idx = cached_index(self.table, self.facts)
+            found = int(idx.cb_sig[cid, idx.sig_of[cand.index]])
+            self._cached_memo[memo_key] = found
         if found is None:
             parsed = self._parsed_cache.get(cached)
             if parsed is None:

@@ -13,23 +13,13 @@ Node rules (arch allowed, memory, GPU count, free GPUs) live with the node group
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from catalog import Catalog
-from catalog.compat import (
-    Check,
-    binary_path,
-    check_cudnn_driver,
-    check_cudnn_gpu,
-    check_driver,
-    check_kernels,
-    check_platform,
-    check_precision,
-    check_toolkit_arch,
-    driver_requirement,
-)
+from catalog.compat import Check, check_precision
 from catalog.versions import is_prefix, spec_allows
 from solver.facts import Candidate, Target
 from solver.request import ModelRequest
@@ -38,7 +28,13 @@ __all__ = [
     "PHRASES",
     "RULES",
     "Rule",
+    "FREE",
+    "NEVER",
     "candidate_failures",
+    "need_met",
+    "pair_need",
+    "pair_signature",
+    "pair_failure_rules",
     "pair_failures",
     "pair_ok",
     "spec_allows_series",
@@ -93,6 +89,7 @@ PHRASES = {
 }
 
 
+@lru_cache(maxsize=65536)
 def spec_allows_series(spec: SpecifierSet, v: Version) -> bool:
     """A series version ("3.11", "12.4") is allowed when it or any of its patch releases is."""
     if spec_allows(spec, v):
@@ -100,6 +97,11 @@ def spec_allows_series(spec: SpecifierSet, v: Version) -> bool:
     if len(v.release) > 2:
         return False
     return any(spec_allows(spec, Version(f"{v}.{p}")) for p in range(0, 40))
+
+
+@lru_cache(maxsize=65536)
+def _framework_ok(spec: SpecifierSet, label: str | None, version: Version) -> bool:
+    return spec_allows(spec, Version(label) if label else version)
 
 
 def _filter_check(rule: str, what: str, value: Version | str | None, spec: SpecifierSet, cand: Candidate) -> Check:
@@ -113,8 +115,7 @@ def candidate_failures(cat: Catalog, request: ModelRequest, cand: Candidate) -> 
     """Request rules that reject `cand` (all of them, not just the first)."""
     out: list[Check] = []
     if request.framework_version is not None and cand.version is not None:
-        full = Version(cand.label) if cand.label else cand.version
-        if not spec_allows(request.framework_version, full):
+        if not _framework_ok(request.framework_version, cand.label, cand.version):
             out.append(_filter_check("framework-version", cand.framework, cand.label,
                                      request.framework_version, cand))
     if request.python is not None and cand.python is not None and not spec_allows_series(request.python, cand.python):
@@ -150,10 +151,25 @@ def candidate_failures(cat: Catalog, request: ModelRequest, cand: Candidate) -> 
     return tuple(out)
 
 
+_TARGET_MEMO: dict[tuple, tuple[Check, ...]] = {}
+
+
 def target_failures(cat: Catalog, request: ModelRequest, target: Target) -> tuple[Check, ...]:
-    """Target rules: precision and TensorRT-engine compute capability."""
+    """Target rules: precision and TensorRT-engine compute capability (memoised on what they read)."""
     if target.cc is None:
         return ()
+    fmt = request.format
+    engine_cc = fmt.compute_capability if fmt is not None and fmt.kind == "tensorrt-engine" else None
+    key = (cat.revision, id(cat), request.precision, engine_cc, target)
+    found = _TARGET_MEMO.get(key)
+    if found is None:
+        if len(_TARGET_MEMO) > 100_000:
+            _TARGET_MEMO.clear()
+        found = _TARGET_MEMO[key] = _target_failures(cat, request, target)
+    return found
+
+
+def _target_failures(cat: Catalog, request: ModelRequest, target: Target) -> tuple[Check, ...]:
     out: list[Check] = []
     prec = check_precision(cat, request.precision, target.cc)
     if not prec.ok:
@@ -170,112 +186,13 @@ def target_failures(cat: Catalog, request: ModelRequest, target: Target) -> tupl
     return tuple(out)
 
 
-def _pair_checks(cat: Catalog, cand: Candidate, target: Target, stop: bool) -> list[Check]:
-    out: list[Check] = []
-    ref = cand.build
-    if ref is not None:
-        c = check_platform(ref, target.platform)
-        if not c.ok:
-            out.append(c)
-            if stop:
-                return out
-    if target.cc is None or not cand.gpu:
-        return out
-    cc = target.cc
-    path = "ptx"
-    if ref is not None:
-        c = check_kernels(cat, ref, cc)
-        if not c.ok:
-            out.append(c)
-            if stop:
-                return out
-        path = binary_path(ref.build, cc) or "ptx"
-    if cand.cuda is not None:
-        c = check_toolkit_arch(cat, cand.cuda, cc)
-        if not c.ok:
-            out.append(c)
-            if stop:
-                return out
-        if cand.cudnn is not None and cand.cudnn_ccs is not None and cc not in cand.cudnn_ccs:
-            out.append(check_cudnn_gpu(cat, cand.cudnn, cand.cuda, cc, by=cand.label or ""))
-            if stop:
-                return out
-        c = check_driver(cat, cand.cuda, target.driver, path)
-        if not c.ok:
-            out.append(c)
-            if stop:
-                return out
-        if cand.cudnn_min_driver is not None and cand.cudnn is not None and (
-                target.driver is None or target.driver < cand.cudnn_min_driver[0]):
-            if target.driver is not None:
-                out.append(check_cudnn_driver(cat, cand.cudnn, cand.cuda, target.driver))
-    return out
-
-
-def pair_failures(cat: Catalog, cand: Candidate, target: Target) -> tuple[Check, ...]:
-    """Every pair rule that rejects `cand` on `target` (empty tuple: the pair is legal)."""
-    return tuple(_pair_checks(cat, cand, target, stop=False))
-
-
-_OK_MEMO: dict[tuple, bool] = {}
-
-
-def pair_ok(cat: Catalog, cand: Candidate, target: Target) -> bool:
-    """Fast verdict, equal to `not pair_failures(...)` (a test holds them together).
-
-    Uses the same catalog primitives as the `compat` checks (`binary_path`, `driver_requirement`,
-    `Architecture.buildable_with`) without building messages, memoised on what the pair rules
-    read (the build, CUDA, cuDNN facts and the target; Python does not matter to them).
-    """
-    sig = (cat.revision, id(cand.build.build) if cand.build else None, cand.build.version if cand.build else None,
-           cand.cuda, cand.cudnn, cand.cudnn_ccs, cand.cudnn_min_driver, target)
-    found = _OK_MEMO.get(sig)
-    if found is None:
-        if len(_OK_MEMO) > 200_000:
-            _OK_MEMO.clear()
-        found = _OK_MEMO[sig] = _pair_ok(cat, cand, target)
-    return found
-
-
-_REQ_MEMO: dict[tuple, tuple | None] = {}
-
-
-def _driver_requirement(cat: Catalog, cuda: Version, path: str) -> tuple | None:
-    key = (cat.revision, id(cat), cuda, path)
-    if key not in _REQ_MEMO:
-        if len(_REQ_MEMO) > 10_000:
-            _REQ_MEMO.clear()
-        _REQ_MEMO[key] = driver_requirement(cat, cuda, path)  # type: ignore[arg-type]
-    return _REQ_MEMO[key]
-
-
-def _pair_ok(cat: Catalog, cand: Candidate, target: Target) -> bool:
-    ref = cand.build
-    if ref is not None and target.platform not in ref.build.platforms:
-        return False
-    cc = target.cc
-    if cc is None or not cand.gpu:
-        return True
-    path = "ptx"
-    if ref is not None:
-        b = ref.build
-        if b.cc_range is not None and not spec_allows(b.cc_range, cc):
-            return False
-        found = binary_path(b, cc)
-        if found is None:
-            return False
-        path = found
-    if cand.cuda is None:
-        return True
-    arch = cat.architecture(cc)
-    if arch is None or not arch.buildable_with(cand.cuda):
-        return False
-    if cand.cudnn is not None and cand.cudnn_ccs is not None and cc not in cand.cudnn_ccs:
-        return False
-    if target.driver is None:
-        return False
-    req = _driver_requirement(cat, cand.cuda, path)
-    if req is None or target.driver < req[0]:
-        return False
-    return not (cand.cudnn_min_driver is not None and cand.cudnn is not None
-                and target.driver < cand.cudnn_min_driver[0])
+from solver.pairrules import (  # noqa: E402  (re-exported: the pair rules live in pairrules.py)
+    FREE,
+    NEVER,
+    need_met,
+    pair_failure_rules,
+    pair_failures,
+    pair_need,
+    pair_ok,
+    pair_signature,
+)

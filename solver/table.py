@@ -11,7 +11,7 @@ through `fast.best_candidate`, never per node.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -39,6 +39,22 @@ class GroupTable:
     label_id: np.ndarray
     rank: np.ndarray            # name rank of the representative (planning: group index)
     members: np.ndarray         # number of nodes in the group (planning: 1)
+    memo: dict = field(default_factory=dict)
+    target_index: dict[Target, int] = field(default_factory=dict)
+    cached_index: dict[frozenset[str], int] = field(default_factory=dict)  # per candidate table: `cachedindex.CachedIndex`
+
+
+    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(distinct target x cached-set codes, sorted; each group's position among them) (memoised).
+
+        Code = target_id * len(cached_sets) + cached_id, as `fast.RowScores` uses.
+        """
+        found = self.memo.get("pairs")
+        if found is None:
+            code = self.target_id * max(len(self.cached_sets), 1) + self.cached_id
+            uniq, inv = np.unique(code, return_inverse=True)
+            found = self.memo["pairs"] = (uniq, inv.reshape(-1))
+        return found
 
 
 def _intern(values: list, item) -> int:  # type: ignore[no-untyped-def]
@@ -75,4 +91,5 @@ def group_table(groups: tuple[NodeGroup, ...], node_rank: dict[str, int], planni
     return GroupTable(groups=groups, targets=targets, cached_sets=sorted(cached, key=cached.__getitem__),
                       clusters=clusters, arches=arches, label_sets=labels, target_id=cols["t"], cached_id=cols["c"],
                       memory=cols["m"], count=cols["n"], free=cols["f"], cluster_id=cols["cl"], arch_id=cols["a"],
-                      label_id=cols["l"], rank=cols["r"], members=cols["k"])
+                      label_id=cols["l"], rank=cols["r"], members=cols["k"], target_index=t_index,
+                      cached_index=cached)

@@ -1,0 +1,225 @@
+"""Batch placement, step 3: the CP-SAT model on class counts, and packing counts onto nodes.
+
+Split from `batch.py` (see its docstring for the whole pipeline and the exact packing argument):
+`configurations` (maximal multisets of request sizes per node), `cpsat_counts` (staged
+lexicographic CP-SAT over `y[class, option]` with capacity per node group, hinted with greedy,
+restricted to a neighbourhood of the best options on large batches), and `pack` (counts ->
+per-request (class, option, node), best options to the earliest requests).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from ortools.sat.python import cp_model
+
+from solver.groups import NodeGroup
+
+if TYPE_CHECKING:
+    from solver.batch import _Instance
+
+__all__ = ["MAX_CONFIGS", "MAX_VARS", "SLACK", "configurations", "cpsat_counts", "objective", "pack"]
+
+MAX_CONFIGS = 256
+MAX_VARS = 4000
+SLACK = 3
+
+
+def objective(inst: _Instance, counts: Mapping[tuple[int, int], int]) -> tuple[int, ...]:
+    """(placed, per-term sums) of a solution given as {(class, option index): requests placed}."""
+    width = len(inst.policy.order)
+    sums = [0] * (width + 1)
+    for (c, j), n in counts.items():
+        if n:
+            sums[0] += n
+            for t in range(width):
+                sums[t + 1] += n * inst.options[c][j].terms[t]
+    return tuple(sums)
+
+
+def configurations(sizes: Sequence[int], free: int, limit: int = MAX_CONFIGS) -> list[tuple[int, ...]] | None:
+    """Maximal multisets (as counts per size, in `sizes` order) of sizes fitting in `free`; None if > limit."""
+    sizes = list(sizes)
+    out: list[tuple[int, ...]] = []
+
+    def rec(i: int, left: int, counts: list[int]) -> bool:
+        if i == len(sizes):
+            if all(s > left for s in sizes):      # maximal: nothing else fits
+                out.append(tuple(counts))
+            return len(out) <= limit
+        for n in range(left // sizes[i], -1, -1):
+            counts.append(n)
+            ok = rec(i + 1, left - n * sizes[i], counts)
+            counts.pop()
+            if not ok:
+                return False
+        return True
+
+    return out if rec(0, free, []) else None
+
+
+def cpsat_counts(inst: _Instance, hint: Mapping[tuple[int, int], int], time_limit_s: float,
+           placed: Sequence[tuple[int, int, str] | None] = ()) -> tuple[dict[tuple[int, int], int] | None, str,
+                                                                     dict[str, int]]:
+    """Staged lexicographic CP-SAT on class counts; returns (counts or None, status, model size)."""
+    m = cp_model.CpModel()
+    y: dict[tuple[int, int], cp_model.IntVar] = {}
+    by_group: dict[int, list[tuple[int, int]]] = {}
+    groups: dict[int, NodeGroup] = {}
+    keep = _neighbourhood(inst, hint)
+    for c, opts in enumerate(inst.options):
+        n_c, s = len(inst.members[c]), inst.size(c)
+        for j, o in enumerate(opts):
+            cap = _cap(inst, c, j)
+            if cap <= 0 or (keep is not None and (c, j) not in keep):
+                continue
+            y[(c, j)] = v = m.NewIntVar(0, cap, f"y_c{c}_o{j}")
+            m.AddHint(v, hint.get((c, j), 0))
+            if s:
+                by_group.setdefault(o.group.index, []).append((c, j))
+                groups[o.group.index] = o.group
+        if opts:
+            m.Add(sum(y[(c, j)] for j in range(len(opts)) if (c, j) in y) <= n_c)
+    contents: dict[tuple[int, str], dict[int, int]] = {}   # greedy's sizes per (group, node), for z hints
+    for w in placed:
+        if w is not None and inst.size(w[0]):
+            sizes = contents.setdefault((inst.options[w[0]][w[1]].group.index, w[2]), {})
+            sizes[inst.size(w[0])] = sizes.get(inst.size(w[0]), 0) + 1
+    configs = 0
+    for gi, keys in by_group.items():
+        configs += _capacity(m, inst, groups[gi], keys, y, contents)
+    width = len(inst.policy.order)
+    exprs = [sum(y.values())] + [sum(inst.options[c][j].terms[t] * v for (c, j), v in y.items()
+                                     if inst.options[c][j].terms[t]) for t in range(width)]
+    bound = sum(min(len(inst.members[c]), sum(_cap(inst, c, j) for j in range(len(opts))))
+                for c, opts in enumerate(inst.options))
+    if sum(hint.values()) >= bound:     # greedy already places every placeable request
+        m.Add(exprs[0] >= bound)
+        exprs[0] = 0
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.random_seed = 0
+    deadline = time.perf_counter() + time_limit_s
+    status = "skipped"
+    best: dict[tuple[int, int], int] | None = None
+    greedy_hint = list(zip(m.Proto().solution_hint.vars, m.Proto().solution_hint.values, strict=True))
+    greedy_values = objective(inst, hint)
+    stages = [(e, greedy_values[i]) for i, e in enumerate(exprs) if not isinstance(e, int)]
+    tied = True     # every stage so far equals greedy's value: greedy's next value is a valid floor
+    for k, (expr, floor) in enumerate(stages):
+        if tied:
+            m.Add(expr >= floor)
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0.01:
+            status = "timeout"
+            break
+        solver.parameters.max_time_in_seconds = remaining / (len(stages) - k)
+        m.Maximize(expr)
+        code = solver.Solve(m)
+        if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            status = "timeout" if code == cp_model.UNKNOWN else solver.StatusName(code).lower()
+            break
+        best = {key: solver.Value(v) for key, v in y.items()}
+        m.ClearObjective()
+        found = round(solver.ObjectiveValue())
+        m.Add(expr >= found)
+        tied = tied and found == floor
+        m.ClearHints()          # next start: greedy while it ties (it meets every floor), else this solution
+        if tied:
+            for i, value in greedy_hint:
+                m.AddHint(m.GetIntVarFromProtoIndex(i), value)
+        else:
+            for v in _all_vars(m):
+                m.AddHint(v, solver.Value(v))
+        # a stage stopped by its time share keeps what it found (>=, so greedy's hint stays feasible
+        # when it ties) and the later stages still run on the remaining budget
+        if code != cp_model.OPTIMAL:
+            status = "timeout"
+        elif status != "timeout":
+            status = "optimal"
+    return best, status, {"vars": len(y), "groups": len(by_group), "configs": configs,
+                          "restricted": int(keep is not None)}
+
+
+def _all_vars(m: cp_model.CpModel) -> list[cp_model.IntVar]:
+    return [m.GetIntVarFromProtoIndex(i) for i in range(len(m.Proto().variables))]
+
+
+def _cap(inst: _Instance, c: int, j: int) -> int:
+    """Most requests of class c that option j's group can take on its own."""
+    n_c, s = len(inst.members[c]), inst.size(c)
+    g = inst.options[c][j].group
+    return n_c if s == 0 else min(n_c, len(g.nodes) * (g.free // s))
+
+
+def _neighbourhood(inst: _Instance, hint: Mapping[tuple[int, int], int]) -> set[tuple[int, int]] | None:
+    """For large batches (> MAX_VARS options) the options CP-SAT may use: per class its best options
+    until they could hold `SLACK` times the class's requests, plus every option greedy used (so the
+    greedy hint stays feasible and the result is never worse). None: no restriction (exact)."""
+    total = sum(len(o) for o in inst.options)
+    if total <= MAX_VARS:
+        return None
+    keep = {key for key, n in hint.items() if n}
+    for c, opts in enumerate(inst.options):
+        room = 0
+        for j in range(len(opts)):
+            if room >= SLACK * len(inst.members[c]):
+                break
+            keep.add((c, j))
+            room += _cap(inst, c, j)
+    return keep
+
+
+def _capacity(m: cp_model.CpModel, inst: _Instance, g: NodeGroup, keys: list[tuple[int, int]],
+              y: Mapping[tuple[int, int], cp_model.IntVar], contents: Mapping[tuple[int, str], dict[int, int]]) -> int:
+    sizes = sorted({inst.size(c) for c, _ in keys})
+    confs = configurations(sizes, g.free)
+    if confs is None:   # too many configurations: one capacity row per member node (exact)
+        per_node = {key: [m.NewIntVar(0, g.free // inst.size(key[0]), "") for _ in g.nodes] for key in keys}
+        for key, vs in per_node.items():
+            m.Add(sum(vs) == y[key])
+        for i in range(len(g.nodes)):
+            m.Add(sum(inst.size(c) * per_node[(c, j)][i] for c, j in keys) <= g.free)
+        return 0
+    z = [m.NewIntVar(0, len(g.nodes), f"z_g{g.index}_{i}") for i in range(len(confs))]
+    m.Add(sum(z) <= len(g.nodes))
+    use = [0] * len(confs)      # hint: each node's greedy contents, extended to a dominating configuration
+    for n in g.nodes:
+        have = contents.get((g.index, n), {})
+        fits = [i for i, conf in enumerate(confs) if all(conf[si] >= have.get(s, 0) for si, s in enumerate(sizes))]
+        if fits:
+            use[fits[0]] += 1
+    for zv, u in zip(z, use, strict=True):
+        m.AddHint(zv, u)
+    for si, s in enumerate(sizes):
+        m.Add(sum(y[key] for key in keys if inst.size(key[0]) == s) <= sum(conf[si] * zv for conf, zv in
+                                                                         zip(confs, z, strict=True)))
+    return len(confs)
+
+
+def pack(inst: _Instance, counts: Mapping[tuple[int, int], int]) -> list[tuple[int, int, str] | None]:
+    """Turn class counts into per-request (class, option, node): best options to earliest requests."""
+    where: list[tuple[int, int, str] | None] = [None] * len(inst.requests)
+    # keyed by (GPU pool?, group index): CPU-only classes use the CPU groups, whose indices are
+    # those of a different group list than the GPU groups' (and take no capacity)
+    per_group: dict[tuple[bool, int], list[tuple[int, int, int]]] = {}
+    for c, ms in enumerate(inst.members):
+        queue = list(ms)
+        for j in range(len(inst.options[c])):
+            for _ in range(counts.get((c, j), 0)):
+                i = queue.pop(0)
+                per_group.setdefault((inst.size(c) > 0, inst.options[c][j].group.index), []).append((i, c, j))
+    for items in per_group.values():
+        g = inst.options[items[0][1]][items[0][2]].group
+        items.sort(key=lambda t: (-inst.size(t[1]), t[0]))     # largest first: first-fit decreasing
+        left = {n: g.free for n in g.nodes}
+        for i, c, j in items:
+            s = inst.size(c)
+            node = next((n for n in g.nodes if left[n] >= s), None)
+            if node is None:   # cannot happen for a model-feasible solution; keep the answer honest
+                continue
+            left[node] -= s
+            where[i] = (c, j, node)
+    return where

@@ -1,0 +1,101 @@
+"""Request filters over a whole candidate table at once (the request rules, vectorised).
+
+`rules.candidate_failures` judges one candidate and builds a message per failing rule. A new
+request needs the verdict of every candidate of its table (up to ~1,400 TensorRT runtimes), and
+the messages only when something is explained. The request rules read a few attributes of a
+candidate (framework label, Python, a component version, the release's max opset, TensorRT),
+each with few distinct values per table: per candidate table the attributes are interned once
+as id columns, and a request's verdict is one rule evaluation per distinct value plus array
+gathers. Equal to `not candidate_failures(...)` per candidate (a test holds them together).
+The table's newest-version ranks are precomputed here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from catalog import Catalog
+from catalog.versions import is_prefix
+from solver.facts import Candidate
+from solver.request import ModelRequest
+from solver.rules import _framework_ok, spec_allows_series
+
+__all__ = ["TableColumns", "table_columns"]
+
+_MEMO: dict[tuple, TableColumns] = {}
+_NONE = object()
+
+
+class TableColumns:
+    """Interned request-rule attributes and newest ranks of one candidate table."""
+
+    def __init__(self, cands: Sequence[Candidate]) -> None:
+        self.cands = cands
+        distinct = sorted({c.newest for c in cands}, reverse=True)
+        rank = {k: i for i, k in enumerate(distinct)}
+        self.newest_rank = {c.index: rank[c.newest] for c in cands}
+        self.rank = np.array([self.newest_rank[c.index] for c in cands], dtype=np.int64)
+        self.by_rank = np.lexsort((np.arange(len(cands)), self.rank)) if len(cands) else np.zeros(0, dtype=np.int64)
+        self._cols: dict[str, tuple[np.ndarray, list[Any]]] = {}
+
+    def column(self, name: str, get: Callable[[Candidate], Any]) -> tuple[np.ndarray, list[Any]]:
+        """(value id per candidate, distinct values) of attribute `get` (memoised by `name`)."""
+        found = self._cols.get(name)
+        if found is None:
+            values: list[Any] = []
+            index: dict[Any, int] = {}
+            ids = np.zeros(len(self.cands), dtype=np.int64)
+            for c in self.cands:
+                v = get(c)
+                i = index.get(v)
+                if i is None:
+                    i = index[v] = len(values)
+                    values.append(v)
+                ids[c.index] = i
+            found = self._cols[name] = (ids, values)
+        return found
+
+    def _fail(self, name: str, get: Callable[[Candidate], Any], bad: Callable[[Any], bool]) -> np.ndarray:
+        ids, values = self.column(name, get)
+        return np.array([bad(v) for v in values], dtype=bool)[ids] if values else np.zeros(0, dtype=bool)
+
+    def request_ok(self, request: ModelRequest) -> np.ndarray:
+        """Per candidate: True when no request rule rejects it (`not candidate_failures`)."""
+        fail = np.zeros(len(self.cands), dtype=bool)
+        if not len(self.cands):
+            return ~fail
+        spec = request.framework_version
+        if spec is not None:
+            fail |= self._fail("label", lambda c: (c.label, c.version) if c.version is not None else _NONE,
+                               lambda v: v is not _NONE and not _framework_ok(spec, v[0], v[1]))
+        py = request.python
+        if py is not None:
+            fail |= self._fail("python", lambda c: c.python if c.python is not None else _NONE,
+                               lambda v: v is not _NONE and not spec_allows_series(py, v))
+        for kind, rspec in request.requires:
+            fail |= self._fail(f"component:{kind}", lambda c, k=kind: c.component_version(k),
+                               lambda v, s=rspec: v is None or not spec_allows_series(s, v))
+        fmt = request.format
+        if fmt is not None and fmt.kind == "onnx" and fmt.opset is not None:
+            opset = fmt.opset
+            fail |= self._fail("max-opset", lambda c: c.build.release.max_opset if c.build is not None else None,
+                               lambda v: v is not None and opset > v)
+        if fmt is not None and fmt.kind == "tensorrt-engine" and request.uses_gpu:
+            want = fmt.tensorrt_version
+            fail |= self._fail("tensorrt", lambda c: c.tensorrt,
+                               lambda v: v is None or (want is not None and not (
+                                   v == want or is_prefix(v, want) or is_prefix(want, v))))
+        return ~fail
+
+
+def table_columns(catalog: Catalog, table_key: tuple, cands: Sequence[Candidate]) -> TableColumns:
+    key = (table_key, id(catalog))
+    found = _MEMO.get(key)
+    if found is None or found.cands is not cands:
+        if len(_MEMO) > 256:
+            _MEMO.clear()
+        found = _MEMO[key] = TableColumns(cands)
+    return found

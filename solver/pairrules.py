@@ -1,0 +1,253 @@
+"""Pair rules: a runtime candidate on a target (GPU product, platform, driver), memoised.
+
+Split from `rules.py` (which re-exports every name here): the pair rules are judged for every
+(candidate, target) of a fleet, so they come in three forms sharing the catalog's `compat`
+checks: `pair_failures` (every failing `Check`, memoised per pair signature and target),
+`pair_failure_rules` (only the rule names, with the driver-independent part judged once per
+(pair signature, platform, compute capability)), and `pair_ok` / `pair_need` (the verdict: a
+driver-independent part plus one driver comparison). Tests hold the three forms together.
+"""
+
+from __future__ import annotations
+
+from packaging.version import Version
+
+from catalog import Catalog
+from catalog.compat import (
+    Check,
+    binary_path,
+    check_cudnn_driver,
+    check_cudnn_gpu,
+    check_driver,
+    check_kernels,
+    check_platform,
+    check_toolkit_arch,
+    driver_requirement,
+)
+from catalog.versions import spec_allows
+from solver.facts import Candidate, Target
+
+__all__ = ["FREE", "NEVER", "need_met", "pair_failure_rules", "pair_failures", "pair_need", "pair_ok",
+           "pair_signature"]
+
+_CHECK_MEMO: dict[tuple, Check] = {}
+
+
+def _memo_check(key: tuple, make):  # type: ignore[no-untyped-def]
+    """A catalog check memoised per catalog and arguments (checks are pure functions of them)."""
+    found = _CHECK_MEMO.get(key)
+    if found is None:
+        if len(_CHECK_MEMO) > 100_000:
+            _CHECK_MEMO.clear()
+        found = _CHECK_MEMO[key] = make()
+    return found
+
+
+def pair_signature(cand: Candidate) -> tuple:
+    """What the pair rules read of a candidate (everything but Python; the label names it in messages)."""
+    ref = cand.build
+    return (id(ref.build) if ref else None, ref.version if ref else None, cand.label, cand.gpu, cand.cuda,
+            cand.cudnn, cand.cudnn_ccs, cand.cudnn_min_driver)
+
+
+def _pair_checks(cat: Catalog, cand: Candidate, target: Target, stop: bool) -> list[Check]:
+    out: list[Check] = []
+    ref = cand.build
+    at = (cat.revision, id(cat))
+    bkey = (id(ref.build), ref.version) if ref is not None else None
+    if ref is not None:
+        c = _memo_check(("platform", *at, bkey, target.platform), lambda: check_platform(ref, target.platform))
+        if not c.ok:
+            out.append(c)
+            if stop:
+                return out
+    if target.cc is None or not cand.gpu:
+        return out
+    cc = target.cc
+    path = "ptx"
+    if ref is not None:
+        c = _memo_check(("kernels", *at, bkey, cc), lambda: check_kernels(cat, ref, cc))
+        if not c.ok:
+            out.append(c)
+            if stop:
+                return out
+        path = _binary_path(ref.build, cc) or "ptx"
+    cuda = cand.cuda
+    if cuda is not None:
+        c = _memo_check(("toolkit", *at, cuda, cc), lambda: check_toolkit_arch(cat, cuda, cc))
+        if not c.ok:
+            out.append(c)
+            if stop:
+                return out
+        cudnn = cand.cudnn
+        if cudnn is not None and cand.cudnn_ccs is not None and cc not in cand.cudnn_ccs:
+            out.append(_memo_check(("cudnn-gpu", *at, cudnn, cuda, cc, cand.label or ""),
+                                   lambda: check_cudnn_gpu(cat, cudnn, cuda, cc, by=cand.label or "")))
+            if stop:
+                return out
+        driver = target.driver
+        c = _memo_check(("driver", *at, cuda, driver, path), lambda: check_driver(cat, cuda, driver, path))
+        if not c.ok:
+            out.append(c)
+            if stop:
+                return out
+        if cand.cudnn_min_driver is not None and cudnn is not None and (
+                driver is None or driver < cand.cudnn_min_driver[0]):
+            if driver is not None:
+                out.append(_memo_check(("cudnn-driver", *at, cudnn, cuda, driver),
+                                       lambda: check_cudnn_driver(cat, cudnn, cuda, driver)))
+    return out
+
+
+_PATH_MEMO: dict[tuple, str | None] = {}
+
+
+def _binary_path(build, cc: Version) -> str | None:  # type: ignore[no-untyped-def]
+    key = (id(build), build.sass, build.ptx, cc)
+    if key not in _PATH_MEMO:
+        if len(_PATH_MEMO) > 100_000:
+            _PATH_MEMO.clear()
+        _PATH_MEMO[key] = binary_path(build, cc)
+    return _PATH_MEMO[key]
+
+
+_SPLIT_MEMO: dict[tuple, tuple] = {}
+
+
+def pair_failure_rules(cat: Catalog, cand: Candidate, target: Target) -> tuple[str, ...]:
+    """`tuple(c.rule for c in pair_failures(cat, cand, target))`, split for reuse across drivers.
+
+    The checks before the driver's (platform, kernels, toolkit, cuDNN GPU) do not read the
+    driver: they are judged once per (pair signature, platform, compute capability); per target
+    only the (memoised) driver checks are added. Same rules, same order as `_pair_checks`.
+    """
+    at = (cat.revision, id(cat))
+    key = (*at, pair_signature(cand), target.platform, target.cc)
+    split = _SPLIT_MEMO.get(key)
+    if split is None:
+        if len(_SPLIT_MEMO) > 200_000:
+            _SPLIT_MEMO.clear()
+        no_driver = Target(platform=target.platform, cc=target.cc, product=target.product, driver=None)
+        head = _pair_checks(cat, cand, no_driver, stop=False)
+        # the driver checks are the tail of `_pair_checks`; they apply iff a CUDA GPU runtime met the GPU
+        runs_driver = target.cc is not None and cand.gpu and cand.cuda is not None
+        if runs_driver:  # without a driver `check_driver` fails last ("no-driver"): re-judged per driver
+            head = head[:-1]
+        path = (_binary_path(cand.build.build, target.cc) or "ptx") if cand.build is not None and \
+            target.cc is not None else "ptx"
+        split = _SPLIT_MEMO[key] = (tuple(c.rule for c in head), runs_driver, path)
+    names, runs_driver, path = split
+    if not runs_driver:
+        return names
+    cuda, driver = cand.cuda, target.driver
+    out = list(names)
+    c = _memo_check(("driver", *at, cuda, driver, path), lambda: check_driver(cat, cuda, driver, path))
+    if not c.ok:
+        out.append(c.rule)
+    cudnn = cand.cudnn
+    if cand.cudnn_min_driver is not None and cudnn is not None and driver is not None \
+            and driver < cand.cudnn_min_driver[0]:
+        out.append(_memo_check(("cudnn-driver", *at, cudnn, cuda, driver),
+                               lambda: check_cudnn_driver(cat, cudnn, cuda, driver)).rule)
+    return tuple(out)
+
+
+_FAIL_MEMO: dict[tuple, tuple[Check, ...]] = {}
+
+
+def pair_failures(cat: Catalog, cand: Candidate, target: Target) -> tuple[Check, ...]:
+    """Every pair rule that rejects `cand` on `target` (empty tuple: the pair is legal).
+
+    Memoised per (catalog, pair signature, target): Python never matters to the pair rules.
+    """
+    key = (cat.revision, id(cat), pair_signature(cand), target)
+    found = _FAIL_MEMO.get(key)
+    if found is None:
+        if len(_FAIL_MEMO) > 200_000:
+            _FAIL_MEMO.clear()
+        found = _FAIL_MEMO[key] = tuple(_pair_checks(cat, cand, target, stop=False))
+    return found
+
+
+_OK_MEMO: dict[tuple, bool] = {}
+
+
+def pair_ok(cat: Catalog, cand: Candidate, target: Target) -> bool:
+    """Fast verdict, equal to `not pair_failures(...)` (a test holds them together).
+
+    Uses the same catalog primitives as the `compat` checks (`binary_path`, `driver_requirement`,
+    `Architecture.buildable_with`) without building messages, memoised on what the pair rules
+    read (the build, CUDA, cuDNN facts and the target; Python does not matter to them).
+    """
+    sig = (cat.revision, id(cand.build.build) if cand.build else None, cand.build.version if cand.build else None,
+           cand.cuda, cand.cudnn, cand.cudnn_ccs, cand.cudnn_min_driver, target)
+    found = _OK_MEMO.get(sig)
+    if found is None:
+        if len(_OK_MEMO) > 200_000:
+            _OK_MEMO.clear()
+        found = _OK_MEMO[sig] = _pair_ok(cat, cand, target)
+    return found
+
+
+_REQ_MEMO: dict[tuple, tuple | None] = {}
+
+
+def _driver_requirement(cat: Catalog, cuda: Version, path: str) -> tuple | None:
+    key = (cat.revision, id(cat), cuda, path)
+    if key not in _REQ_MEMO:
+        if len(_REQ_MEMO) > 10_000:
+            _REQ_MEMO.clear()
+        _REQ_MEMO[key] = driver_requirement(cat, cuda, path)  # type: ignore[arg-type]
+    return _REQ_MEMO[key]
+
+
+NEVER = "never"   # `pair_need`: no driver makes the pair legal
+FREE = "free"     # `pair_need`: legal without looking at the driver (CPU runtime or CPU target)
+
+
+def pair_need(cat: Catalog, cand: Candidate, platform: str, cc: Version | None) -> Version | str:
+    """What the pair rules need from the driver for `cand` on (platform, cc).
+
+    NEVER (some driver-independent rule fails), FREE (no driver rule applies), or the minimum
+    driver version (CUDA's minimum on the binary path, raised to cuDNN's when it has one). A
+    target is legal iff `need_met(need, driver)`: the pair rules split into this
+    driver-independent part and one comparison, which lets verdicts be vectorised per driver.
+    """
+    ref = cand.build
+    if ref is not None and platform not in ref.build.platforms:
+        return NEVER
+    if cc is None or not cand.gpu:
+        return FREE
+    path = "ptx"
+    if ref is not None:
+        b = ref.build
+        if b.cc_range is not None and not spec_allows(b.cc_range, cc):
+            return NEVER
+        found = binary_path(b, cc)
+        if found is None:
+            return NEVER
+        path = found
+    if cand.cuda is None:
+        return FREE
+    arch = cat.architecture(cc)
+    if arch is None or not arch.buildable_with(cand.cuda):
+        return NEVER
+    if cand.cudnn is not None and cand.cudnn_ccs is not None and cc not in cand.cudnn_ccs:
+        return NEVER
+    req = _driver_requirement(cat, cand.cuda, path)
+    if req is None:
+        return NEVER
+    need = req[0]
+    if cand.cudnn_min_driver is not None and cand.cudnn is not None and cand.cudnn_min_driver[0] > need:
+        need = cand.cudnn_min_driver[0]
+    return need
+
+
+def need_met(need: Version | str, driver: Version | None) -> bool:
+    if need is FREE or need is NEVER:
+        return need is FREE
+    return driver is not None and not driver < need  # type: ignore[operator]
+
+
+def _pair_ok(cat: Catalog, cand: Candidate, target: Target) -> bool:
+    return need_met(pair_need(cat, cand, target.platform, target.cc), target.driver)

@@ -1,0 +1,59 @@
+"""Pair verdicts of a whole candidate table on one target, vectorised over drivers.
+
+`RequestFacts.verdicts(target)` needs one pair-rule verdict per candidate of the table, for
+every distinct target of the fleet (GPU product x platform x driver: hundreds on a large
+fleet). The pair rules split into a driver-independent part and one driver comparison
+(`rules.pair_need`), and they ignore Python, so per (candidate table, platform, compute
+capability) the need of each distinct pair signature is computed once; a target's verdicts are
+then one comparison per distinct minimum driver and an array gather. Equal to calling
+`rules.pair_ok` on every candidate (a test holds them together).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from packaging.version import Version
+
+from catalog import Catalog
+from solver.facts import Candidate, Target
+from solver.rules import FREE, NEVER, need_met, pair_need, pair_signature
+
+__all__ = ["verdict_bytes"]
+
+_NEEDS: dict[tuple, tuple[np.ndarray, list[Version | str]]] = {}
+_LIMIT = 4096
+
+
+def _needs(cat: Catalog, table_key: tuple, cands: Sequence[Candidate], platform: str,
+           cc: Version | None) -> tuple[np.ndarray, list[Version | str]]:
+    key = (table_key, id(cat), platform, cc)
+    found = _NEEDS.get(key)
+    if found is None:
+        distinct: list[Version | str] = [NEVER, FREE]
+        index: dict[Version | str, int] = {NEVER: 0, FREE: 1}
+        by_sig: dict[tuple, int] = {}
+        ids = np.zeros(len(cands), dtype=np.int64)
+        for c in cands:
+            sig = pair_signature(c)
+            i = by_sig.get(sig)
+            if i is None:
+                need = pair_need(cat, c, platform, cc)
+                i = index.get(need)
+                if i is None:
+                    i = index[need] = len(distinct)
+                    distinct.append(need)
+                by_sig[sig] = i
+            ids[c.index] = i
+        if len(_NEEDS) > _LIMIT:
+            _NEEDS.clear()
+        found = _NEEDS[key] = (ids, distinct)
+    return found
+
+
+def verdict_bytes(cat: Catalog, table_key: tuple, cands: Sequence[Candidate], target: Target) -> bytes:
+    """One byte per candidate (by index): 1 when the pair rules accept it on `target`."""
+    ids, distinct = _needs(cat, table_key, cands, target.platform, target.cc)
+    ok = np.array([need_met(n, target.driver) for n in distinct], dtype=np.uint8)
+    return ok[ids].tobytes()

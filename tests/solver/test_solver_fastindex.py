@@ -1,0 +1,127 @@
+"""The vectorised fast-path structures equal their definitions.
+
+`cachedindex.best_many` (best runtime per (target, cached set)) must equal
+`max(feasible, key=Problem.candidate_key_for)` for every policy order, `verdicts.verdict_bytes`
+must equal `rules.pair_ok` per candidate, `groups.node_rule_names` the rules of
+`groups.node_checks`, and the memoised `rules.pair_failures` the unmemoised checks.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import numpy as np
+import pytest
+
+import solver
+from solver.cachedindex import best_many
+from solver.facts import cached_match
+from solver.groups import node_checks, node_rule_names
+from solver.pairrules import _pair_checks
+from solver.problem import _parse_cached, build_problem
+from solver.rules import candidate_failures, pair_failure_rules, pair_failures, pair_ok
+from solver.testing import fake_gpu, fake_node, mini_catalog
+from solver.verdicts import verdict_bytes
+
+PRODUCTS = ["T4", "V100", "A100", "L4", "H100", "RTX 5090", "Jetson AGX Orin 64GB"]
+DRIVERS = ["470.82.01", "525.60.13", "535.104.05", "550.54.15", "570.124.04", "580.65.06", None]
+ENTRIES = ["cuda/12.4.1", "cuda/12.1.0", "cuda/11.8.0", "pytorch/2.4.1+cu124", "pytorch/2.5.1+cu121",
+           "python/3.12.1", "python/3.11.9", "python/3.10", "cudnn/9.1.0", "cudnn/8.9.7", "tensorrt/10.3.0",
+           "onnxruntime/1.20.1", "cuda/garbage"]
+REQUESTS = [
+    {"framework": "pytorch"}, {"framework": "pytorch", "framework_version": "<2.5", "python": "3.11"},
+    {"framework": "tensorflow"}, {"framework": "onnxruntime"}, {"framework": "tensorrt"},
+    {"framework": "none", "requires": {"cudnn": ">=8"}}, {"framework": "pytorch", "gpu_count": 0},
+    {"framework": "pytorch", "precision": "bf16", "min_gpu_memory_gib": 20, "gpu_count": 2},
+]
+ORDERS = [("cached", "newest", "fit", "gpus", "preference"), ("newest", "cached", "fit", "gpus", "preference"),
+          ("fit", "cached"), ("newest", "fit"), ("fit",), ("cached",), ("gpus", "newest", "cached")]
+
+
+def _inventory(seed: int, n: int = 14) -> dict:
+    rng = random.Random(seed)
+    nodes = []
+    for i in range(n):
+        product = rng.choice(PRODUCTS)
+        jetson = "Orin" in product
+        count = 1 if jetson else rng.choice([1, 2, 4])
+        nodes.append(fake_node(f"n{i:03d}", fake_gpu(product, count, rng.randint(0, count)),
+                               driver="540.4.0" if jetson else rng.choice(DRIVERS),
+                               arch="aarch64" if jetson else "x86_64",
+                               cached=rng.sample(ENTRIES, rng.randint(0, 4))))
+    return {"nodes": nodes}
+
+
+def _cached_bytes(cand, cached: frozenset[str]) -> int:  # type: ignore[no-untyped-def]
+    """The definition (docs/solver-internals.md): sizes of the components a cached entry provides."""
+    parsed = [_parse_cached(frozenset({e}))[0] for e in cached]
+    return sum(comp.size_bytes for comp in cand.components if any(cached_match(comp, p) for p in parsed))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_best_many_equals_the_definition(seed: int) -> None:
+    cat = mini_catalog()
+    inv = solver.parse_inventory(_inventory(seed), catalog=cat)
+    checked = 0
+    for data, order in itertools.product(REQUESTS, ORDERS):
+        problem = build_problem(cat, solver.parse_request(data), inv, solver.Policy(order=order))
+        t = problem.table
+        pairs = sorted(set(zip(t.target_id.tolist(), t.cached_id.tolist(), strict=True)))
+        tids = np.array([p[0] for p in pairs], dtype=np.int64)
+        cids = np.array([p[1] for p in pairs], dtype=np.int64)
+        cand, cbytes = best_many(problem, tids, cids)
+        for (ti, ci), got, got_bytes in zip(pairs, cand.tolist(), cbytes.tolist(), strict=True):
+            cached = t.cached_sets[ci]
+            feas = problem.facts.feasible_on(t.targets[ti])
+            want = max(feas, key=lambda c, cached=cached: problem.candidate_key_for(c, cached)) if feas else None
+            assert got == (want.index if want else -1), (data, order, t.targets[ti], cached)
+            if want is not None:
+                assert got_bytes == problem.cached_bytes_for(want, cached) == _cached_bytes(want, cached)
+                checked += got_bytes > 0
+    assert checked > 0  # cached bytes did decide some answers
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_verdicts_and_failures_equal_the_rules(seed: int) -> None:
+    cat = mini_catalog()
+    inv = solver.parse_inventory(_inventory(seed + 10), catalog=cat)
+    for data in REQUESTS:
+        problem = build_problem(cat, solver.parse_request(data), inv)
+        for target in problem.table.targets:
+            got = verdict_bytes(cat, problem.facts.table_key, problem.all_candidates, target)
+            for c in problem.all_candidates:
+                want = pair_ok(cat, c, target)
+                assert bool(got[c.index]) == want
+                fails = pair_failures(cat, c, target)
+                assert fails == tuple(_pair_checks(cat, c, target, stop=False))
+                assert pair_failure_rules(cat, c, target) == tuple(ch.rule for ch in fails)
+                assert (not fails) == want
+        for g in problem.base_groups:
+            assert node_rule_names(cat, problem.request, g) == tuple(
+                ch.rule for ch in node_checks(cat, problem.request, g))
+
+
+FILTER_REQUESTS = [
+    {"framework": "pytorch", "framework_version": ">=2.4,<2.6", "python": ">=3.11"},
+    {"framework": "pytorch", "requires": {"cudnn": ">=9", "cuda": "<12.6"}},
+    {"framework": "none", "python": "3.12", "requires": {"cudnn": ">=8", "tensorrt": ">=10"}},
+    {"framework": "onnxruntime", "format": {"kind": "onnx", "opset": 21}},
+    {"framework": "tensorrt", "format": {"kind": "tensorrt-engine", "tensorrt_version": "10.3.0"}},
+    {"framework": "tensorrt", "format": {"kind": "tensorrt-engine", "tensorrt_version": "8.6"}},
+    {"framework": "pytorch", "framework_version": "==2.5.*", "gpu_count": 0}, {"framework": "tensorflow", "python": "<3.12"},
+]
+
+
+@pytest.mark.parametrize("data", FILTER_REQUESTS)
+def test_vectorised_request_filters_equal_candidate_failures(data: dict) -> None:
+    cat = mini_catalog()
+    problem = build_problem(cat, solver.parse_request(data))
+    kept = {c.index for c in problem.candidates}
+    assert problem.filtered or kept  # the request has a candidate table
+    for c in problem.all_candidates:
+        fails = candidate_failures(cat, problem.request, c)
+        assert (c.index in kept) == (not fails)
+        assert problem.filtered.get(c.index, ()) == fails
+    ranks = [problem.facts.newest_rank[c.index] for c in problem.candidates]
+    assert ranks == sorted(ranks)

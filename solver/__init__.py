@@ -5,6 +5,7 @@ Pipeline: facts (`facts`, `rules`, `groups`, `problem`) -> engine (`fast` direct
 See docs/solver.md (users) and docs/solver-internals.md (contributors).
 """
 
+from solver.batch import select_batch
 from solver.errors import InvalidInventory, InvalidRequest, SolverError
 from solver.inventory import Inventory, Node, NodeGpu, parse_inventory
 from solver.policy import Policy, parse_policy
@@ -30,12 +31,5 @@ __all__ = [
     "parse_policy",
     "parse_request",
     "select",
+    "select_batch",
 ]
-
-try:  # batch placement lives in solver/batch.py (checks engineer); exported once it exists
-    from solver.batch import select_batch  # noqa: F401
-
-    __all__.append("select_batch")
-except ImportError as _e:  # pragma: no cover - only while batch.py is being written
-    if getattr(_e, "name", None) != "solver.batch":
-        raise

@@ -235,10 +235,14 @@ def _cite_once(message: str, cited: set[str]) -> str:
 
 def _conflict(rule: str, examples: list[tuple[Candidate, NodeGroup, tuple[Check, ...]]]) -> Conflict:
     messages: dict[str, dict[str, None]] = {}    # message -> nodes (an ordered set)
+    seen: set[tuple[str, int]] = set()   # (message, id of group): a group's nodes are added once
     for _c, g, checks in examples:
         for ch in checks:
             if ch.rule == rule:
-                messages.setdefault(ch.message, {}).update(dict.fromkeys(_group_label(g)))
+                node_set = messages.setdefault(ch.message, {})
+                if (ch.message, id(g)) not in seen:
+                    seen.add((ch.message, id(g)))
+                    node_set.update(dict.fromkeys(_group_label(g)))
     texts = []
     cited: set[str] = set()
     for msg, node_set in list(messages.items())[:3]:

@@ -20,8 +20,9 @@ import numpy as np
 from catalog.compat import Check
 from solver.facts import Candidate, Target
 from solver.groups import NodeGroup, node_checks, node_rule_names
+from solver.pairrules import pair_failure_rules_many
 from solver.problem import Problem
-from solver.rules import pair_failure_rules, pair_failures, pair_signature
+from solver.rules import pair_failures, pair_signature
 
 __all__ = ["failure_sets"]
 
@@ -49,8 +50,10 @@ def _pair_rule_sets(problem: Problem, target: Target, sig_rep: list[Candidate]) 
     if found is None:
         if len(_PAIR_SETS) > 4096:
             _PAIR_SETS.clear()
+        ids: dict[tuple[str, ...], int] = {}
         found = _PAIR_SETS[key] = np.array(
-            [_intern_rules(frozenset(pair_failure_rules(problem.catalog, rep, target))) for rep in sig_rep],
+            [ids[r] if r in ids else ids.setdefault(r, _intern_rules(frozenset(r)))
+             for r in pair_failure_rules_many(problem.catalog, sig_rep, target, problem.facts.table_key)],
             dtype=np.int64)
     return found
 
@@ -65,8 +68,17 @@ def _group_signatures(problem: Problem) -> dict[tuple, list[NodeGroup]]:
     base = problem.base_groups
     if not base:
         return {}
-    combo = np.stack([t.target_id, t.arch_id, t.memory, t.count, t.free], axis=1)
-    _, first, inv = np.unique(combo, axis=0, return_index=True, return_inverse=True)
+    # node_rule_names compares memory, count and free GPUs with the request only, so rows that
+    # agree on (target, arch, memory short, count short, free short) get the same names
+    req = problem.request
+    need = req.min_memory_mib
+    short = (t.count < req.gpu_count).astype(np.int64) * 2 + (t.free < req.gpu_count)
+    if need:
+        short = short * 2 + (t.memory < need)
+    else:
+        short = short * 2
+    combo = (t.target_id.astype(np.int64) * (int(t.arch_id.max()) + 1) + t.arch_id) * 8 + short
+    _, first, inv = np.unique(combo, return_index=True, return_inverse=True)
     memo: dict = {}
     names = [node_rule_names(problem.catalog, problem.request, base[i], memo) for i in first.tolist()]
     name_ids: dict[tuple[str, ...], int] = {}
@@ -116,14 +128,25 @@ def failure_sets(problem: Problem) -> dict[frozenset[str], list[tuple[Candidate,
     # examples a rule set keeps, so the first 50 of each part are enough for any union of parts
     sig_of = cand_sig.tolist()
     per_target: dict[Target, list[tuple[frozenset[str], list[int]]]] = {}
+    # the parts read a target's platform, compute capability and driver only (see _pair_rule_sets)
+    per_pair_key: dict[tuple, list[tuple[frozenset[str], list[int]]]] = {}
     for (target, node_names), siblings in by_sig.items():
         parts = per_target.get(target)
         if parts is None:
-            pf = _pair_rule_sets(problem, target, sig_rep)
-            key = cand_fr * _RADIX + pf[cand_sig] if len(cands) else cand_fr
-            parts = per_target[target] = []
-            for k in np.unique(key).tolist():
-                parts.append((sets[k // _RADIX] | sets[k % _RADIX], np.flatnonzero(key == k)[:_EXAMPLES].tolist()))
+            pkey = (target.platform, target.cc, target.driver)
+            parts = per_pair_key.get(pkey)
+            if parts is None:
+                pf = _pair_rule_sets(problem, target, sig_rep)
+                key = cand_fr * _RADIX + pf[cand_sig] if len(cands) else cand_fr
+                parts = per_pair_key[pkey] = []
+                # a stable sort keeps catalog order inside each key: the first 50 of each part
+                order = np.argsort(key, kind="stable")
+                sk = key[order]
+                bounds = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1], True]).tolist() if len(key) else [0]
+                for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+                    k = int(sk[a])
+                    parts.append((sets[k // _RADIX] | sets[k % _RADIX], order[a:min(b, a + _EXAMPLES)].tolist()))
+            per_target[target] = parts
         node_rules = frozenset(node_names)
         merged: dict[frozenset[str], list[list[int]]] = {}
         for rules, idx in parts:

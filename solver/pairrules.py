@@ -27,8 +27,8 @@ from catalog.compat import (
 from catalog.versions import spec_allows
 from solver.facts import Candidate, Target
 
-__all__ = ["FREE", "NEVER", "need_met", "pair_failure_rules", "pair_failures", "pair_need", "pair_ok",
-           "pair_signature"]
+__all__ = ["FREE", "NEVER", "need_met", "pair_failure_rules", "pair_failure_rules_many", "pair_failures", "pair_need",
+           "pair_ok", "pair_signature"]
 
 _CHECK_MEMO: dict[tuple, Check] = {}
 
@@ -150,6 +150,49 @@ def pair_failure_rules(cat: Catalog, cand: Candidate, target: Target) -> tuple[s
         out.append(_memo_check(("cudnn-driver", *at, cudnn, cuda, driver),
                                lambda: check_cudnn_driver(cat, cudnn, cuda, driver)).rule)
     return tuple(out)
+
+
+_MANY_MEMO: dict[tuple, tuple] = {}
+
+
+def pair_failure_rules_many(cat: Catalog, reps: list[Candidate], target: Target, table_key: object) \
+        -> list[tuple[str, ...]]:
+    """`[pair_failure_rules(cat, c, target) for c in reps]`, cheaper over many drivers.
+
+    `reps` must be the same list for the same `table_key`. The driver-independent part of each
+    rep is kept per (table, platform, compute capability); reps needing the same driver checks
+    (cuda, binary path, cuDNN and its minimum driver) share one class, judged once per driver.
+    """
+    at = (cat.revision, id(cat))
+    key = (*at, table_key, target.platform, target.cc)
+    found = _MANY_MEMO.get(key)
+    if found is None:
+        if len(_MANY_MEMO) > 4096:
+            _MANY_MEMO.clear()
+        heads: list[tuple[str, ...]] = []
+        cls: list[int] = []
+        classes: dict[tuple, int] = {}
+        reps_of: list[Candidate] = []
+        for c in reps:
+            pair_failure_rules(cat, c, target)   # fills _SPLIT_MEMO
+            names, runs_driver, path = _SPLIT_MEMO[(*at, pair_signature(c), target.platform, target.cc)]
+            heads.append(names)
+            if not runs_driver:
+                cls.append(-1)
+                continue
+            ck = (c.cuda, path, c.cudnn, c.cudnn_min_driver[0] if c.cudnn_min_driver is not None else None)
+            if ck not in classes:
+                classes[ck] = len(reps_of)
+                reps_of.append(c)
+            cls.append(classes[ck])
+        found = _MANY_MEMO[key] = (heads, cls, reps_of)
+    heads, cls, reps_of = found
+    tails = []
+    for c in reps_of:   # the driver checks of one class, as `pair_failure_rules` appends them
+        full = pair_failure_rules(cat, c, target)
+        names = _SPLIT_MEMO[(*at, pair_signature(c), target.platform, target.cc)][0]
+        tails.append(full[len(names):])
+    return [h if k < 0 else h + tails[k] if tails[k] else h for h, k in zip(heads, cls, strict=True)]
 
 
 _FAIL_MEMO: dict[tuple, tuple[Check, ...]] = {}

@@ -38,7 +38,7 @@ def _one(problem: Problem, rule: str, examples: list[Example]) -> str | None:
     best = _best(problem, examples)
     cand, group, checks = best
     check = next((c for c in checks if c.rule == rule), None)
-    nodes = sorted({n for _, g, _ in examples for n in g.nodes})
+    nodes = sorted({n for g in {id(e[1]): e[1] for e in examples}.values() for n in g.nodes})
     on = f" on {', '.join(nodes[:3])}{f' (+{len(nodes) - 3} more)' if len(nodes) > 3 else ''}" if nodes else ""
     if rule == "framework-version":
         oldest = min(examples, key=lambda e: (e[0].version, problem.facts.newest_rank[e[0].index]))[0]

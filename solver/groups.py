@@ -11,7 +11,7 @@ free GPUs, precision, engine CC) are added per request by `node_checks`.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from packaging.version import Version
 
@@ -93,16 +93,22 @@ def base_groups(catalog: Catalog, inventory: Inventory, label_keys: tuple[str, .
             members[(*common, None, None, None, None, None, 0, 0)].append(node.name)
         for slot in slots:
             members[(*common, *slot)].append(node.name)
+    # Order first (stable sort on the same key as before: first member, product), then build each
+    # frozen group once with its final index (no `replace` per group).
+    order = sorted(members, key=lambda k: (min(members[k]), k[5] or ""))
+    targets: dict[tuple, Target] = {}
     groups = []
-    for key, names in members.items():
+    for i, key in enumerate(order):
         cluster, labels, arch, driver, cached, name, gid, mem, cc, platform, count, free = key
         gpu_plat = platform if platform is not None else arch
-        target = Target(platform=gpu_plat if cc is not None else arch, cc=cc, product=name, driver=driver)
-        groups.append(NodeGroup(index=0, nodes=tuple(sorted(names)), cluster=cluster, labels=labels, arch=arch,
-                                driver=driver, target=target, gpu_product=name, gpu_id=gid, memory_mib=mem,
-                                count=count, free=free, cached=cached))
-    groups.sort(key=lambda g: (g.nodes[0], g.gpu_product or ""))
-    result = tuple(replace(g, index=i) for i, g in enumerate(groups))
+        tkey = (gpu_plat if cc is not None else arch, cc, name, driver)
+        target = targets.get(tkey)
+        if target is None:
+            target = targets[tkey] = Target(platform=tkey[0], cc=cc, product=name, driver=driver)
+        groups.append(NodeGroup(index=i, nodes=tuple(sorted(members[key])), cluster=cluster, labels=labels,
+                                arch=arch, driver=driver, target=target, gpu_product=name, gpu_id=gid,
+                                memory_mib=mem, count=count, free=free, cached=cached))
+    result = tuple(groups)
     inventory._memo[memo_key] = result
     return result
 
@@ -114,18 +120,27 @@ def cpu_groups(inventory: Inventory, label_keys: tuple[str, ...] = ()) -> tuple[
         return inventory._memo[memo_key]
     members: dict[tuple, list[str]] = defaultdict(list)
     for node in inventory.nodes:
-        labels = tuple((k, v) for k, v in node.labels if k in label_keys)
-        count = sum(g.count for g in node.gpus)
-        free = sum(g.free for g in node.gpus)
+        labels = tuple((k, v) for k, v in node.labels if k in label_keys) if label_keys and node.labels else ()
+        count = free = 0
+        for g in node.gpus:
+            count += g.count
+            free += g.free
         members[(node.cluster, labels, node.arch, node.driver_version, node.cached_components, count, free)].append(
             node.name)
+    # Groups are ordered by first member (node names are unique: one CPU group per node); each
+    # frozen group is built once with its final index and shares one Target per arch.
+    order = sorted(members, key=lambda k: min(members[k]))
+    targets: dict[str, Target] = {}
     groups = []
-    for (cluster, labels, arch, driver, cached, count, free), names in members.items():
-        groups.append(NodeGroup(index=0, nodes=tuple(sorted(names)), cluster=cluster, labels=labels, arch=arch,
-                                driver=driver, target=Target(platform=arch), gpu_product=None, gpu_id=None,
+    for i, key in enumerate(order):
+        cluster, labels, arch, driver, cached, count, free = key
+        target = targets.get(arch)
+        if target is None:
+            target = targets[arch] = Target(platform=arch)
+        groups.append(NodeGroup(index=i, nodes=tuple(sorted(members[key])), cluster=cluster, labels=labels,
+                                arch=arch, driver=driver, target=target, gpu_product=None, gpu_id=None,
                                 memory_mib=None, count=count, free=free, cached=cached))
-    groups.sort(key=lambda g: g.nodes[0])
-    result = tuple(replace(g, index=i) for i, g in enumerate(groups))
+    result = tuple(groups)
     inventory._memo[memo_key] = result
     return result
 

@@ -72,24 +72,27 @@ def group_table(groups: tuple[NodeGroup, ...], node_rank: dict[str, int], planni
     clusters: list[str | None] = []
     arches: list[str] = []
     labels: list[tuple[tuple[str, str], ...]] = []
-    n = len(groups)
-    cols = {k: np.zeros(n, dtype=np.int64) for k in ("t", "c", "m", "n", "f", "cl", "a", "l", "r", "k")}
-    for i, g in enumerate(groups):
-        if g.target not in t_index:
-            t_index[g.target] = len(targets)
-            targets.append(g.target)
-        cols["t"][i] = t_index[g.target]
-        cols["c"][i] = cached.setdefault(g.cached, len(cached))
-        cols["m"][i] = g.memory_mib if g.memory_mib is not None else -1
-        cols["n"][i] = g.count
-        cols["f"][i] = g.free
-        cols["cl"][i] = _intern(clusters, g.cluster)
-        cols["a"][i] = _intern(arches, g.arch)
-        cols["l"][i] = _intern(labels, g.labels)
-        cols["r"][i] = g.index if planning else node_rank[g.nodes[0]]
-        cols["k"][i] = max(len(g.nodes), 1)
+    cols: dict[str, list[int]] = {k: [] for k in ("t", "c", "m", "n", "f", "cl", "a", "l", "r", "k")}
+    ct, cc, cm, cn, cf, ccl, ca, cla, cr, ck = cols.values()
+    for g in groups:   # plain lists, one numpy conversion per column at the end
+        target = g.target
+        ti = t_index.get(target)
+        if ti is None:
+            ti = t_index[target] = len(targets)
+            targets.append(target)
+        ct.append(ti)
+        cc.append(cached.setdefault(g.cached, len(cached)))
+        cm.append(g.memory_mib if g.memory_mib is not None else -1)
+        cn.append(g.count)
+        cf.append(g.free)
+        ccl.append(_intern(clusters, g.cluster))
+        ca.append(_intern(arches, g.arch))
+        cla.append(_intern(labels, g.labels))
+        cr.append(g.index if planning else node_rank[g.nodes[0]])
+        ck.append(max(len(g.nodes), 1))
+    arr = {k: np.array(v, dtype=np.int64) for k, v in cols.items()}
     return GroupTable(groups=groups, targets=targets, cached_sets=sorted(cached, key=cached.__getitem__),
-                      clusters=clusters, arches=arches, label_sets=labels, target_id=cols["t"], cached_id=cols["c"],
-                      memory=cols["m"], count=cols["n"], free=cols["f"], cluster_id=cols["cl"], arch_id=cols["a"],
-                      label_id=cols["l"], rank=cols["r"], members=cols["k"], target_index=t_index,
+                      clusters=clusters, arches=arches, label_sets=labels, target_id=arr["t"], cached_id=arr["c"],
+                      memory=arr["m"], count=arr["n"], free=arr["f"], cluster_id=arr["cl"], arch_id=arr["a"],
+                      label_id=arr["l"], rank=arr["r"], members=arr["k"], target_index=t_index,
                       cached_index=cached)

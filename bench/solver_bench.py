@@ -187,8 +187,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fleets", default="random,deployed",
                     help="fleet profiles: random (0-4 independent cached entries per node: thousands of distinct "
                          "cached sets) and/or deployed (cached runtime stacks: a few dozen distinct sets)")
+    ap.add_argument("--gc-freeze", action="store_true",
+                    help="after loading the catalog, gc.collect() + gc.freeze() as `rtfit serve` does at start-up")
     args = ap.parse_args(argv)
     cat = load_catalog(args.catalog)
+    if args.gc_freeze:
+        import gc
+
+        gc.collect()
+        gc.freeze()
     n_req, budget, bf_sample, bf_budget = (150, 3.0, 3, 8.0) if args.quick else (600, 10.0, 10, 30.0)
     reqs = requests(n_req + 1, args.seed)
     print(f"catalog {cat.revision[:12]} ({cat.counts()['framework_builds']} framework builds); "

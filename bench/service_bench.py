@@ -129,6 +129,7 @@ def tree_cpu_seconds(root: int) -> float:
 class Result:
     name: str
     cpu_s: float = 0.0  # service CPU seconds used during the phase
+    generator_cpu_s: float = 0.0  # this load generator's own CPU seconds during the phase
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
@@ -154,6 +155,7 @@ class Result:
         return {
             "phase": self.name,
             "service_cpu_ms_per_request": round(self.cpu_ms(), 2),
+            "generator_cpu_ms_per_request": round(self.generator_cpu_s / self.count * 1000, 2) if self.count else None,
             "requests": self.count,
             "per_s": round(self.rate(), 1),
             "p50_ms": round(self.pct(0.50), 1),
@@ -303,9 +305,10 @@ async def run_db(db: str, args: argparse.Namespace, work: Path) -> list[Result]:
     results: list[Result] = []
 
     async def phase(coro: Any) -> None:
-        before = tree_cpu_seconds(proc.pid)
+        before, own = tree_cpu_seconds(proc.pid), time.process_time()
         result = await coro
         result.cpu_s = tree_cpu_seconds(proc.pid) - before
+        result.generator_cpu_s = time.process_time() - own
         results.append(result)
         print(f"[{db}] {json.dumps(result.row())}", file=sys.stderr)
 

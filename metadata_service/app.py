@@ -23,6 +23,7 @@ from .catalog_state import CatalogHolder
 from .db import Database, init_db
 from .deps import ServiceState
 from .errors import ServiceError
+from .heartbeat_lane import HeartbeatLane
 from .heartbeats import HeartbeatService
 from .metrics import Metrics
 from .middleware import RequestMiddleware
@@ -121,5 +122,10 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
     install_problem_handlers(app)
     include_routes(app)
     mount_ui(app)  # the web console under /ui (static assets shipped in the package)
-    app.add_middleware(RequestMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestMiddleware,
+        metrics=metrics,
+        max_body_bytes=settings.max_body_bytes,
+        lane=HeartbeatLane(state) if settings.heartbeat_lane else None,
+    )
     return app

@@ -5,7 +5,10 @@ every connection, so several worker processes can share one file. Because a SQLi
 that starts by reading cannot later take the write lock if another process wrote in between
 (SQLITE_BUSY_SNAPSHOT, which the busy timeout does not cover), writes go through a second
 engine whose transactions begin with `BEGIN IMMEDIATE`; reads use plain deferred transactions.
-On PostgreSQL both are the same engine. `init_db` runs Alembic's `upgrade head` programmatically;
+Before `BEGIN IMMEDIATE` a writer takes `Database.write_lock` (metadata_service/writelock.py),
+which queues writers of every thread and worker process and wakes the next one as soon as the
+holder's connection goes back to the pool, instead of SQLite's sleeping busy handler.
+On PostgreSQL both are the same engine and there is no such lock. `init_db` runs Alembic's `upgrade head` programmatically;
 the migrations live in `metadata_service/migrations/`.
 """
 
@@ -16,11 +19,12 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from .errors import NotReady
+from .writelock import WriteLock
 
 __all__ = ["Database", "alembic_config", "init_db"]
 
@@ -38,15 +42,15 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+_HOLDS_LOCK = "rtfit_write_lock"
+PRELOCKED = "rtfit_prelocked"  # execution option: the caller already holds the write lock
+
+
 def _begin_deferred(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN")
 
 
-def _begin_immediate(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> Engine:
+def _sqlite_engine(url: str, *, write_lock: WriteLock | None, pool_size: int) -> Engine:
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
@@ -54,8 +58,31 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> Engine:
         max_overflow=pool_size,
     )
     event.listen(engine, "connect", _sqlite_connect)
-    event.listen(engine, "begin", _begin_immediate if immediate else _begin_deferred)
+    if write_lock is None:
+        event.listen(engine, "begin", _begin_deferred)
+        return engine
+
+    def begin_immediate(conn: Any) -> None:
+        if not conn.get_execution_options().get(PRELOCKED) and not conn.info.get(_HOLDS_LOCK):
+            write_lock.acquire()
+            conn.info[_HOLDS_LOCK] = True
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    def checkin(_dbapi_connection: Any, record: Any) -> None:  # after COMMIT or ROLLBACK
+        if record is not None and record.info.pop(_HOLDS_LOCK, False):
+            write_lock.release()
+
+    event.listen(engine, "begin", begin_immediate)
+    event.listen(engine.pool, "checkin", checkin)
     return engine
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL; None for an in-memory database."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
 
 
 class Database:
@@ -63,12 +90,19 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 20) -> None:
         self.url = url
+        self.write_lock: WriteLock | None = None
         if url.startswith("sqlite"):
-            self.reader = _sqlite_engine(url, immediate=False, pool_size=pool_size)
-            self.writer = _sqlite_engine(url, immediate=True, pool_size=max(4, pool_size // 2))
+            path = _sqlite_file(url)
+            self.write_lock = WriteLock(
+                None if path is None else path.with_name(path.name + "-wlock"),
+                timeout_s=SQLITE_BUSY_TIMEOUT_MS / 1000,
+            )
+            self.reader = _sqlite_engine(url, write_lock=None, pool_size=pool_size)
+            self.writer = _sqlite_engine(url, write_lock=self.write_lock, pool_size=max(4, pool_size // 2))
         else:
             self.reader = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
             self.writer = self.reader
+        self._writer_prelocked = self.writer.execution_options(**{PRELOCKED: True})
 
     @property
     def dialect(self) -> str:
@@ -77,8 +111,9 @@ class Database:
     def read_session(self) -> Session:
         return Session(self.reader, expire_on_commit=False)
 
-    def write_session(self) -> Session:
-        return Session(self.writer, expire_on_commit=False)
+    def write_session(self, *, prelocked: bool = False) -> Session:
+        """A session on the writer; `prelocked`: the caller holds `write_lock` (SQLite) itself."""
+        return Session(self._writer_prelocked if prelocked else self.writer, expire_on_commit=False)
 
     def check(self) -> None:
         """Raise `NotReady` unless a trivial query succeeds."""
@@ -92,6 +127,8 @@ class Database:
         self.reader.dispose()
         if self.writer is not self.reader:
             self.writer.dispose()
+        if self.write_lock is not None:
+            self.write_lock.close()
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -5,6 +5,12 @@ At 10,000 nodes the write load is almost all liveness pings. Pings that arrive w
 transaction, so the commit rate stays low under load while a single ping still commits within a
 few milliseconds. Each ping gets its own outcome; an unknown node or a different inventory hash
 is answered 409 so the agent re-sends its full inventory.
+
+On SQLite a batch commits on the event loop itself, once `Database.write_lock` is taken without
+blocking the loop: a local WAL commit of a few rows costs well under a millisecond of CPU, while
+the same commit on a worker thread waited for the GIL at each of its four statements (up to the
+5 ms switch interval each while the loop was busy: p50 7 ms per batch, measured). On PostgreSQL,
+where each statement is a network round trip, batches commit on a worker thread.
 """
 
 from __future__ import annotations
@@ -77,8 +83,12 @@ class HeartbeatService:
         await asyncio.sleep(self._batch_s)
         while self._pending:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            pings = [(n, d) for n, d, _ in batch]
             try:
-                outcomes = await run_in_threadpool(self._commit_batch, [(n, d) for n, d, _ in batch])
+                if self._db.write_lock is not None:
+                    outcomes = await self._commit_batch_on_loop(pings)
+                else:
+                    outcomes = await run_in_threadpool(self._commit_batch, pings)
             except Exception as e:  # the whole transaction failed: every waiter gets the error
                 log.error("liveness batch of %d failed: %s", len(batch), e.__class__.__name__)
                 for _, _, future in batch:
@@ -89,8 +99,19 @@ class HeartbeatService:
                 if not future.done():
                     future.set_result(outcome)
 
-    def _commit_batch(self, pings: list[tuple[str, str]]) -> list[node_store.HeartbeatOutcome]:
-        with self._db.write_session() as session:
+    async def _commit_batch_on_loop(self, pings: list[tuple[str, str]]) -> list[node_store.HeartbeatOutcome]:
+        lock = self._db.write_lock
+        assert lock is not None
+        await lock.acquire_async()
+        try:
+            return self._commit_batch(pings, prelocked=True)
+        finally:
+            lock.release()
+
+    def _commit_batch(
+        self, pings: list[tuple[str, str]], *, prelocked: bool = False
+    ) -> list[node_store.HeartbeatOutcome]:
+        with self._db.write_session(prelocked=prelocked) as session:
             return node_store.record_liveness_batch(session, pings=pings, now=self._clock())
 
 

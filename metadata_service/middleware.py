@@ -1,5 +1,8 @@
 """The request middleware (pure ASGI): body-size limit, latency metric and structured access log.
 
+It also hands liveness heartbeats to `HeartbeatLane` (heartbeat_lane.py) once their body is read;
+what the lane does not take goes on to the FastAPI app.
+
 Bodies announced larger than the limit are refused with 413 before they are read; a body
 without Content-Length (chunked) is buffered up to the limit and refused with 413 as soon as
 it grows past it. Access-log lines are JSON; heartbeats log at DEBUG so 10,000 agents do not flood INFO.
@@ -15,6 +18,8 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import BodyTooLarge, InvalidInput
+from .heartbeat_lane import TEMPLATE as LANE_TEMPLATE
+from .heartbeat_lane import HeartbeatLane
 from .metrics import Metrics
 from .problems import problem_response
 
@@ -30,10 +35,13 @@ access_log = logging.getLogger("metadata_service.access")
 
 
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int, lane: HeartbeatLane | None = None
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.lane = lane
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -42,6 +50,7 @@ class RequestMiddleware:
         start = time.perf_counter()
         status = 500
         limit = self.max_body_bytes
+        template = None
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -65,12 +74,14 @@ class RequestMiddleware:
                     error = InvalidInput(f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels", field="body")
                     await problem_response(error)(scope, receive, send_wrapper)
                     return
+                if self.lane is not None and await self.lane.handle(scope, body, send_wrapper):
+                    template = LANE_TEMPLATE
+                    return
                 receive = _replay(body, receive)
             await self.app(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - start
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "(unmatched)"
+            template = template or getattr(scope.get("route"), "path", None) or "(unmatched)"
             self.metrics.request_seconds.labels(scope["method"], template, str(status)).observe(elapsed)
             level = logging.DEBUG if template.endswith("/heartbeat") or template == "/metrics" else logging.INFO
             if access_log.isEnabledFor(level):

@@ -18,7 +18,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .errors import NotReady, ServiceError
 
-__all__ = ["field_path", "install_problem_handlers", "problem_response"]
+__all__ = [
+    "field_path",
+    "install_problem_handlers",
+    "problem_response",
+    "service_error_response",
+    "unexpected_error_response",
+]
 
 log = logging.getLogger("metadata_service")
 PROBLEM_JSON = "application/problem+json"
@@ -27,6 +33,31 @@ PROBLEM_JSON = "application/problem+json"
 def problem_response(error: ServiceError) -> JSONResponse:
     headers = {"WWW-Authenticate": 'Bearer realm="rtfit"'} if error.status == 401 else None
     return JSONResponse(error.problem(), status_code=error.status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def service_error_response(error: ServiceError) -> JSONResponse:
+    if error.status >= 500:
+        log.warning("service error %s: %s", error.status, error.detail)
+    return problem_response(error)
+
+
+def unexpected_error_response(exc: Exception, method: str, path: str) -> JSONResponse:
+    """503 (retryable) for a database that is down or locked; otherwise a logged, bare 500."""
+    if _database_unavailable(exc):
+        # The database is down or unreachable (or SQLite stayed locked past its timeout):
+        # retryable, so 503 like /readyz, not a 500 (tests/reliability: PostgreSQL restart).
+        log.warning("database unavailable on %s %s: %s", method, path, exc.__class__.__name__)
+        response = problem_response(NotReady("the database is unavailable; retry shortly"))
+        response.headers["Retry-After"] = "1"
+        return response
+    log.error("unhandled error on %s %s", method, path, exc_info=exc)
+    body = {
+        "type": "https://rtfit.dev/problems/internal",
+        "title": "Internal error",
+        "status": 500,
+        "detail": "the server hit an unexpected error; it has been logged",
+    }
+    return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
 
 
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -65,9 +96,7 @@ def _validation_problem(exc: RequestValidationError) -> JSONResponse:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
-        if exc.status >= 500:
-            log.warning("service error %s: %s", exc.status, exc.detail)
-        return problem_response(exc)
+        return service_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -89,22 +118,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        if _database_unavailable(exc):
-            # The database is down or unreachable (or SQLite stayed locked past its timeout):
-            # retryable, so 503 like /readyz, not a 500 (tests/reliability: PostgreSQL restart).
-            log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.__class__.__name__)
-            error = NotReady("the database is unavailable; retry shortly")
-            response = problem_response(error)
-            response.headers["Retry-After"] = "1"
-            return response
-        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        body = {
-            "type": "https://rtfit.dev/problems/internal",
-            "title": "Internal error",
-            "status": 500,
-            "detail": "the server hit an unexpected error; it has been logged",
-        }
-        return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
+        return unexpected_error_response(exc, request.method, request.url.path)
 
 
 def _database_unavailable(exc: BaseException) -> bool:

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     heartbeat_batch_ms: float = Field(
         default=5.0, ge=0, description="Liveness heartbeats arriving within this window share one commit."
     )
+    heartbeat_lane: bool = Field(
+        default=True,
+        description="Answer liveness heartbeats in the request middleware, without FastAPI's routing "
+        "(same checks and answers; false: every request goes through the FastAPI route).",
+    )
     metrics_public: bool = Field(default=True, description="False: /metrics needs a reader token.")
     production: bool = Field(default=False, description="Refuse to start without a tokens file.")
     log_level: str = Field(default="info")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Column, ForeignKey, Index, String, Text, text
 from sqlmodel import Field, SQLModel
 
 __all__ = [
@@ -105,11 +105,32 @@ class NodeComponent(SQLModel, table=True):
     component: str = Field(primary_key=True, max_length=200)
 
 
+# The predicate of the partial index below, written as SQLAlchemy renders
+# `Heartbeat.available.is_(True)` on each database, so that SQLite's planner (which matches the
+# WHERE term literally) can use it for the stale-node queries.
+LIVE_SQLITE = "available IS 1"
+LIVE_POSTGRES = "available IS true"
+
+
 class Heartbeat(SQLModel, table=True):
-    """The node lease: last heartbeat time, count, availability flag and the inventory hash."""
+    """The node lease: last heartbeat time, count, availability flag and the inventory hash.
+
+    The stale-node queries (`available IS true AND last_seen < cutoff`) use a partial index of the
+    available leases by `last_seen`. A plain index on (available, last_seen), as in migration 0001,
+    made SQLite's planner answer `UPDATE ... WHERE node IN (...) AND available IS 1` (every
+    liveness batch) by walking the index of all available nodes instead of the primary key:
+    5 ms per batch of 3 at 10,000 nodes instead of 0.4 ms (migration 0002).
+    """
 
     __tablename__ = "heartbeats"
-    __table_args__ = (Index("ix_heartbeats_available_last_seen", "available", "last_seen"),)
+    __table_args__ = (
+        Index(
+            "ix_heartbeats_live_last_seen",
+            "last_seen",
+            sqlite_where=text(LIVE_SQLITE),
+            postgresql_where=text(LIVE_POSTGRES),
+        ),
+    )
 
     node: str = Field(sa_column=Column(String(253), ForeignKey("nodes.name", ondelete="CASCADE"), primary_key=True))
     inventory_hash: str = Field(max_length=64)

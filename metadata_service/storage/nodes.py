@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -97,6 +97,21 @@ def inventory_revision(session: Session) -> int:
     return int(session.scalar(select(InventoryState.revision).where(InventoryState.id == 1)) or 0)
 
 
+# The liveness batch's two statements, on the table rather than the ORM entity: an ORM bulk
+# UPDATE also evaluates its WHERE clause against the session's identity map, which made a batch
+# of 3 pings cost 1.4 ms of CPU instead of 0.5 ms (bench/heartbeat_batch_bench.py).
+# Expanding IN parameters keep one cached compiled form each.
+_LEASES = Heartbeat.__table__  # type: ignore[attr-defined]
+_SELECT_LEASES = select(_LEASES.c.node, _LEASES.c.inventory_hash, _LEASES.c.available).where(
+    _LEASES.c.node.in_(bindparam("names", expanding=True))
+)
+_RENEW_LEASES = (
+    update(_LEASES)
+    .where(_LEASES.c.node.in_(bindparam("names", expanding=True)), _LEASES.c.available.is_(True))
+    .values(last_seen=bindparam("now"), beats=_LEASES.c.beats + bindparam("repeats"))
+)
+
+
 def record_liveness_batch(
     session: Session, *, pings: Iterable[tuple[str, str]], now: float
 ) -> list[HeartbeatOutcome]:
@@ -112,21 +127,14 @@ def record_liveness_batch(
     names = sorted({name for name, _ in pings})
     try:
         leases = {
-            row[0]: (row[1], bool(row[2]))
-            for row in session.execute(
-                select(Heartbeat.node, Heartbeat.inventory_hash, Heartbeat.available).where(Heartbeat.node.in_(names))
-            )
+            row[0]: (row[1], bool(row[2])) for row in session.execute(_SELECT_LEASES, {"names": names})
         }
         repeats = Counter(n for n, d in pings if leases.get(n) == (d, True))
         by_repeat: dict[int, list[str]] = {}
         for name, k in sorted(repeats.items()):
             by_repeat.setdefault(k, []).append(name)
         for k, group in by_repeat.items():  # almost always one group: every node pinged once
-            result = session.execute(
-                update(Heartbeat)
-                .where(Heartbeat.node.in_(group), Heartbeat.available.is_(True))
-                .values(last_seen=now, beats=Heartbeat.beats + k)
-            )
+            result = session.execute(_RENEW_LEASES, {"names": group, "now": now, "repeats": k})
             if result.rowcount != len(group):  # a concurrent sweep or upload: redo one by one
                 session.rollback()
                 repeats.clear()

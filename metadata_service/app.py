@@ -110,6 +110,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
         finally:
             if renewer is not None:
                 renewer.cancel()
+            await db.dispose_async()
             db.dispose()
 
     app = FastAPI(

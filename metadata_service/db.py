@@ -21,6 +21,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import Session
 
 from .errors import NotReady
@@ -91,6 +92,7 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 20) -> None:
         self.url = url
         self.write_lock: WriteLock | None = None
+        self.async_writer: AsyncEngine | None = None  # PostgreSQL: liveness batches on the event loop
         if url.startswith("sqlite"):
             path = _sqlite_file(url)
             self.write_lock = WriteLock(
@@ -102,6 +104,11 @@ class Database:
         else:
             self.reader = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
             self.writer = self.reader
+            if self.reader.dialect.name == "postgresql" and self.reader.dialect.driver == "psycopg":
+                # psycopg 3 speaks asyncio itself; connections open lazily, on the loop that uses them.
+                self.async_writer = create_async_engine(
+                    url, pool_size=2, max_overflow=2, pool_pre_ping=True, isolation_level="AUTOCOMMIT"
+                )
         self._writer_prelocked = self.writer.execution_options(**{PRELOCKED: True})
 
     @property
@@ -122,6 +129,11 @@ class Database:
                 conn.execute(text("SELECT 1"))
         except SQLAlchemyError as e:
             raise NotReady(f"database unreachable ({e.__class__.__name__})") from e
+
+    async def dispose_async(self) -> None:
+        """Close the async engine's connections (on the event loop that opened them)."""
+        if self.async_writer is not None:
+            await self.async_writer.dispose()
 
     def dispose(self) -> None:
         self.reader.dispose()

@@ -17,8 +17,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import Session
 
 from ..errors import InventoryOutOfDate, NotFound
@@ -37,6 +38,7 @@ __all__ = [
     "live_entries",
     "record_full",
     "record_liveness_batch",
+    "renew_leases_pg",
     "stale_pending",
     "sweep_stale",
 ]
@@ -151,6 +153,39 @@ def record_liveness_batch(
         session.rollback()
         raise
     return outcomes
+
+
+# PostgreSQL: the common case of a liveness batch as one statement, run on the event loop through
+# the async engine with autocommit (one network round trip). Pings it does not renew (unknown node,
+# other hash, unavailable node) go to `record_liveness_batch`, whose slow path answers them.
+_RENEW_LEASES_PG = text(
+    """
+    UPDATE heartbeats AS h
+    SET last_seen = :now, beats = h.beats + v.repeats
+    FROM unnest(CAST(:names AS text[]), CAST(:hashes AS text[]), CAST(:repeats AS integer[]))
+        AS v(node, inventory_hash, repeats)
+    WHERE h.node = v.node AND h.inventory_hash = v.inventory_hash AND h.available
+    RETURNING h.node, h.inventory_hash
+    """
+)
+
+
+async def renew_leases_pg(conn: AsyncConnection, *, pings: Iterable[tuple[str, str]], now: float) -> set[tuple[str, str]]:
+    """Renew the available leases whose hash matches, in one statement; the (node, hash) renewed."""
+    counts = Counter(pings)
+    if not counts:
+        return set()
+    keys = list(counts)
+    result = await conn.execute(
+        _RENEW_LEASES_PG,
+        {
+            "now": now,
+            "names": [n for n, _ in keys],
+            "hashes": [d for _, d in keys],
+            "repeats": [counts[k] for k in keys],
+        },
+    )
+    return {(row[0], row[1]) for row in result}
 
 
 def _liveness_slow_path(session: Session, *, name: str, digest: str, now: float) -> HeartbeatOutcome:

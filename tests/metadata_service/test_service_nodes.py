@@ -165,3 +165,64 @@ def test_heartbeat_batch_outcomes_are_per_node(client: TestClient, tokens: Token
         codes = list(pool.map(ping, range(40)))
     assert codes == [409 if i % 2 == 0 else 200 for i in range(40)]
     assert client.get("/v1/nodes/node-a", headers=tokens.h("reader")).json()["beats"] == 21
+
+
+def test_one_liveness_batch_with_every_kind_of_ping(db_url: str) -> None:
+    """One batch (SQLite: on the loop; PostgreSQL: one async statement + the slow path) answers each ping."""
+    import asyncio
+
+    from metadata_service.db import Database, init_db
+    from metadata_service.errors import InventoryOutOfDate
+    from metadata_service.heartbeats import HeartbeatService
+    from metadata_service.metrics import Metrics
+    from metadata_service.schemas import HeartbeatCreate
+    from metadata_service.storage import nodes as node_store
+
+    db = Database(db_url)
+    now = [1000.0]
+    assert (db.write_lock is not None) == db_url.startswith("sqlite")  # the path under test
+    assert (db.async_writer is not None) == db_url.startswith("postgresql")
+    try:
+        init_db(db)
+        digests = {}
+        for name, at in (("node-b", 1000.0), ("node-a", 1090.0)):
+            entry = node_entry(name)
+            digests[name] = node_store.inventory_hash(entry)
+            with db.write_session() as session:
+                node_store.record_full(session, entry=entry, digest=digests[name], now=at)
+        now[0] = 1100.0
+        with db.write_session() as session:  # node-b goes stale
+            node_store.sweep_stale(session, now=now[0], ttl_s=60.0)
+            session.commit()
+        service = HeartbeatService(
+            db, metrics=Metrics(stale_nodes=lambda: 0), clock=lambda: now[0], batch_s=0.05
+        )
+        pings = [
+            ("node-a", digests["node-a"]),  # renewed
+            ("node-a", digests["node-a"]),  # the same node twice in one batch: both renewed
+            ("node-a", "e" * 64),  # another hash: 409
+            ("node-z", digests["node-a"]),  # unknown: 409
+            ("node-b", digests["node-b"]),  # stale, coming back: revived
+        ]
+
+        async def main() -> list[Any]:
+            try:
+                return await asyncio.gather(
+                    *(service.receive(n, HeartbeatCreate(node=None, inventory_hash=d)) for n, d in pings),
+                    return_exceptions=True,
+                )
+            finally:
+                await db.dispose_async()
+
+        results = asyncio.run(main())
+        ok_a, ok_a2, other, unknown, revived = results
+        assert ok_a.problem is None and ok_a2.problem is None and not ok_a.revived
+        assert isinstance(other, InventoryOutOfDate) and other.problem()["reason"] == "hash-mismatch"
+        assert isinstance(unknown, InventoryOutOfDate) and unknown.problem()["reason"] == "unknown-node"
+        assert revived.revived and revived.inventory_revision is not None
+        with db.read_session() as session:
+            views = {v.node.name: v for v in node_store.list_nodes(session)}
+        assert views["node-a"].beats == 3 and views["node-a"].last_seen == 1100.0
+        assert views["node-b"].beats == 2 and views["node-b"].available
+    finally:
+        db.dispose()

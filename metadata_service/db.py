@@ -101,6 +101,10 @@ class Database:
             )
             self.reader = _sqlite_engine(url, write_lock=None, pool_size=pool_size)
             self.writer = _sqlite_engine(url, write_lock=self.write_lock, pool_size=max(4, pool_size // 2))
+            # The caller that takes the lock itself (the event loop's liveness batches) gets its own
+            # connection: from the shared pool it could wait for a connection held by a thread that
+            # is itself waiting for the lock (a 30 s stall, until the pool timeout; seen under load).
+            self._prelocked_engine: Engine = _sqlite_engine(url, write_lock=self.write_lock, pool_size=1)
         else:
             self.reader = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
             self.writer = self.reader
@@ -109,7 +113,8 @@ class Database:
                 self.async_writer = create_async_engine(
                     url, pool_size=2, max_overflow=2, pool_pre_ping=True, isolation_level="AUTOCOMMIT"
                 )
-        self._writer_prelocked = self.writer.execution_options(**{PRELOCKED: True})
+            self._prelocked_engine = self.writer
+        self._writer_prelocked = self._prelocked_engine.execution_options(**{PRELOCKED: True})
 
     @property
     def dialect(self) -> str:
@@ -119,7 +124,8 @@ class Database:
         return Session(self.reader, expire_on_commit=False)
 
     def write_session(self, *, prelocked: bool = False) -> Session:
-        """A session on the writer; `prelocked`: the caller holds `write_lock` (SQLite) itself."""
+        """A session on the writer; `prelocked`: the caller holds `write_lock` (SQLite) itself,
+        and gets a connection of its own (one caller at a time: the event loop's liveness batches)."""
         return Session(self._writer_prelocked if prelocked else self.writer, expire_on_commit=False)
 
     def check(self) -> None:
@@ -139,6 +145,8 @@ class Database:
         self.reader.dispose()
         if self.writer is not self.reader:
             self.writer.dispose()
+        if self._prelocked_engine is not self.writer:
+            self._prelocked_engine.dispose()
         if self.write_lock is not None:
             self.write_lock.close()
 

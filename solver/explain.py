@@ -87,7 +87,8 @@ def _runtime_reason(problem: Problem, target: Target) -> str:
     found = memo.get(key)
     if found is None:
         if not problem.candidates:
-            found = next(iter(problem.filtered.values()))[0].rule if problem.filtered else "no-candidate"
+            rejected = np.flatnonzero(~problem.facts.ok_mask)
+            found = problem.facts.failures_of(int(rejected[0]))[0].rule if len(rejected) else "no-candidate"
         else:
             first = memo.get(("first-200",))
             if first is None:
@@ -271,9 +272,9 @@ def explain_failure(problem: Problem) -> FailureExplanation:
     for fs, examples in sorted(by_set.items(), key=lambda kv: len(kv[0])):
         for r in fs & set(core):
             examples_by_rule[r].extend(examples)
-    filtered = problem.filtered
+    ok_mask = problem.facts.ok_mask
     for exs in examples_by_rule.values():
-        exs.sort(key=lambda e: e[0].index in filtered)
+        exs.sort(key=lambda e: not ok_mask[e[0].index])   # request-filtered runtimes last
     conflicts = [_conflict(r, examples_by_rule[r]) for r in core]
     tallies = rejection_tallies(problem)
     if tallies and not problem.planning:

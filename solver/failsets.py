@@ -19,6 +19,7 @@ import numpy as np
 
 from catalog.compat import Check
 from solver.facts import Candidate, Target
+from solver.filters import rule_names
 from solver.groups import NodeGroup, node_checks, node_rule_names
 from solver.pairrules import pair_failure_rules_many
 from solver.problem import Problem
@@ -109,21 +110,26 @@ def failure_sets(problem: Problem) -> dict[frozenset[str], list[tuple[Candidate,
     out: dict[frozenset[str], list] = defaultdict(list)
     by_sig = _group_signatures(problem)
     cands = problem.all_candidates
-    filtered = problem.filtered
+    failures_of = problem.facts.failures_of  # request-rule checks with messages, only for examples
     pair_memo: dict[tuple[int, int], tuple[Check, ...]] = {}  # (id of target, pair signature) -> failures
     sets, intern = _RULE_SETS, _intern_rules
 
     sig_id: dict[tuple, int] = {}
     sig_rep: list[Candidate] = []
     cand_sig = np.zeros(len(cands), dtype=np.int64)
-    cand_fr = np.zeros(len(cands), dtype=np.int64)
     for c in cands:
         sig = pair_signature(c)
         if sig not in sig_id:
             sig_id[sig] = len(sig_rep)
             sig_rep.append(c)
         cand_sig[c.index] = sig_id[sig]
-        cand_fr[c.index] = intern(frozenset(ch.rule for ch in filtered.get(c.index, ())))
+    # the request-rule names of each candidate, from the filter bits (no messages built here)
+    bits = problem.facts.rule_bits
+    assert bits is not None
+    values, bits_inv = np.unique(bits, return_inverse=True)
+    cand_fr = np.array([intern(rule_names(int(v))) for v in values.tolist()], dtype=np.int64)[bits_inv.reshape(-1)]
+    if not len(cands):
+        cand_fr = np.zeros(0, dtype=np.int64)
     # per target: (request + pair rule set, first 50 candidate indices having it); 50 is the most
     # examples a rule set keeps, so the first 50 of each part are enough for any union of parts
     sig_of = cand_sig.tolist()
@@ -168,5 +174,5 @@ def failure_sets(problem: Problem) -> dict[frozenset[str], list[tuple[Candidate,
                 pf = pair_memo.get(key)
                 if pf is None:
                     pf = pair_memo[key] = pair_failures(problem.catalog, c, target)
-                bucket.append((c, g, filtered.get(c.index, ()) + g.node_checks + pf))
+                bucket.append((c, g, failures_of(i) + g.node_checks + pf))
     return out

@@ -23,7 +23,16 @@ from solver.facts import Candidate
 from solver.request import ModelRequest
 from solver.rules import _framework_ok, spec_allows_series
 
-__all__ = ["TableColumns", "table_columns"]
+__all__ = ["RULE_BITS", "TableColumns", "rule_names", "table_columns"]
+
+# One bit per request rule name of `rules.candidate_failures`.
+RULE_BITS = {"framework-version": 1, "python-version": 2, "requires": 4, "opset-too-new": 8,
+             "trt-engine-version": 16}
+
+
+def rule_names(bits: int) -> frozenset[str]:
+    """The request rule names whose bits are set in `bits`."""
+    return frozenset(name for name, bit in RULE_BITS.items() if bits & bit)
 
 _MEMO: dict[tuple, TableColumns] = {}
 _NONE = object()
@@ -62,33 +71,43 @@ class TableColumns:
         ids, values = self.column(name, get)
         return np.array([bad(v) for v in values], dtype=bool)[ids] if values else np.zeros(0, dtype=bool)
 
-    def request_ok(self, request: ModelRequest) -> np.ndarray:
-        """Per candidate: True when no request rule rejects it (`not candidate_failures`)."""
-        fail = np.zeros(len(self.cands), dtype=bool)
+    def request_rule_bits(self, request: ModelRequest) -> np.ndarray:
+        """Per candidate: the `RULE_BITS` of the request rules rejecting it (0: none; the rule
+        names of `candidate_failures`, without building its messages)."""
+        bits = np.zeros(len(self.cands), dtype=np.int64)
         if not len(self.cands):
-            return ~fail
+            return bits
         spec = request.framework_version
         if spec is not None:
-            fail |= self._fail("label", lambda c: (c.label, c.version) if c.version is not None else _NONE,
-                               lambda v: v is not _NONE and not _framework_ok(spec, v[0], v[1]))
+            bits |= RULE_BITS["framework-version"] * self._fail(
+                "label", lambda c: (c.label, c.version) if c.version is not None else _NONE,
+                lambda v: v is not _NONE and not _framework_ok(spec, v[0], v[1]))
         py = request.python
         if py is not None:
-            fail |= self._fail("python", lambda c: c.python if c.python is not None else _NONE,
-                               lambda v: v is not _NONE and not spec_allows_series(py, v))
+            bits |= RULE_BITS["python-version"] * self._fail(
+                "python", lambda c: c.python if c.python is not None else _NONE,
+                lambda v: v is not _NONE and not spec_allows_series(py, v))
         for kind, rspec in request.requires:
-            fail |= self._fail(f"component:{kind}", lambda c, k=kind: c.component_version(k),
-                               lambda v, s=rspec: v is None or not spec_allows_series(s, v))
+            bits |= RULE_BITS["requires"] * self._fail(
+                f"component:{kind}", lambda c, k=kind: c.component_version(k),
+                lambda v, s=rspec: v is None or not spec_allows_series(s, v))
         fmt = request.format
         if fmt is not None and fmt.kind == "onnx" and fmt.opset is not None:
             opset = fmt.opset
-            fail |= self._fail("max-opset", lambda c: c.build.release.max_opset if c.build is not None else None,
-                               lambda v: v is not None and opset > v)
+            bits |= RULE_BITS["opset-too-new"] * self._fail(
+                "max-opset", lambda c: c.build.release.max_opset if c.build is not None else None,
+                lambda v: v is not None and opset > v)
         if fmt is not None and fmt.kind == "tensorrt-engine" and request.uses_gpu:
             want = fmt.tensorrt_version
-            fail |= self._fail("tensorrt", lambda c: c.tensorrt,
-                               lambda v: v is None or (want is not None and not (
-                                   v == want or is_prefix(v, want) or is_prefix(want, v))))
-        return ~fail
+            bits |= RULE_BITS["trt-engine-version"] * self._fail(
+                "tensorrt", lambda c: c.tensorrt,
+                lambda v: v is None or (want is not None and not (
+                    v == want or is_prefix(v, want) or is_prefix(want, v))))
+        return bits
+
+    def request_ok(self, request: ModelRequest) -> np.ndarray:
+        """Per candidate: True when no request rule rejects it (`not candidate_failures`)."""
+        return self.request_rule_bits(request) == 0
 
 
 def table_columns(catalog: Catalog, table_key: tuple, cands: Sequence[Candidate]) -> TableColumns:

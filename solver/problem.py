@@ -60,7 +60,9 @@ class RequestFacts:
     candidates: tuple[Candidate, ...]
     ok_mask: np.ndarray             # per candidate of the table: no request rule rejects it
     newest_rank: dict[int, int]
+    rule_bits: np.ndarray | None = None  # per candidate: filters.RULE_BITS of the rules rejecting it
     _filtered: dict[int, tuple[Check, ...]] | None = None
+    _failures: dict[int, tuple[Check, ...]] = field(default_factory=dict)
     _feasible: dict[Target, tuple[Candidate, ...]] = field(default_factory=dict)
     best_memo: dict[tuple, Candidate | None] = field(default_factory=dict)
     _rank_array: np.ndarray | None = None
@@ -79,9 +81,17 @@ class RequestFacts:
     def filtered(self) -> dict[int, tuple[Check, ...]]:
         """{candidate index: the request rules rejecting it} (messages built on first use)."""
         if self._filtered is None:
-            self._filtered = {i: candidate_failures(self.catalog, self.request, self.all_candidates[i])
-                              for i in np.flatnonzero(~self.ok_mask).tolist()}
+            self._filtered = {i: self.failures_of(i) for i in np.flatnonzero(~self.ok_mask).tolist()}
         return self._filtered
+
+    def failures_of(self, index: int) -> tuple[Check, ...]:
+        """The request rules rejecting candidate `index`, with messages (built once, on demand)."""
+        if self.ok_mask[index]:
+            return ()
+        found = self._failures.get(index)
+        if found is None:
+            found = self._failures[index] = candidate_failures(self.catalog, self.request, self.all_candidates[index])
+        return found
 
     def verdicts(self, target: Target) -> bytes:
         """One byte per candidate of the table: 1 when the pair rules accept it on `target`."""
@@ -111,10 +121,12 @@ def request_facts(catalog: Catalog, request: ModelRequest) -> RequestFacts:
     table = candidates_for(catalog, request.framework, request.uses_gpu, extra)
     table_key = (catalog.revision, request.framework, request.uses_gpu, extra)
     cols = table_columns(catalog, table_key, table)
-    ok = cols.request_ok(request)
+    bits = cols.request_rule_bits(request)
+    ok = bits == 0
     kept = tuple(table[i] for i in cols.by_rank[ok[cols.by_rank]].tolist())  # by (newest rank, index)
     facts = RequestFacts(catalog=catalog, request=request, table_key=table_key, all_candidates=table,
-                         candidates=kept, ok_mask=ok, newest_rank=cols.newest_rank, _rank_array=cols.rank)
+                         candidates=kept, ok_mask=ok, newest_rank=cols.newest_rank, rule_bits=bits,
+                         _rank_array=cols.rank)
     _REQUEST_CACHE[key] = facts
     while len(_REQUEST_CACHE) > _CACHE_SIZE:
         _REQUEST_CACHE.popitem(last=False)

@@ -220,3 +220,46 @@ def test_liveness_batch_update_uses_the_primary_key(tmp_path: Path) -> None:
         assert "ix_heartbeats_live_last_seen" in plans["UPDATE stale"], plans
     finally:
         db.dispose()
+
+
+def test_the_loop_commit_does_not_wait_for_connections_held_by_lock_waiters(tmp_path: Path) -> None:
+    """The deadlock seen under load: every pooled writer connection is held by a thread waiting
+    for the lock, while the lock's holder (the loop's liveness batch) needs a connection."""
+    from metadata_service.heartbeats import HeartbeatService
+    from metadata_service.metrics import Metrics
+
+    db = Database(f"sqlite:///{tmp_path / 'svc.db'}", pool_size=8)  # writer pool: 4 + 4 overflow
+    try:
+        init_db(db)
+        digests = _seed(db, ["n1"])
+        service = HeartbeatService(db, metrics=Metrics(stale_nodes=lambda: 0), clock=lambda: 2000.0, batch_s=0.0)
+        assert db.write_lock is not None
+        db.write_lock.acquire()  # as the loop does (acquire_async) before its batch commit
+
+        def writer() -> None:
+            with db.write_session() as session:
+                session.execute(text("UPDATE inventory_state SET changed_at = 3"))  # blocks in BEGIN
+                session.commit()
+
+        threads = [threading.Thread(target=writer, daemon=True) for _ in range(8)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 10
+        while db.writer.pool.checkedout() < 8 and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            time.sleep(0.01)
+        assert db.writer.pool.checkedout() == 8  # type: ignore[attr-defined]
+
+        done: list[Any] = []
+        commit = threading.Thread(
+            target=lambda: done.append(service._commit_batch([("n1", digests["n1"])], prelocked=True)),  # noqa: SLF001
+            daemon=True,
+        )
+        commit.start()
+        commit.join(5)
+        assert done and done[0][0].problem is None, "the prelocked commit waited for a pooled connection"
+        db.write_lock.release()
+        for t in threads:
+            t.join(10)
+        assert not any(t.is_alive() for t in threads)
+    finally:
+        db.dispose()

@@ -30,9 +30,10 @@ def _run(url: str, tmp: Path) -> tuple[dict, load_test.Acks]:
     return figures, acks
 
 
-def _check(url: str, figures: dict, acks: load_test.Acks) -> None:
+def _check(url: str, figures: dict, acks: load_test.Acks, log: Path | None = None) -> None:
     for kind in ("register", "liveness", "select", "flow"):
-        assert figures[kind]["errors"] == 0, (kind, figures[kind])
+        tail = log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
+        assert figures[kind]["errors"] == 0, (kind, figures[kind]["errors"], figures[kind]["non_2xx"], tail)
         assert figures[kind]["ok"] > 0, (kind, figures[kind])
     assert len(acks.heartbeat_last_send) == 200
     proof = load_test.verify(url, acks)
@@ -48,11 +49,11 @@ def _check(url: str, figures: dict, acks: load_test.Acks) -> None:
 def test_load_sqlite_no_errors_no_lost_writes(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'load.db'}"
     figures, acks = _run(url, tmp_path)
-    _check(url, figures, acks)
+    _check(url, figures, acks, tmp_path / "serve.log")
 
 
 @pytest.mark.postgres
 def test_load_postgres_no_errors_no_lost_writes(tmp_path: Path) -> None:
     with pg_schema() as url:
         figures, acks = _run(url, tmp_path)
-        _check(url, figures, acks)
+        _check(url, figures, acks, tmp_path / "serve.log")

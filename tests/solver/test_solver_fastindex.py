@@ -17,6 +17,7 @@ import pytest
 import solver
 from solver.cachedindex import best_many
 from solver.facts import cached_match
+from solver.filters import rule_names
 from solver.groups import node_checks, node_rule_names
 from solver.pairrules import _pair_checks
 from solver.problem import _parse_cached, build_problem
@@ -123,5 +124,8 @@ def test_vectorised_request_filters_equal_candidate_failures(data: dict) -> None
         fails = candidate_failures(cat, problem.request, c)
         assert (c.index in kept) == (not fails)
         assert problem.filtered.get(c.index, ()) == fails
+        assert problem.facts.failures_of(c.index) == fails
+        # the filter bits name exactly the rules of candidate_failures (what failsets.py reads)
+        assert rule_names(int(problem.facts.rule_bits[c.index])) == frozenset(ch.rule for ch in fails)
     ranks = [problem.facts.newest_rank[c.index] for c in problem.candidates]
     assert ranks == sorted(ranks)

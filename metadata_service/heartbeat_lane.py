@@ -32,8 +32,9 @@ from starlette.responses import Response
 from starlette.types import Message, Scope, Send
 
 from .errors import ServiceError
+from .heartbeats import public_answer
 from .problems import service_error_response, unexpected_error_response
-from .schemas import HeartbeatCreate, HeartbeatPublic
+from .schemas import HeartbeatCreate
 
 if TYPE_CHECKING:
     from .deps import ServiceState
@@ -77,15 +78,7 @@ class HeartbeatLane:
         response: Response
         try:
             outcome = await state.heartbeats.receive(name, heartbeat)
-            answer = HeartbeatPublic(
-                node=outcome.node,
-                inventory_hash=outcome.inventory_hash,
-                changed=outcome.changed,
-                registered=outcome.registered,
-                revived=outcome.revived,
-                inventory_revision=outcome.inventory_revision,
-                ttl_s=state.settings.node_ttl_s,
-            )
+            answer = public_answer(outcome, ttl_s=state.settings.node_ttl_s)
             response = Response(answer.model_dump_json(), media_type="application/json")
         except ServiceError as e:  # 409: send the full inventory
             response = service_error_response(e)

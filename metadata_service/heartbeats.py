@@ -30,10 +30,10 @@ from starlette.concurrency import run_in_threadpool
 from .db import Database
 from .errors import InvalidInput
 from .metrics import Metrics
-from .schemas import HeartbeatCreate
+from .schemas import HeartbeatCreate, HeartbeatPublic
 from .storage import nodes as node_store
 
-__all__ = ["HeartbeatService"]
+__all__ = ["HeartbeatService", "public_answer"]
 
 log = logging.getLogger("metadata_service")
 MAX_BATCH = 500
@@ -144,6 +144,19 @@ class HeartbeatService:
     ) -> list[node_store.HeartbeatOutcome]:
         with self._db.write_session(prelocked=prelocked) as session:
             return node_store.record_liveness_batch(session, pings=pings, now=self._clock())
+
+
+def public_answer(outcome: node_store.HeartbeatOutcome, *, ttl_s: float) -> HeartbeatPublic:
+    """The 200 answer to a heartbeat (the route and the heartbeat lane give the same one)."""
+    return HeartbeatPublic(
+        node=outcome.node,
+        inventory_hash=outcome.inventory_hash,
+        changed=outcome.changed,
+        registered=outcome.registered,
+        revived=outcome.revived,
+        inventory_revision=outcome.inventory_revision,
+        ttl_s=ttl_s,
+    )
 
 
 def _check_with_solver(entry: dict[str, Any]) -> None:

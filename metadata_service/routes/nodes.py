@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from ..deps import AnyPrincipal, Reader, ReadSession, State
+from ..heartbeats import public_answer
 from ..schemas import HeartbeatCreate, HeartbeatPublic, NodePublic
 from ..selection import sweep_inventory
 from ..storage import nodes as node_store
@@ -24,15 +25,7 @@ router = APIRouter(prefix="/v1/nodes", tags=["nodes"])
 async def heartbeat(name: str, body: HeartbeatCreate, principal: AnyPrincipal, state: State) -> Any:
     principal.require_node_writer(name)
     outcome = await state.heartbeats.receive(name, body)
-    return HeartbeatPublic(
-        node=outcome.node,
-        inventory_hash=outcome.inventory_hash,
-        changed=outcome.changed,
-        registered=outcome.registered,
-        revived=outcome.revived,
-        inventory_revision=outcome.inventory_revision,
-        ttl_s=state.settings.node_ttl_s,
-    )
+    return public_answer(outcome, ttl_s=state.settings.node_ttl_s)
 
 
 def _public(view: node_store.NodeView, *, now: float, ttl_s: float, detail: bool) -> NodePublic:

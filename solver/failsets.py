@@ -124,12 +124,8 @@ def failure_sets(problem: Problem) -> dict[frozenset[str], list[tuple[Candidate,
             sig_rep.append(c)
         cand_sig[c.index] = sig_id[sig]
     # the request-rule names of each candidate, from the filter bits (no messages built here)
-    bits = problem.facts.rule_bits
-    assert bits is not None
-    values, bits_inv = np.unique(bits, return_inverse=True)
+    values, bits_inv = np.unique(problem.facts.rule_bits, return_inverse=True)
     cand_fr = np.array([intern(rule_names(int(v))) for v in values.tolist()], dtype=np.int64)[bits_inv.reshape(-1)]
-    if not len(cands):
-        cand_fr = np.zeros(0, dtype=np.int64)
     # per target: (request + pair rule set, first 50 candidate indices having it); 50 is the most
     # examples a rule set keeps, so the first 50 of each part are enough for any union of parts
     sig_of = cand_sig.tolist()

@@ -6,7 +6,8 @@ the messages only when something is explained. The request rules read a few attr
 candidate (framework label, Python, a component version, the release's max opset, TensorRT),
 each with few distinct values per table: per candidate table the attributes are interned once
 as id columns, and a request's verdict is one rule evaluation per distinct value plus array
-gathers. Equal to `not candidate_failures(...)` per candidate (a test holds them together).
+gathers: the bits of the request rules rejecting each candidate, whose names equal those of
+`candidate_failures(...)` per candidate (a test holds them together).
 The table's newest-version ranks are precomputed here too.
 """
 
@@ -104,10 +105,6 @@ class TableColumns:
                 lambda v: v is None or (want is not None and not (
                     v == want or is_prefix(v, want) or is_prefix(want, v))))
         return bits
-
-    def request_ok(self, request: ModelRequest) -> np.ndarray:
-        """Per candidate: True when no request rule rejects it (`not candidate_failures`)."""
-        return self.request_rule_bits(request) == 0
 
 
 def table_columns(catalog: Catalog, table_key: tuple, cands: Sequence[Candidate]) -> TableColumns:

@@ -60,7 +60,7 @@ class RequestFacts:
     candidates: tuple[Candidate, ...]
     ok_mask: np.ndarray             # per candidate of the table: no request rule rejects it
     newest_rank: dict[int, int]
-    rule_bits: np.ndarray | None = None  # per candidate: filters.RULE_BITS of the rules rejecting it
+    rule_bits: np.ndarray           # per candidate: filters.RULE_BITS of the rules rejecting it (0: none)
     _filtered: dict[int, tuple[Check, ...]] | None = None
     _failures: dict[int, tuple[Check, ...]] = field(default_factory=dict)
     _feasible: dict[Target, tuple[Candidate, ...]] = field(default_factory=dict)

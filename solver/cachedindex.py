@@ -10,12 +10,16 @@ Per (group table, candidate table) this module precomputes, once:
 - each candidate's *signature*: how many of each relevant component it carries (candidates
   with the same signature earn the same cached bytes on every node);
 - `cb_sig[cached set, signature]`: cached bytes, exactly `Problem.cached_bytes_for`;
-- verdict rows (target x candidate, from `RequestFacts.verdicts`), filled on demand.
+- the pair-rule verdicts of every (target, candidate) of the table (`RequestFacts.verdicts`),
+  deduplicated: candidates accepted on exactly the same targets share a *verdict class*,
+  targets accepting exactly the same candidates share a *verdict row*.
 
 Per request, `best_many` then finds for every pair the candidate with the largest
-`Problem.candidate_key_for` with a few array operations: the first feasible position of each
-signature per target (candidates are ordered by the key's non-cached part), and an arg-max of
-`cached bytes * (n + 1) - position` over signatures. The result equals
+`Problem.candidate_key_for` with a few small array operations. Candidates of one (verdict
+class, signature) are interchangeable but for their position in the key order, so only the
+first of each class competes (a few dozen classes, against thousands of candidates); per
+verdict row, the first feasible class of each signature group, then an arg-max of
+`cached bytes * (n + 1) - position` over the groups. The result equals
 `max(feasible, key=problem.candidate_key_for)` (tests hold them together).
 """
 
@@ -72,6 +76,7 @@ class CachedIndex:
                     counts[c.index, j] += 1
         sigs, sig_of = np.unique(counts, axis=0, return_inverse=True)
         self.sig_of = np.asarray(sig_of, dtype=np.int64).reshape(-1)
+        self.nsig = len(sigs)
         sizes = np.array([comp_list[int(r)].size_bytes for r in relevant.tolist()], dtype=np.int64)
         member = np.zeros((len(table.cached_sets), len(entries)), dtype=np.int64)
         for i, s in enumerate(table.cached_sets):
@@ -79,15 +84,19 @@ class CachedIndex:
                 member[i, e_index[e]] = 1
         has = (member @ hit[:, relevant].astype(np.int64)) > 0           # cached set x relevant component
         self.cb_sig = has.astype(np.int64) @ (sigs * sizes).T             # cached set x signature: bytes
-        self._verdicts = np.zeros((len(self.targets), len(cands)), dtype=bool)
-        self._filled = np.zeros(len(self.targets), dtype=bool)
-
-    def verdict_rows(self, target_ids: np.ndarray) -> np.ndarray:
-        """Pair-rule verdicts (target x candidate of the table) for these table targets."""
-        for t in target_ids[~self._filled[target_ids]].tolist():
-            self._verdicts[t] = np.frombuffer(self.facts.verdicts(self.targets[t]), dtype=np.uint8).astype(bool)
-            self._filled[t] = True
-        return self._verdicts[target_ids]
+        # Pair-rule verdicts of every (target, candidate), deduplicated both ways: candidates
+        # judged alike on every target of this fleet share a verdict class, targets judged alike
+        # (same platform, CC and driver, or just the same outcome) share a verdict row.
+        verdicts = np.array([np.frombuffer(facts.verdicts(t), dtype=np.uint8) for t in self.targets],
+                            dtype=bool).reshape(len(self.targets), len(cands))
+        if verdicts.size:
+            cols, vclass_of = np.unique(verdicts.T, axis=0, return_inverse=True)
+            rows, row_of = np.unique(cols.T, axis=0, return_inverse=True)
+        else:
+            rows, vclass_of, row_of = verdicts, np.zeros(len(cands)), np.zeros(len(self.targets))
+        self.vclass_of = np.asarray(vclass_of, dtype=np.int64).reshape(-1)  # per candidate
+        self.row_of = np.asarray(row_of, dtype=np.int64).reshape(-1)        # per table target
+        self.vrows = rows                                   # verdict row x verdict class: accepted
 
     def cached_bytes(self, cached_ids: np.ndarray, cand_ids: np.ndarray) -> np.ndarray:
         return self.cb_sig[cached_ids, self.sig_of[cand_ids]]
@@ -104,15 +113,21 @@ def cached_index(table: GroupTable, facts: RequestFacts) -> CachedIndex:
 
 def _order(problem: Problem) -> np.ndarray:
     """The request's candidates ordered by the non-cached part of the candidate key (best first)."""
-    memo = problem.facts.best_memo
-    key = ("order", problem._cand_order)
-    found = memo.get(key)
-    if found is None:
-        cands = problem.candidates          # sorted by (newest rank, index)
-        if "newest" not in problem._cand_order:
-            cands = tuple(sorted(cands, key=lambda c: c.index))
-        found = memo[key] = np.array([c.index for c in cands], dtype=np.int64)
-    return found
+    kept = problem.facts.kept_index          # by (newest rank, index)
+    return kept if "newest" in problem._cand_order else np.sort(kept)
+
+
+def _classes(idx: CachedIndex, ordc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (in `ordc`) of the first candidate of each (verdict class, cached signature) class.
+
+    Candidates of one class are judged alike by the pair rules on every target of the table and
+    earn the same cached bytes on every node, so only the first of each (in key order) can be
+    anyone's best.
+    Returns (positions, ascending; their candidate indices).
+    """
+    _, first = np.unique(idx.vclass_of[ordc] * idx.nsig + idx.sig_of[ordc], return_index=True)
+    pos = np.sort(first)
+    return pos, ordc[pos]
 
 
 def best_many(problem: Problem, target_ids: np.ndarray, cached_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -123,32 +138,34 @@ def best_many(problem: Problem, target_ids: np.ndarray, cached_ids: np.ndarray) 
     if n == 0 or len(ordc) == 0:
         return none
     idx = cached_index(problem.table, problem.facts)
-    tu, t_inv = np.unique(target_ids, return_inverse=True)
-    ok = idx.verdict_rows(tu)[:, ordc]                    # target x position
-    nk = len(ordc)
+    pos, reps = _classes(idx, ordc)
+    tu, t_inv = np.unique(idx.row_of[target_ids], return_inverse=True)
+    t_inv = t_inv.reshape(-1)
+    ok = idx.vrows[tu][:, idx.vclass_of[reps]]            # verdict row x class (in key order)
     any_ok = ok.any(axis=1)
-    first = ok.argmax(axis=1)
+    first = ok.argmax(axis=1)                             # each target's first feasible class
     order = problem._cand_order
     if "cached" not in order:
-        pos = np.where(any_ok, first, -1)[t_inv]
+        at = np.where(any_ok, first, -1)[t_inv]
     else:
-        sig = idx.sig_of[ordc]
+        # the classes grouped by cached signature (and newest rank when that comes first): each
+        # target's first feasible class of every group competes on cached bytes
+        nk = len(ordc)
+        sig = idx.sig_of[reps]
         newest_first = "newest" in order and order.index("newest") < order.index("cached")
-        rank = problem.facts.rank_array[ordc]
-        gkey = rank * (int(sig.max()) + 1) + sig if newest_first else sig
-        _, gid = np.unique(gkey, return_inverse=True)
-        gid = gid.reshape(-1)
-        perm = np.argsort(gid, kind="stable")
-        starts = np.flatnonzero(np.r_[True, np.diff(gid[perm]) != 0])
-        at = np.where(ok, np.arange(nk), nk)[:, perm]
-        fpos = np.minimum.reduceat(at, starts, axis=1)     # target x group: first feasible position
-        valid = fpos < nk
-        if newest_first:                                   # only the newest feasible rank competes
+        rank = problem.facts.rank_array[reps]
+        gkey = rank * idx.nsig + sig if newest_first else sig
+        perm = np.argsort(gkey, kind="stable")            # within a group: by position
+        starts = np.flatnonzero(np.r_[True, gkey[perm][1:] != gkey[perm][:-1]])
+        at_g = np.minimum.reduceat(np.where(ok, np.arange(len(reps)), len(reps))[:, perm], starts, axis=1)
+        valid = at_g < len(reps)                          # target x group: its first feasible class
+        if newest_first:                                  # only the newest feasible rank competes
             valid &= rank[perm[starts]][None, :] == rank[first][:, None]
+        fpos = pos[np.minimum(at_g, len(reps) - 1)]
         cb = idx.cb_sig[:, sig[perm[starts]]][cached_ids]  # pair x group: cached bytes
         score = np.where(valid[t_inv], cb * (nk + 1) - fpos[t_inv], _NEVER)
         g = score.argmax(axis=1)
-        pos = np.where(valid[t_inv, g], fpos[t_inv, g], -1)
-    cand = np.where(pos >= 0, ordc[np.maximum(pos, 0)], -1)
+        at = np.where(valid[t_inv, g], at_g[t_inv, g], -1)
+    cand = np.where(at >= 0, reps[np.maximum(at, 0)], -1)
     cbytes = np.where(cand >= 0, idx.cached_bytes(cached_ids, np.maximum(cand, 0)), 0)
     return cand, cbytes

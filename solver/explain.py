@@ -23,7 +23,7 @@ from solver.failsets import failure_sets
 from solver.groups import NodeGroup
 from solver.problem import Problem
 from solver.result import Assignment, Conflict
-from solver.rules import PHRASES, RULES, pair_failure_rules, pair_signature, target_failures
+from solver.rules import PHRASES, RULES, pair_failure_rules, pair_signature
 
 __all__ = ["FailureExplanation", "explain_choice", "explain_failure", "rejection_tallies"]
 
@@ -52,11 +52,12 @@ _FIRST_FAIL: dict[tuple, tuple[np.ndarray, list[str], dict[tuple, int]]] = {}
 def _first_failures(problem: Problem, target: Target, wanted: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """Codes of the first pair rule rejecting each candidate on `target` (-1: legal, -2: not judged yet).
 
-    Memoised per (candidate table, target) and filled for the `wanted` candidate indices on
-    demand; candidates with the same pair signature share their code.
+    Memoised per (candidate table, platform, CC, driver: what the pair rules read of a target)
+    and filled for the `wanted` candidate indices on demand; candidates with the same pair
+    signature share their code.
     """
     facts = problem.facts
-    key = (facts.table_key, id(problem.catalog), target)
+    key = (facts.table_key, id(problem.catalog), target.platform, target.cc, target.driver)
     found = _FIRST_FAIL.get(key)
     if found is None:
         if len(_FIRST_FAIL) > 4096:
@@ -83,7 +84,7 @@ def _first_failures(problem: Problem, target: Target, wanted: np.ndarray) -> tup
 def _runtime_reason(problem: Problem, target: Target) -> str:
     """The most common first failing rule of the request's runtimes on `target` (memoised)."""
     memo = problem.facts.best_memo
-    key = ("why-no-runtime", target)
+    key = ("why-no-runtime", target.platform, target.cc, target.driver)   # all the pair rules read
     found = memo.get(key)
     if found is None:
         if not problem.candidates:
@@ -109,7 +110,7 @@ def rejection_tallies(problem: Problem) -> list[str]:
     Vectorised over the group table, in the order node checks are applied (arch, GPU presence,
     memory, count, free GPUs, precision/engine CC, then the runtime rules).
     """
-    from solver.fast import RowScores
+    from solver.fast import RowScores, target_rules
 
     scores = getattr(problem, "_scores", None) or RowScores(problem)
     t = problem.table
@@ -127,20 +128,29 @@ def rejection_tallies(problem: Problem) -> list[str]:
         node_ok &= (t.count >= req.gpu_count) & (t.free >= req.gpu_count)
         if req.min_memory_mib:
             node_ok &= t.memory >= req.min_memory_mib
+    # per target, then gathered per group: the first rule that closes it, in the order applied
     no_runtime = node_ok & ~scores.mask
-    for tid in np.unique(t.target_id[no_runtime]).tolist():
-        reason[no_runtime & (t.target_id == tid)] = code(_runtime_reason(problem, t.targets[tid]))
-    for tid in np.flatnonzero(~scores.target_ok).tolist():
-        target = t.targets[tid]
-        fails = target_failures(problem.catalog, req, target)
-        rule = fails[0].rule if fails else "no-gpu"
-        reason[t.target_id == tid] = code(rule)
+    if no_runtime.any():
+        tcode = np.full(len(t.targets), -1, dtype=np.int64)
+        for tid in np.unique(t.target_id[no_runtime]).tolist():
+            tcode[tid] = code(_runtime_reason(problem, t.targets[tid]))
+        reason = np.where(no_runtime, tcode[t.target_id], -1)
+    closed = np.flatnonzero(~scores.target_ok)
+    if len(closed):
+        _, rules = target_rules(problem)
+        tcode = np.full(len(t.targets), -1, dtype=np.int64)
+        for tid in closed.tolist():
+            tcode[tid] = code(rules[tid] or "no-gpu")
+        rows = ~scores.target_ok[t.target_id]
+        reason[rows] = tcode[t.target_id[rows]]
     if req.uses_gpu:
         reason[(t.count >= req.gpu_count) & (t.free < req.gpu_count)] = code("no-free-gpu")
         reason[t.count < req.gpu_count] = code("gpu-count")
         if req.min_memory_mib:
             reason[t.memory < req.min_memory_mib] = code("gpu-memory")
-        no_gpu = np.array([tg.cc is None for tg in t.targets], dtype=bool)
+        no_gpu = t.memo.get("no-gpu")
+        if no_gpu is None:
+            no_gpu = t.memo["no-gpu"] = np.array([tg.cc is None for tg in t.targets], dtype=bool)
         reason[no_gpu[t.target_id]] = code("no-gpu")
     reason[~scores.arch_ok[t.arch_id]] = code("arch-not-allowed")
     reason[scores.mask] = -1

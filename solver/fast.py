@@ -20,7 +20,7 @@ from solver.problem import UNKNOWN_MEMORY_WASTE, Problem
 from solver.result import Assignment, GpuChoice
 from solver.rules import target_failures
 
-__all__ = ["RowScores", "assignment", "best_candidate", "best_for", "score_rows", "solve_fast"]
+__all__ = ["RowScores", "assignment", "best_candidate", "best_for", "score_rows", "solve_fast", "target_rules"]
 
 
 def best_for(problem: Problem, target: Target, cached: frozenset[str]) -> Candidate | None:
@@ -59,6 +59,29 @@ def assignment(problem: Problem, cand: Candidate, group: NodeGroup, node: str | 
                       key=problem.key(cand, group, member), candidate=cand.index, group=group.index)
 
 
+def target_rules(problem: Problem) -> tuple[np.ndarray, tuple[str | None, ...]]:
+    """Per target of the table: whether the target rules accept it, and else the first rule refusing it.
+
+    A GPU request on a target without a GPU is refused by "no-gpu". Target rules read the
+    request's GPU use, precision and TensorRT-engine compute capability only, so the columns are
+    memoised on the table by those.
+    """
+    req = problem.request
+    fmt = req.format
+    engine_cc = fmt.compute_capability if fmt is not None and fmt.kind == "tensorrt-engine" else None
+    cat = problem.catalog
+    key = ("target-rules", cat.revision, id(cat), req.uses_gpu, req.precision, engine_cc)
+    memo = problem.table.memo
+    found = memo.get(key)
+    if found is None:
+        rules: list[str | None] = []
+        for target in problem.table.targets:
+            fails = target_failures(cat, req, target)
+            rules.append(fails[0].rule if fails else "no-gpu" if target.cc is None and req.uses_gpu else None)
+        found = memo[key] = (np.array([r is None for r in rules], dtype=bool), tuple(rules))
+    return found
+
+
 class RowScores:
     """Per-group columns for one request: feasibility mask, best runtime and objective terms."""
 
@@ -67,15 +90,7 @@ class RowScores:
         req = problem.request
         gc = req.gpu_count
         facts = problem.facts
-        memo = facts.best_memo
-        target_ok = np.ones(len(t.targets), dtype=bool)
-        for i, target in enumerate(t.targets):
-            key = ("target-ok", target)
-            ok = memo.get(key)
-            if ok is None:
-                ok = (target.cc is not None or not req.uses_gpu) and not target_failures(problem.catalog, req, target)
-                memo[key] = ok
-            target_ok[i] = ok
+        target_ok, _ = target_rules(problem)
         arch_ok = np.array([req.arch is None or a in req.arch for a in t.arches], dtype=bool)
         mask = arch_ok[t.arch_id] & target_ok[t.target_id]
         need = req.min_memory_mib

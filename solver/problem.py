@@ -61,6 +61,7 @@ class RequestFacts:
     ok_mask: np.ndarray             # per candidate of the table: no request rule rejects it
     newest_rank: dict[int, int]
     rule_bits: np.ndarray           # per candidate: filters.RULE_BITS of the rules rejecting it (0: none)
+    kept_index: np.ndarray          # indices of `candidates`, in their order
     _filtered: dict[int, tuple[Check, ...]] | None = None
     _failures: dict[int, tuple[Check, ...]] = field(default_factory=dict)
     _feasible: dict[Target, tuple[Candidate, ...]] = field(default_factory=dict)
@@ -123,10 +124,11 @@ def request_facts(catalog: Catalog, request: ModelRequest) -> RequestFacts:
     cols = table_columns(catalog, table_key, table)
     bits = cols.request_rule_bits(request)
     ok = bits == 0
-    kept = tuple(table[i] for i in cols.by_rank[ok[cols.by_rank]].tolist())  # by (newest rank, index)
+    kept_index = cols.by_rank[ok[cols.by_rank]]    # by (newest rank, index)
+    kept = tuple(map(table.__getitem__, kept_index.tolist()))
     facts = RequestFacts(catalog=catalog, request=request, table_key=table_key, all_candidates=table,
                          candidates=kept, ok_mask=ok, newest_rank=cols.newest_rank, rule_bits=bits,
-                         _rank_array=cols.rank)
+                         kept_index=kept_index, _rank_array=cols.rank)
     _REQUEST_CACHE[key] = facts
     while len(_REQUEST_CACHE) > _CACHE_SIZE:
         _REQUEST_CACHE.popitem(last=False)

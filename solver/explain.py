@@ -12,14 +12,13 @@ rejection tallies ("12 nodes: driver too old") accompany both answers.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
 
 from catalog.compat import Check, binary_path, check_driver, check_kernels, check_toolkit_arch
 from solver.facts import Candidate, Target
-from solver.failsets import failure_sets
+from solver.failsets import FailureSets, failure_sets
 from solver.groups import NodeGroup
 from solver.problem import Problem
 from solver.result import Assignment, Conflict
@@ -244,16 +243,46 @@ def _cite_once(message: str, cited: set[str]) -> str:
     return f"{message[:at]} (catalog: {record})"
 
 
-def _conflict(rule: str, examples: list[tuple[Candidate, NodeGroup, tuple[Check, ...]]]) -> Conflict:
+def _conflict(fsets: FailureSets, rule: str) -> Conflict:
+    """The sentence of one core rule: its distinct messages over the examples, with their nodes.
+
+    Examples come from the failure sets holding `rule`, fewest rules first; examples whose
+    runtime the request accepts speak about the hardware and come before request-filtered ones.
+    """
+    ok_mask = fsets.problem.facts.ok_mask
+    ordered = [fs for fs in sorted(fsets.sets, key=len) if rule in fs]
+    per_group = RULES[rule].scope in ("node", "target") if rule in RULES else False
     messages: dict[str, dict[str, None]] = {}    # message -> nodes (an ordered set)
     seen: set[tuple[str, int]] = set()   # (message, id of group): a group's nodes are added once
-    for _c, g, checks in examples:
+
+    def add(checks: tuple[Check, ...], g: NodeGroup) -> None:
         for ch in checks:
-            if ch.rule == rule:
-                node_set = messages.setdefault(ch.message, {})
-                if (ch.message, id(g)) not in seen:
-                    seen.add((ch.message, id(g)))
-                    node_set.update(dict.fromkeys(_group_label(g)))
+            node_set = messages.setdefault(ch.message, {})
+            if (ch.message, id(g)) not in seen:
+                seen.add((ch.message, id(g)))
+                node_set.update(dict.fromkeys(_group_label(g)))
+
+    request_scope = rule in RULES and RULES[rule].scope == "request"
+    by_cand: dict[int, tuple[Check, ...]] = {}     # request rules: the checks depend on the candidate only
+    for accepted in (True, False):
+        for fs in ordered:
+            for chunk in fsets.sets[fs]:
+                picked = [i for i in chunk.cands if ok_mask[i] == accepted]
+                if per_group:   # the same checks for every candidate of the chunk
+                    if picked:
+                        add(fsets.rule_checks(rule, picked[0], chunk), chunk.group)
+                    continue
+                g = chunk.group
+                for i in picked:
+                    if request_scope:
+                        checks = by_cand.get(i)
+                        if checks is None:
+                            checks = by_cand[i] = fsets.rule_checks(rule, i, chunk)
+                    else:
+                        checks = fsets.rule_checks(rule, i, chunk)
+                    for ch in checks:
+                        if (ch.message, id(g)) not in seen:
+                            add((ch,), g)
     texts = []
     cited: set[str] = set()
     for msg, node_set in list(messages.items())[:3]:
@@ -275,20 +304,12 @@ def explain_failure(problem: Problem) -> FailureExplanation:
     if not problem.base_groups:
         return FailureExplanation((Conflict("no-nodes", "the inventory has no nodes"),),
                                   ("add nodes to the inventory, or plan hardware without --inventory",), ("no-nodes",))
-    by_set = failure_sets(problem)
-    core = _min_core(list(by_set))
-    examples_by_rule: dict[str, list] = defaultdict(list)
-    # Examples whose runtime the request accepts speak about the hardware; list them first.
-    for fs, examples in sorted(by_set.items(), key=lambda kv: len(kv[0])):
-        for r in fs & set(core):
-            examples_by_rule[r].extend(examples)
-    ok_mask = problem.facts.ok_mask
-    for exs in examples_by_rule.values():
-        exs.sort(key=lambda e: not ok_mask[e[0].index])   # request-filtered runtimes last
-    conflicts = [_conflict(r, examples_by_rule[r]) for r in core]
+    fsets = failure_sets(problem)
+    core = _min_core(list(fsets.sets))
+    conflicts = [_conflict(fsets, r) for r in core]
     tallies = rejection_tallies(problem)
     if tallies and not problem.planning:
         conflicts.append(Conflict("node-rejections", "; ".join(tallies)))
     from solver.suggest import suggestions
 
-    return FailureExplanation(tuple(conflicts), tuple(suggestions(problem, core, by_set)), core)
+    return FailureExplanation(tuple(conflicts), tuple(suggestions(problem, core, fsets)), core)

@@ -2,36 +2,44 @@
 
 Split from `explain.py`. An infeasible request is explained by the smallest set of rules that
 rejects *every* pair; that needs the distinct failure rule sets over all (candidate, group)
-pairs, with up to `_EXAMPLES` example triples each for the messages. At 5,000 nodes that is
-~1,400 runtimes x ~5,000 groups, so nothing here is judged per pair: node rules per distinct
-(target, arch, memory, count, free), pair rule sets per (candidate table, platform, compute
-capability, driver) and pair signature, and candidates split per target by one vector key.
+pairs, with up to `EXAMPLES` examples each for the messages. At 5,000 nodes that is ~1,400
+runtimes x ~5,000 groups, so nothing here is judged per pair: node rules per distinct (target,
+arch, memory, count, free), pair rule sets per (candidate table, platform, compute capability,
+driver) and pair signature, and candidates split per target by one vector key.
+
+Examples are kept as `Chunk`s (a merged node group, its target, and the candidates that are
+examples there) and their `Check` messages are built only when asked, for one rule at a time
+(`FailureSets.rule_checks`): the explanation renders the rules of the core only, and most
+examples never need a message at all.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections import defaultdict
-from dataclasses import replace
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from itertools import islice
 
 import numpy as np
 
 from catalog.compat import Check
 from solver.facts import Candidate, Target
-from solver.filters import rule_names
-from solver.groups import NodeGroup, node_checks, node_rule_names
+from solver.filters import RULE_BITS, rule_names
+from solver.groups import NodeGroup, node_checks
 from solver.pairrules import pair_failure_rules_many
 from solver.problem import Problem
-from solver.rules import pair_failures, pair_signature
+from solver.rules import RULES, pair_failures, pair_signature, target_failures
 
-__all__ = ["failure_sets"]
+__all__ = ["EXAMPLES", "Chunk", "FailureSets", "failure_sets"]
 
 _RULE_SETS: list[frozenset[str]] = []
 _RULE_SET_ID: dict[frozenset[str], int] = {}
 _RADIX = 1 << 24
-_EXAMPLES = 50  # example triples kept per failure rule set
-_PAIR_SETS: dict[tuple, np.ndarray] = {}
+EXAMPLES = 50  # example (candidate, group) pairs kept per failure rule set
+_PAIR_SETS: dict[tuple, tuple[np.ndarray, int]] = {}
+_COLUMNS: dict[bytes, int] = {}
+_SIGS: dict[tuple, tuple[np.ndarray, list[Candidate], tuple[Candidate, ...]]] = {}
+Example = tuple[Candidate, NodeGroup, tuple[Check, ...]]
 
 
 def _intern_rules(rules: frozenset[str]) -> int:
@@ -43,102 +51,222 @@ def _intern_rules(rules: frozenset[str]) -> int:
     return found
 
 
-def _pair_rule_sets(problem: Problem, target: Target, sig_rep: list[Candidate]) -> np.ndarray:
-    """Per pair signature of the candidate table (in catalog order), the id of its pair-rule set on `target`."""
+def _pair_signatures(problem: Problem) -> tuple[np.ndarray, list[Candidate]]:
+    """(pair signature id per candidate of the table, the first candidate of each) (per table)."""
+    key = (problem.facts.table_key, id(problem.catalog))
+    found = _SIGS.get(key)
+    if found is None or found[2] is not problem.all_candidates:
+        if len(_SIGS) > 256:
+            _SIGS.clear()
+        sig_id: dict[tuple, int] = {}
+        reps: list[Candidate] = []
+        ids = np.zeros(len(problem.all_candidates), dtype=np.int64)
+        for c in problem.all_candidates:
+            sig = pair_signature(c)
+            i = sig_id.get(sig)
+            if i is None:
+                i = sig_id[sig] = len(reps)
+                reps.append(c)
+            ids[c.index] = i
+        found = _SIGS[key] = (ids, reps, problem.all_candidates)
+    return found[0], found[1]
+
+
+def _pair_rule_sets(problem: Problem, target: Target, sig_rep: list[Candidate]) -> tuple[np.ndarray, int]:
+    """Per pair signature of the candidate table (in catalog order), the id of its pair-rule set on
+    `target`; and an id of that whole column (targets judged alike share it)."""
     # the pair rules read the platform, compute capability and driver of a target, not the product
     key = (problem.facts.table_key, id(problem.catalog), target.platform, target.cc, target.driver)
     found = _PAIR_SETS.get(key)
     if found is None:
         if len(_PAIR_SETS) > 4096:
             _PAIR_SETS.clear()
+            _COLUMNS.clear()
         ids: dict[tuple[str, ...], int] = {}
-        found = _PAIR_SETS[key] = np.array(
-            [ids[r] if r in ids else ids.setdefault(r, _intern_rules(frozenset(r)))
-             for r in pair_failure_rules_many(problem.catalog, sig_rep, target, problem.facts.table_key)],
-            dtype=np.int64)
+        col = np.array([ids[r] if r in ids else ids.setdefault(r, _intern_rules(frozenset(r)))
+                        for r in pair_failure_rules_many(problem.catalog, sig_rep, target, problem.facts.table_key)],
+                       dtype=np.int64)
+        found = _PAIR_SETS[key] = (col, _COLUMNS.setdefault(col.tobytes(), len(_COLUMNS)))
     return found
 
 
-def _group_signatures(problem: Problem) -> dict[tuple, list[NodeGroup]]:
-    """(target, node-check rule names) -> its groups, in order of first appearance.
+def _node_rule_codes(problem: Problem) -> tuple[np.ndarray, list[tuple[str, ...]]]:
+    """Per group row: an id of its node-check rule names (`groups.node_rule_names`), and the names."""
+    t = problem.table
+    req = problem.request
+    cat = problem.catalog
+    n = len(t.groups)
+    tnames: list[tuple[str, ...]] = []
+    for target in t.targets:
+        if not req.uses_gpu:
+            tnames.append(())
+        elif target.cc is None:
+            tnames.append(("no-gpu",))
+        else:
+            tnames.append(tuple(c.rule for c in target_failures(cat, req, target)))
+    tname_ids: dict[tuple[str, ...], int] = {}
+    tcode = np.array([tname_ids.setdefault(x, len(tname_ids)) for x in tnames], dtype=np.int64)
+    bits = np.zeros(n, dtype=np.int64)
+    if req.arch is not None:
+        bits |= np.array([a not in req.arch for a in t.arches], dtype=np.int64)[t.arch_id]
+    if req.uses_gpu:
+        has_gpu = np.array([tg.cc is not None for tg in t.targets], dtype=bool)[t.target_id]
+        need = req.min_memory_mib
+        if need:
+            bits |= 2 * (has_gpu & (t.memory < need))          # unknown memory (-1) counts as short
+        bits |= 4 * (has_gpu & (t.count < req.gpu_count))
+        bits |= 8 * (has_gpu & (t.count >= req.gpu_count) & (t.free < req.gpu_count))
+    code = tcode[t.target_id] * 16 + bits
+    tlist = list(tname_ids)
+    names: list[tuple[str, ...]] = []
+    ids: dict[int, int] = {}
+    out = np.zeros(n, dtype=np.int64)
+    uniq, inv = np.unique(code, return_inverse=True)
+    for u in uniq.tolist():
+        b = u % 16
+        tn = tlist[u // 16]
+        parts = ["arch-not-allowed"] if b & 1 else []
+        if req.uses_gpu and tn != ("no-gpu",):
+            parts += [r for bit, r in ((2, "gpu-memory"), (4, "gpu-count"), (8, "no-free-gpu")) if b & bit]
+        ids[u] = len(names)
+        names.append((*parts, *tn))
+    out = np.array([ids[u] for u in uniq.tolist()], dtype=np.int64)[inv.reshape(-1)]
+    return out, names
+
+
+def _group_signatures(problem: Problem) -> list[tuple[Target, tuple[str, ...], np.ndarray]]:
+    """(target, node-check rule names, its group rows), in order of first appearance.
 
     Node rules read only a group's target, arch, GPU memory, count and free GPUs, so they are
     judged once per distinct combination of those table columns.
     """
     t = problem.table
-    base = problem.base_groups
-    if not base:
-        return {}
-    # node_rule_names compares memory, count and free GPUs with the request only, so rows that
-    # agree on (target, arch, memory short, count short, free short) get the same names
-    req = problem.request
-    need = req.min_memory_mib
-    short = (t.count < req.gpu_count).astype(np.int64) * 2 + (t.free < req.gpu_count)
-    if need:
-        short = short * 2 + (t.memory < need)
-    else:
-        short = short * 2
-    combo = (t.target_id.astype(np.int64) * (int(t.arch_id.max()) + 1) + t.arch_id) * 8 + short
-    _, first, inv = np.unique(combo, return_index=True, return_inverse=True)
-    memo: dict = {}
-    names = [node_rule_names(problem.catalog, problem.request, base[i], memo) for i in first.tolist()]
-    name_ids: dict[tuple[str, ...], int] = {}
-    combo_name = np.array([name_ids.setdefault(n, len(name_ids)) for n in names], dtype=np.int64)
-    name_list = list(name_ids)
-    code = t.target_id * (len(name_ids) + 1) + combo_name[inv.reshape(-1)]
+    if not problem.base_groups:
+        return []
+    combo_name, name_list = _node_rule_codes(problem)
+    code = t.target_id * (len(name_list) + 1) + combo_name
     order = np.argsort(code, kind="stable")
     bounds = np.flatnonzero(np.r_[True, np.diff(code[order]) != 0, True])
+    starts = bounds[:-1]
+    firsts = order[starts]
     found = []
-    for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-        rows = order[a:b].tolist()
-        k = int(code[rows[0]])
-        found.append((rows[0], (t.targets[k // (len(name_ids) + 1)], name_list[k % (len(name_ids) + 1)]),
-                      [base[r] for r in rows]))
-    found.sort(key=lambda f: f[0])
-    return {key: groups for _, key, groups in found}
+    for j in np.argsort(firsts, kind="stable").tolist():
+        a, b = int(bounds[j]), int(bounds[j + 1])
+        k = int(code[order[a]])
+        found.append((t.targets[k // (len(name_list) + 1)], name_list[k % (len(name_list) + 1)], order[a:b]))
+    return found
 
 
-def failure_sets(problem: Problem) -> dict[frozenset[str], list[tuple[Candidate, NodeGroup, tuple[Check, ...]]]]:
-    """Distinct failure rule sets -> example (candidate, group, checks) triples (at most 50 each).
+def _merged_nodes(problem: Problem, rows: np.ndarray) -> tuple[str, ...]:
+    """The nodes of these group rows, sorted by name (through the name ranks, memoised per table)."""
+    t = problem.table
+    found = t.memo.get("node-ranks")
+    if found is None:
+        rank = problem.node_rank
+        names = [""] * len(rank)
+        for n, r in rank.items():
+            names[r] = n
+        counts = np.array([len(g.nodes) for g in t.groups], dtype=np.int64)
+        flat = np.array([rank[n] for g in t.groups for n in g.nodes], dtype=np.int64)
+        found = t.memo["node-ranks"] = (names, flat, np.cumsum(counts) - counts, counts)
+    names, flat, starts, counts = found
+    c = counts[rows]
+    at = starts[rows]
+    if (c != 1).any():    # groups of several nodes (or none): each member position
+        at = np.repeat(at - (np.cumsum(c) - c), c) + np.arange(int(c.sum()))
+    return tuple(map(names.__getitem__, np.sort(flat[at]).tolist()))
+
+
+@dataclass(eq=False)
+class Chunk:
+    """Example pairs of one failure set: candidates (catalog order) on one merged node group."""
+
+    group: NodeGroup          # the merged group (all nodes alike for the rules), with node checks
+    target: Target
+    cands: list[int]          # candidate indices
+
+
+@dataclass(eq=False)
+class FailureSets:
+    """Distinct failure rule sets (in order of first appearance) -> example chunks (<= 50 pairs each)."""
+
+    problem: Problem
+    sets: dict[frozenset[str], list[Chunk]]
+    _sig_of: np.ndarray
+    _pair_memo: dict[tuple, tuple[Check, ...]] = field(default_factory=dict)
+
+    def pair_checks(self, i: int, chunk: Chunk) -> tuple[Check, ...]:
+        """The pair-rule failures of candidate `i` on the chunk's target (memoised per pair signature)."""
+        key = (id(chunk.target), int(self._sig_of[i]))
+        found = self._pair_memo.get(key)
+        if found is None:
+            found = self._pair_memo[key] = pair_failures(self.problem.catalog, self.problem.all_candidates[i],
+                                                         chunk.target)
+        return found
+
+    def rule_checks(self, rule: str, i: int, chunk: Chunk) -> tuple[Check, ...]:
+        """The checks of `rule` failing for candidate `i` on the chunk's group (messages built here)."""
+        scope = RULES[rule].scope if rule in RULES else "pair"
+        if scope == "request":
+            bit = RULE_BITS.get(rule, 0)
+            if bit and not self.problem.facts.rule_bits[i] & bit:
+                return ()
+            src = self.problem.facts.failures_of(i)
+        elif scope in ("node", "target"):
+            src = chunk.group.node_checks
+        else:
+            key = (id(chunk.target), int(self._sig_of[i]), rule)
+            found = self._pair_memo.get(key)
+            if found is None:
+                found = self._pair_memo[key] = tuple(ch for ch in self.pair_checks(i, chunk) if ch.rule == rule)
+            return found
+        return tuple(ch for ch in src if ch.rule == rule)
+
+    def examples(self, fs: frozenset[str]) -> list[Example]:
+        """The (candidate, group, every failing check) examples of set `fs`, in order."""
+        facts = self.problem.facts
+        cands = self.problem.all_candidates
+        return [(cands[i], ch.group, facts.failures_of(i) + ch.group.node_checks + self.pair_checks(i, ch))
+                for ch in self.sets.get(fs, ()) for i in ch.cands]
+
+    def pairs(self, fs: frozenset[str]) -> Iterator[tuple[int, Chunk]]:
+        for ch in self.sets[fs]:
+            for i in ch.cands:
+                yield i, ch
+
+
+def failure_sets(problem: Problem) -> FailureSets:
+    """Distinct failure rule sets with example chunks (at most `EXAMPLES` pairs per set).
 
     Groups identical for the rules (same target and node-check rules) are judged once, through a
     merged group that lists all their nodes. The request + pair rule set of a candidate on a
     target is (its request-filter rules) | (the pair rules of its pair signature there), so per
     target candidates are split by one vector key; a group signature then only adds its node
-    rules, and example triples are built for the first candidates (catalog order) of each set.
+    rules, and examples are the first candidates (catalog order) of each set.
     """
-    out: dict[frozenset[str], list] = defaultdict(list)
+    out: dict[frozenset[str], list[Chunk]] = {}
+    room: dict[frozenset[str], int] = {}
+    cand_sig, sig_rep = _pair_signatures(problem)
+    fsets = FailureSets(problem, out, cand_sig)
     by_sig = _group_signatures(problem)
     cands = problem.all_candidates
-    failures_of = problem.facts.failures_of  # request-rule checks with messages, only for examples
-    pair_memo: dict[tuple[int, int], tuple[Check, ...]] = {}  # (id of target, pair signature) -> failures
     sets, intern = _RULE_SETS, _intern_rules
-
-    sig_id: dict[tuple, int] = {}
-    sig_rep: list[Candidate] = []
-    cand_sig = np.zeros(len(cands), dtype=np.int64)
-    for c in cands:
-        sig = pair_signature(c)
-        if sig not in sig_id:
-            sig_id[sig] = len(sig_rep)
-            sig_rep.append(c)
-        cand_sig[c.index] = sig_id[sig]
+    base = problem.base_groups
     # the request-rule names of each candidate, from the filter bits (no messages built here)
     values, bits_inv = np.unique(problem.facts.rule_bits, return_inverse=True)
     cand_fr = np.array([intern(rule_names(int(v))) for v in values.tolist()], dtype=np.int64)[bits_inv.reshape(-1)]
-    # per target: (request + pair rule set, first 50 candidate indices having it); 50 is the most
-    # examples a rule set keeps, so the first 50 of each part are enough for any union of parts
-    sig_of = cand_sig.tolist()
-    per_target: dict[Target, list[tuple[frozenset[str], list[int]]]] = {}
-    # the parts read a target's platform, compute capability and driver only (see _pair_rule_sets)
-    per_pair_key: dict[tuple, list[tuple[frozenset[str], list[int]]]] = {}
-    for (target, node_names), siblings in by_sig.items():
-        parts = per_target.get(target)
-        if parts is None:
-            pkey = (target.platform, target.cc, target.driver)
+    # per pair-rule column (targets alike for the pair rules): (request + pair rule set, first 50 candidate indices having it);
+    # 50 is the most examples a rule set keeps, so the first 50 of each part are enough for any
+    # union of parts. Then per (those, node rule names): the merged sets, by first candidate.
+    per_pair_key: dict[int, list[tuple[frozenset[str], list[int]]]] = {}
+    per_merge: dict[tuple, list[tuple[frozenset[str], list[list[int]]]]] = {}
+    for target, node_names, rows in by_sig:
+        pf, pkey = _pair_rule_sets(problem, target, sig_rep)
+        mkey = (pkey, node_names)
+        items = per_merge.get(mkey)
+        if items is None:
             parts = per_pair_key.get(pkey)
             if parts is None:
-                pf = _pair_rule_sets(problem, target, sig_rep)
                 key = cand_fr * _RADIX + pf[cand_sig] if len(cands) else cand_fr
                 parts = per_pair_key[pkey] = []
                 # a stable sort keeps catalog order inside each key: the first 50 of each part
@@ -147,28 +275,23 @@ def failure_sets(problem: Problem) -> dict[frozenset[str], list[tuple[Candidate,
                 bounds = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1], True]).tolist() if len(key) else [0]
                 for a, b in zip(bounds[:-1], bounds[1:], strict=True):
                     k = int(sk[a])
-                    parts.append((sets[k // _RADIX] | sets[k % _RADIX], order[a:min(b, a + _EXAMPLES)].tolist()))
-            per_target[target] = parts
-        node_rules = frozenset(node_names)
-        merged: dict[frozenset[str], list[list[int]]] = {}
-        for rules, idx in parts:
-            merged.setdefault(rules | node_rules, []).append(idx)
+                    parts.append((sets[k // _RADIX] | sets[k % _RADIX], order[a:min(b, a + EXAMPLES)].tolist()))
+            node_rules = frozenset(node_names)
+            merged: dict[frozenset[str], list[list[int]]] = {}
+            for rules, idx in parts:
+                merged.setdefault(rules | node_rules, []).append(idx)
+            items = per_merge[mkey] = sorted(merged.items(), key=lambda kv: min(a[0] for a in kv[1]))
         g: NodeGroup | None = None
-        for fs, lists in sorted(merged.items(), key=lambda kv: min(a[0] for a in kv[1])):
-            bucket = out[fs]
-            room = _EXAMPLES - len(bucket)
-            if room <= 0:
+        for fs, lists in items:
+            left = room.get(fs, EXAMPLES)
+            if left <= 0:
                 continue
             if g is None:  # the merged group, built only when it gives an example
-                g = replace(siblings[0], node_checks=node_checks(problem.catalog, problem.request, siblings[0]))
-                if len(siblings) > 1:
-                    g = replace(g, nodes=tuple(sorted(n for s in siblings for n in s.nodes)))
-            first = lists[0][:room] if len(lists) == 1 else list(islice(heapq.merge(*lists), room))
-            for i in first:
-                c = cands[i]
-                key = (id(target), sig_of[i])   # pair failures depend on the pair signature only
-                pf = pair_memo.get(key)
-                if pf is None:
-                    pf = pair_memo[key] = pair_failures(problem.catalog, c, target)
-                bucket.append((c, g, failures_of(i) + g.node_checks + pf))
-    return out
+                first_group = base[int(rows[0])]
+                g = replace(first_group, node_checks=node_checks(problem.catalog, problem.request, first_group))
+                if len(rows) > 1:
+                    g = replace(g, nodes=_merged_nodes(problem, rows))
+            first = lists[0][:left] if len(lists) == 1 else list(islice(heapq.merge(*lists), left))
+            out.setdefault(fs, []).append(Chunk(g, target, first))
+            room[fs] = left - len(first)
+    return fsets

@@ -13,6 +13,7 @@ import itertools
 from catalog.compat import Check
 from catalog.versions import series
 from solver.facts import Candidate
+from solver.failsets import FailureSets
 from solver.groups import NodeGroup
 from solver.policy import Policy
 from solver.problem import Problem
@@ -95,11 +96,11 @@ def _planning_hint(problem: Problem) -> str | None:
     return f"use a GPU such as {names} (with a current driver)"
 
 
-def suggestions(problem: Problem, core: tuple[str, ...], by_set: dict[frozenset[str], list[Example]]) -> list[str]:
+def suggestions(problem: Problem, core: tuple[str, ...], fsets: FailureSets) -> list[str]:
     out: list[str] = []
     hardware_needed = False
     for rule in core:
-        examples = [e for fs, exs in by_set.items() if fs == {rule} for e in exs]
+        examples = fsets.examples(frozenset({rule}))
         if not examples:
             continue
         text = _one(problem, rule, examples)
@@ -109,7 +110,7 @@ def suggestions(problem: Problem, core: tuple[str, ...], by_set: dict[frozenset[
             out.append(text)
     if not out:
         for r1, r2 in itertools.combinations(core, 2):
-            examples = [e for fs, exs in by_set.items() if fs == {r1, r2} for e in exs]
+            examples = fsets.examples(frozenset({r1, r2}))
             if examples:
                 texts = [t for t in (_one(problem, r1, examples), _one(problem, r2, examples)) if t]
                 if texts:

@@ -45,15 +45,25 @@ def _group_label(g: NodeGroup) -> list[str]:
     return list(g.nodes) if g.nodes else [g.gpu_product or g.arch]
 
 
-_FIRST_FAIL: dict[tuple, tuple[np.ndarray, list[str], dict[tuple, int]]] = {}
+_FIRST_FAIL: dict[tuple, tuple[np.ndarray, dict[tuple, int]]] = {}
+_CODES: dict[str, int] = {name: i for i, name in enumerate(RULES)}   # rule codes, in RULES order
+_NAMES: list[str] = list(RULES)
 
 
-def _first_failures(problem: Problem, target: Target, wanted: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Codes of the first pair rule rejecting each candidate on `target` (-1: legal, -2: not judged yet).
+def _rule_code(rule: str) -> int:
+    found = _CODES.get(rule)
+    if found is None:   # not a declared rule: after every declared one, in order of first sight
+        found = _CODES[rule] = len(_NAMES)
+        _NAMES.append(rule)
+    return found
+
+
+def _first_failures(problem: Problem, target: Target, wanted: np.ndarray) -> np.ndarray:
+    """Per candidate of the table: the code (`_rule_code`) of the first pair rule rejecting it on
+    `target` (-1: legal, -2: not judged yet), judged for the `wanted` candidates.
 
     Memoised per (candidate table, platform, CC, driver: what the pair rules read of a target)
-    and filled for the `wanted` candidate indices on demand; candidates with the same pair
-    signature share their code.
+    and filled on demand; candidates with the same pair signature share their code.
     """
     facts = problem.facts
     key = (facts.table_key, id(problem.catalog), target.platform, target.cc, target.driver)
@@ -62,45 +72,45 @@ def _first_failures(problem: Problem, target: Target, wanted: np.ndarray) -> tup
         if len(_FIRST_FAIL) > 4096:
             _FIRST_FAIL.clear()
         ok = np.frombuffer(facts.verdicts(target), dtype=np.uint8)
-        found = _FIRST_FAIL[key] = (np.where(ok > 0, -1, -2).astype(np.int64), [], {})
-    codes, names, by_sig = found
-    for i in wanted[codes[wanted] == -2].tolist():
+        found = _FIRST_FAIL[key] = (np.where(ok > 0, -1, -2).astype(np.int64), {})
+    codes, by_sig = found
+    todo = wanted[codes[wanted] == -2]
+    for i in todo.tolist():
         c = facts.all_candidates[i]
         sig = pair_signature(c)
         code = by_sig.get(sig)
         if code is None:
             fails = pair_failure_rules(problem.catalog, c, target)
-            code = -1
-            if fails:
-                if fails[0] not in names:
-                    names.append(fails[0])
-                code = names.index(fails[0])
-            by_sig[sig] = code
+            code = by_sig[sig] = _rule_code(fails[0]) if fails else -1
         codes[i] = code
-    return codes, names
+    return codes
 
 
-def _runtime_reason(problem: Problem, target: Target) -> str:
-    """The most common first failing rule of the request's runtimes on `target` (memoised)."""
-    memo = problem.facts.best_memo
-    key = ("why-no-runtime", target.platform, target.cc, target.driver)   # all the pair rules read
-    found = memo.get(key)
-    if found is None:
-        if not problem.candidates:
-            rejected = np.flatnonzero(~problem.facts.ok_mask)
-            found = problem.facts.failures_of(int(rejected[0]))[0].rule if len(rejected) else "no-candidate"
-        else:
-            first = memo.get(("first-200",))
-            if first is None:
-                first = memo[("first-200",)] = np.array([c.index for c in problem.candidates[:200]], dtype=np.int64)
-            codes, names = _first_failures(problem, target, first)
-            hit = codes[first]
-            hit = hit[hit >= 0]
-            counts = np.bincount(hit, minlength=len(names)) if len(hit) else np.zeros(len(names), dtype=np.int64)
-            found = min((names[i] for i in range(len(names)) if counts[i]),
-                        key=lambda r: (-counts[names.index(r)], _RULE_ORDER.get(r, 99)), default="no-candidate")
-        memo[key] = found
-    return found
+def _runtime_reasons(problem: Problem, targets: list[Target]) -> list[str]:
+    """Per target: the most common first failing rule of the request's first 200 runtimes there
+    (ties: the rule declared first in `rules.RULES`); the request's own rule when it keeps none."""
+    if not problem.candidates:
+        rejected = np.flatnonzero(~problem.facts.ok_mask)
+        rule = problem.facts.failures_of(int(rejected[0]))[0].rule if len(rejected) else "no-candidate"
+        return [rule] * len(targets)
+    first = problem.facts.kept_index[:200]
+    rows: dict[tuple, int] = {}
+    judged: list[np.ndarray] = []
+    at: list[int] = []
+    for target in targets:
+        pkey = (target.platform, target.cc, target.driver)
+        row = rows.get(pkey)
+        if row is None:
+            row = rows[pkey] = len(judged)
+            judged.append(_first_failures(problem, target, first)[first])
+        at.append(row)
+    m = np.stack(judged)
+    ncodes = len(_NAMES)
+    hit = m >= 0
+    counts = np.bincount((np.nonzero(hit)[0] * ncodes + m[hit]), minlength=len(judged) * ncodes).reshape(-1, ncodes)
+    best = counts.argmax(axis=1).tolist()
+    some = (counts.max(axis=1) > 0).tolist()
+    return [_NAMES[best[r]] if some[r] else "no-candidate" for r in at]
 
 
 def rejection_tallies(problem: Problem) -> list[str]:
@@ -131,8 +141,9 @@ def rejection_tallies(problem: Problem) -> list[str]:
     no_runtime = node_ok & ~scores.mask
     if no_runtime.any():
         tcode = np.full(len(t.targets), -1, dtype=np.int64)
-        for tid in np.unique(t.target_id[no_runtime]).tolist():
-            tcode[tid] = code(_runtime_reason(problem, t.targets[tid]))
+        tids = np.unique(t.target_id[no_runtime]).tolist()
+        for tid, rule in zip(tids, _runtime_reasons(problem, [t.targets[i] for i in tids]), strict=True):
+            tcode[tid] = code(rule)
         reason = np.where(no_runtime, tcode[t.target_id], -1)
     closed = np.flatnonzero(~scores.target_ok)
     if len(closed):
@@ -249,7 +260,7 @@ def _conflict(fsets: FailureSets, rule: str) -> Conflict:
     Examples come from the failure sets holding `rule`, fewest rules first; examples whose
     runtime the request accepts speak about the hardware and come before request-filtered ones.
     """
-    ok_mask = fsets.problem.facts.ok_mask
+    ok_mask = fsets.problem.facts.ok_mask.tolist()
     ordered = [fs for fs in sorted(fsets.sets, key=len) if rule in fs]
     per_group = RULES[rule].scope in ("node", "target") if rule in RULES else False
     messages: dict[str, dict[str, None]] = {}    # message -> nodes (an ordered set)
@@ -262,25 +273,28 @@ def _conflict(fsets: FailureSets, rule: str) -> Conflict:
                 seen.add((ch.message, id(g)))
                 node_set.update(dict.fromkeys(_group_label(g)))
 
-    request_scope = rule in RULES and RULES[rule].scope == "request"
-    by_cand: dict[int, tuple[Check, ...]] = {}     # request rules: the checks depend on the candidate only
+    if rule in RULES and RULES[rule].scope == "request":
+        # The checks depend on the candidate only, every example's runtime is request-filtered
+        # (no accepted pass) and no node is named: the distinct candidates, in order, suffice.
+        seq: list[int] = []
+        for fs in ordered:
+            for chunk in fsets.sets[fs]:
+                seq.extend(chunk.cands)
+        for i in dict.fromkeys(seq):
+            for ch in fsets.rule_checks(rule, i, chunk):
+                messages.setdefault(ch.message, {})
+        ordered = []
     for accepted in (True, False):
         for fs in ordered:
             for chunk in fsets.sets[fs]:
-                picked = [i for i in chunk.cands if ok_mask[i] == accepted]
+                picked = [i for i in chunk.cands if ok_mask[i] is accepted]
                 if per_group:   # the same checks for every candidate of the chunk
                     if picked:
                         add(fsets.rule_checks(rule, picked[0], chunk), chunk.group)
                     continue
                 g = chunk.group
                 for i in picked:
-                    if request_scope:
-                        checks = by_cand.get(i)
-                        if checks is None:
-                            checks = by_cand[i] = fsets.rule_checks(rule, i, chunk)
-                    else:
-                        checks = fsets.rule_checks(rule, i, chunk)
-                    for ch in checks:
+                    for ch in fsets.rule_checks(rule, i, chunk):
                         if (ch.message, id(g)) not in seen:
                             add((ch,), g)
     texts = []

@@ -28,9 +28,9 @@ from solver.filters import RULE_BITS, rule_names
 from solver.groups import NodeGroup, node_checks
 from solver.pairrules import pair_failure_rules_many
 from solver.problem import Problem
-from solver.rules import RULES, pair_failures, pair_signature, target_failures
+from solver.rules import RULES, pair_failures, pair_signature, request_rule_failures, target_failures
 
-__all__ = ["EXAMPLES", "Chunk", "FailureSets", "failure_sets"]
+__all__ = ["EXAMPLES", "Chunk", "FailureSets", "MergedGroup", "failure_sets"]
 
 _RULE_SETS: list[frozenset[str]] = []
 _RULE_SET_ID: dict[frozenset[str], int] = {}
@@ -177,13 +177,38 @@ def _merged_nodes(problem: Problem, rows: np.ndarray) -> tuple[str, ...]:
     return tuple(map(names.__getitem__, np.sort(flat[at]).tolist()))
 
 
+class MergedGroup:
+    """The group rows alike for the rules (same target and node rules), as one group listing all
+    their nodes, with its node checks; built on first use (most never are)."""
+
+    __slots__ = ("_group", "problem", "rows")
+
+    def __init__(self, problem: Problem, rows: np.ndarray) -> None:
+        self.problem = problem
+        self.rows = rows
+        self._group: NodeGroup | None = None
+
+    def get(self) -> NodeGroup:
+        if self._group is None:
+            p = self.problem
+            first = p.base_groups[int(self.rows[0])]
+            nodes = _merged_nodes(p, self.rows) if len(self.rows) > 1 else first.nodes
+            self._group = replace(first, nodes=nodes, node_checks=node_checks(p.catalog, p.request, first))
+        return self._group
+
+
 @dataclass(eq=False)
 class Chunk:
     """Example pairs of one failure set: candidates (catalog order) on one merged node group."""
 
-    group: NodeGroup          # the merged group (all nodes alike for the rules), with node checks
+    merged: MergedGroup
     target: Target
     cands: list[int]          # candidate indices
+
+    @property
+    def group(self) -> NodeGroup:
+        """The merged group (all its nodes, with node checks); chunks of one merged group share it."""
+        return self.merged.get()
 
 
 @dataclass(eq=False)
@@ -193,7 +218,7 @@ class FailureSets:
     problem: Problem
     sets: dict[frozenset[str], list[Chunk]]
     _sig_of: np.ndarray
-    _pair_memo: dict[tuple, tuple[Check, ...]] = field(default_factory=dict)
+    _pair_memo: dict[tuple, tuple[Check, ...]] = field(default_factory=dict)   # also request-rule checks
 
     def pair_checks(self, i: int, chunk: Chunk) -> tuple[Check, ...]:
         """The pair-rule failures of candidate `i` on the chunk's target (memoised per pair signature)."""
@@ -211,7 +236,12 @@ class FailureSets:
             bit = RULE_BITS.get(rule, 0)
             if bit and not self.problem.facts.rule_bits[i] & bit:
                 return ()
-            src = self.problem.facts.failures_of(i)
+            key = (rule, i)
+            found = self._pair_memo.get(key)
+            if found is None:
+                p = self.problem
+                found = self._pair_memo[key] = request_rule_failures(p.catalog, p.request, p.all_candidates[i], rule)
+            return found
         elif scope in ("node", "target"):
             src = chunk.group.node_checks
         else:
@@ -251,7 +281,6 @@ def failure_sets(problem: Problem) -> FailureSets:
     by_sig = _group_signatures(problem)
     cands = problem.all_candidates
     sets, intern = _RULE_SETS, _intern_rules
-    base = problem.base_groups
     # the request-rule names of each candidate, from the filter bits (no messages built here)
     values, bits_inv = np.unique(problem.facts.rule_bits, return_inverse=True)
     cand_fr = np.array([intern(rule_names(int(v))) for v in values.tolist()], dtype=np.int64)[bits_inv.reshape(-1)]
@@ -260,9 +289,12 @@ def failure_sets(problem: Problem) -> FailureSets:
     # union of parts. Then per (those, node rule names): the merged sets, by first candidate.
     per_pair_key: dict[int, list[tuple[frozenset[str], list[int]]]] = {}
     per_merge: dict[tuple, list[tuple[frozenset[str], list[list[int]]]]] = {}
+    full: set[tuple] = set()     # merge keys whose sets all hold EXAMPLES pairs already
     for target, node_names, rows in by_sig:
         pf, pkey = _pair_rule_sets(problem, target, sig_rep)
         mkey = (pkey, node_names)
+        if mkey in full:
+            continue
         items = per_merge.get(mkey)
         if items is None:
             parts = per_pair_key.get(pkey)
@@ -281,17 +313,16 @@ def failure_sets(problem: Problem) -> FailureSets:
             for rules, idx in parts:
                 merged.setdefault(rules | node_rules, []).append(idx)
             items = per_merge[mkey] = sorted(merged.items(), key=lambda kv: min(a[0] for a in kv[1]))
-        g: NodeGroup | None = None
+        group: MergedGroup | None = None
         for fs, lists in items:
             left = room.get(fs, EXAMPLES)
             if left <= 0:
                 continue
-            if g is None:  # the merged group, built only when it gives an example
-                first_group = base[int(rows[0])]
-                g = replace(first_group, node_checks=node_checks(problem.catalog, problem.request, first_group))
-                if len(rows) > 1:
-                    g = replace(g, nodes=_merged_nodes(problem, rows))
+            if group is None:
+                group = MergedGroup(problem, rows)
             first = lists[0][:left] if len(lists) == 1 else list(islice(heapq.merge(*lists), left))
-            out.setdefault(fs, []).append(Chunk(g, target, first))
+            out.setdefault(fs, []).append(Chunk(group, target, first))
             room[fs] = left - len(first)
+        if group is None:
+            full.add(mkey)
     return fsets

@@ -17,12 +17,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from packaging.version import Version
 
 from catalog import Catalog
-from catalog.versions import is_prefix
+from catalog.versions import is_prefix, spec_allows
 from solver.facts import Candidate
 from solver.request import ModelRequest
-from solver.rules import _framework_ok, spec_allows_series
+from solver.rules import spec_allows_series
 
 __all__ = ["RULE_BITS", "TableColumns", "rule_names", "table_columns"]
 
@@ -80,9 +81,10 @@ class TableColumns:
             return bits
         spec = request.framework_version
         if spec is not None:
+            # the version a framework label names (rules._framework_ok), parsed once per table
             bits |= RULE_BITS["framework-version"] * self._fail(
-                "label", lambda c: (c.label, c.version) if c.version is not None else _NONE,
-                lambda v: v is not _NONE and not _framework_ok(spec, v[0], v[1]))
+                "label-version", lambda c: (Version(c.label) if c.label else c.version) if c.version is not None
+                else _NONE, lambda v: v is not _NONE and not spec_allows(spec, v))
         py = request.python
         if py is not None:
             bits |= RULE_BITS["python-version"] * self._fail(

@@ -31,6 +31,7 @@ __all__ = [
     "FREE",
     "NEVER",
     "candidate_failures",
+    "request_rule_failures",
     "need_met",
     "pair_need",
     "pair_signature",
@@ -104,22 +105,33 @@ def _framework_ok(spec: SpecifierSet, label: str | None, version: Version) -> bo
     return spec_allows(spec, Version(label) if label else version)
 
 
+@lru_cache(maxsize=4096)
+def _spec_text(spec: SpecifierSet) -> str:
+    return str(spec) if spec else "(any)"
+
+
 def _filter_check(rule: str, what: str, value: Version | str | None, spec: SpecifierSet, cand: Candidate) -> Check:
     field = {"framework-version": "framework_version", "python-version": "python"}.get(rule, f"requires.{what}")
     of = f" (in the {cand.framework} {cand.label} runtime)" if cand.label and what != cand.framework else ""
-    return Check(rule, False, f"{what} {value}{of} is outside the requested {field} {spec or '(any)'}",
+    return Check(rule, False, f"{what} {value}{of} is outside the requested {field} {_spec_text(spec)}",
                  cand.build.sources if cand.build else (), f"allow {what} {value}")
 
 
-def candidate_failures(cat: Catalog, request: ModelRequest, cand: Candidate) -> tuple[Check, ...]:
-    """Request rules that reject `cand` (all of them, not just the first)."""
-    out: list[Check] = []
+def _framework_version(cat: Catalog, request: ModelRequest, cand: Candidate) -> list[Check]:
     if request.framework_version is not None and cand.version is not None:
         if not _framework_ok(request.framework_version, cand.label, cand.version):
-            out.append(_filter_check("framework-version", cand.framework, cand.label,
-                                     request.framework_version, cand))
+            return [_filter_check("framework-version", cand.framework, cand.label, request.framework_version, cand)]
+    return []
+
+
+def _python_version(cat: Catalog, request: ModelRequest, cand: Candidate) -> list[Check]:
     if request.python is not None and cand.python is not None and not spec_allows_series(request.python, cand.python):
-        out.append(_filter_check("python-version", "python", cand.python, request.python, cand))
+        return [_filter_check("python-version", "python", cand.python, request.python, cand)]
+    return []
+
+
+def _requires(cat: Catalog, request: ModelRequest, cand: Candidate) -> list[Check]:
+    out: list[Check] = []
     for kind, spec in request.requires:
         have = cand.component_version(kind)
         if have is None:
@@ -127,28 +139,53 @@ def candidate_failures(cat: Catalog, request: ModelRequest, cand: Candidate) -> 
                              f"{cand.label or ''} has no {kind}".replace("  ", " "), ()))
         elif not spec_allows_series(spec, have):
             out.append(_filter_check("requires", kind, have, spec, cand))
+    return out
+
+
+def _opset(cat: Catalog, request: ModelRequest, cand: Candidate) -> list[Check]:
     fmt = request.format
     if fmt is not None and fmt.kind == "onnx" and fmt.opset is not None and cand.build is not None:
         max_opset = cand.build.release.max_opset
         if max_opset is not None and fmt.opset > max_opset:
             rel = cand.build.release
-            out.append(Check("opset-too-new", False, f"the model uses ONNX opset {fmt.opset}, but {rel.framework} "
-                             f"{rel.series} implements opsets up to {max_opset} (catalog: {rel.id}; "
-                             f"{cat.cite(rel.sources)})", rel.sources,
-                             f"export the model with opset <= {max_opset}, or use a newer {rel.framework}"))
+            return [Check("opset-too-new", False, f"the model uses ONNX opset {fmt.opset}, but {rel.framework} "
+                          f"{rel.series} implements opsets up to {max_opset} (catalog: {rel.id}; "
+                          f"{cat.cite(rel.sources)})", rel.sources,
+                          f"export the model with opset <= {max_opset}, or use a newer {rel.framework}")]
+    return []
+
+
+def _engine_version(cat: Catalog, request: ModelRequest, cand: Candidate) -> list[Check]:
+    fmt = request.format
     if fmt is not None and fmt.kind == "tensorrt-engine" and request.uses_gpu:
         if cand.tensorrt is None:
-            out.append(Check("trt-engine-version", False, f"a TensorRT engine needs TensorRT in the runtime; "
-                             f"{cand.framework} {cand.label or ''} has none".rstrip(), ()))
-        elif fmt.tensorrt_version is not None and not (
+            return [Check("trt-engine-version", False, f"a TensorRT engine needs TensorRT in the runtime; "
+                          f"{cand.framework} {cand.label or ''} has none".rstrip(), ())]
+        if fmt.tensorrt_version is not None and not (
                 cand.tensorrt == fmt.tensorrt_version or is_prefix(cand.tensorrt, fmt.tensorrt_version)
                 or is_prefix(fmt.tensorrt_version, cand.tensorrt)):
             src = cand.build.sources if cand.build else ()
-            out.append(Check("trt-engine-version", False, f"the engine was built with TensorRT "
-                             f"{fmt.tensorrt_version}; a serialized engine runs only on that exact version, not "
-                             f"TensorRT {cand.tensorrt} (catalog fact trt.engine.version)", src,
-                             f"rebuild the engine with TensorRT {cand.tensorrt}, or use TensorRT {fmt.tensorrt_version}"))
-    return tuple(out)
+            return [Check("trt-engine-version", False, f"the engine was built with TensorRT "
+                          f"{fmt.tensorrt_version}; a serialized engine runs only on that exact version, not "
+                          f"TensorRT {cand.tensorrt} (catalog fact trt.engine.version)", src,
+                          f"rebuild the engine with TensorRT {cand.tensorrt}, or use TensorRT {fmt.tensorrt_version}")]
+    return []
+
+
+# The request rules, in the order `candidate_failures` reports them; each builds its own checks.
+_REQUEST_RULES = {"framework-version": _framework_version, "python-version": _python_version,
+                  "requires": _requires, "opset-too-new": _opset, "trt-engine-version": _engine_version}
+
+
+def candidate_failures(cat: Catalog, request: ModelRequest, cand: Candidate) -> tuple[Check, ...]:
+    """Request rules that reject `cand` (all of them, not just the first)."""
+    return tuple(ch for judge in _REQUEST_RULES.values() for ch in judge(cat, request, cand))
+
+
+def request_rule_failures(cat: Catalog, request: ModelRequest, cand: Candidate, rule: str) -> tuple[Check, ...]:
+    """The checks of one request rule rejecting `cand`: `candidate_failures` filtered by `rule`."""
+    judge = _REQUEST_RULES.get(rule)
+    return tuple(judge(cat, request, cand)) if judge is not None else ()
 
 
 _TARGET_MEMO: dict[tuple, tuple[Check, ...]] = {}

@@ -49,6 +49,16 @@ def _parse_entry(entry: str) -> tuple[str, Version | None]:
         return kind.strip().lower(), None
 
 
+def _distinct(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of the first of each distinct row, in order of first appearance; each row's class)."""
+    keys = np.ascontiguousarray(rows).view(np.dtype((np.void, rows.shape[1]))).reshape(-1)
+    _, first, inv = np.unique(keys, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return first[order], rank[inv.reshape(-1)]
+
+
 class CachedIndex:
     """Cached-bytes signatures and verdict rows of one candidate table on one group table."""
 
@@ -90,8 +100,10 @@ class CachedIndex:
         verdicts = np.array([np.frombuffer(facts.verdicts(t), dtype=np.uint8) for t in self.targets],
                             dtype=bool).reshape(len(self.targets), len(cands))
         if verdicts.size:
-            cols, vclass_of = np.unique(verdicts.T, axis=0, return_inverse=True)
-            rows, row_of = np.unique(cols.T, axis=0, return_inverse=True)
+            first, vclass_of = _distinct(np.packbits(verdicts, axis=0).T)
+            cols = verdicts[:, first]                                  # target x verdict class
+            first, row_of = _distinct(np.packbits(cols, axis=1))
+            rows = cols[first]
         else:
             rows, vclass_of, row_of = verdicts, np.zeros(len(cands)), np.zeros(len(self.targets))
         self.vclass_of = np.asarray(vclass_of, dtype=np.int64).reshape(-1)  # per candidate

@@ -20,9 +20,10 @@ from catalog.compat import Check, binary_path, check_driver, check_kernels, chec
 from solver.facts import Candidate, Target
 from solver.failsets import FailureSets, failure_sets
 from solver.groups import NodeGroup
+from solver.pairrules import pair_signature_id
 from solver.problem import Problem
 from solver.result import Assignment, Conflict
-from solver.rules import PHRASES, RULES, pair_failure_rules, pair_signature
+from solver.rules import PHRASES, RULES, pair_failure_rules
 
 __all__ = ["FailureExplanation", "explain_choice", "explain_failure", "rejection_tallies"]
 
@@ -77,7 +78,7 @@ def _first_failures(problem: Problem, target: Target, wanted: np.ndarray) -> np.
     todo = wanted[codes[wanted] == -2]
     for i in todo.tolist():
         c = facts.all_candidates[i]
-        sig = pair_signature(c)
+        sig = pair_signature_id(c)
         code = by_sig.get(sig)
         if code is None:
             fails = pair_failure_rules(problem.catalog, c, target)

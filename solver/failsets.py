@@ -26,9 +26,9 @@ from catalog.compat import Check
 from solver.facts import Candidate, Target
 from solver.filters import RULE_BITS, rule_names
 from solver.groups import NodeGroup, node_checks
-from solver.pairrules import pair_failure_rules_many
+from solver.pairrules import pair_failure_rules_many, pair_signature_id
 from solver.problem import Problem
-from solver.rules import RULES, pair_failures, pair_signature, request_rule_failures, target_failures
+from solver.rules import RULES, pair_failures, request_rule_failures, target_failures
 
 __all__ = ["EXAMPLES", "Chunk", "FailureSets", "MergedGroup", "failure_sets"]
 
@@ -62,7 +62,7 @@ def _pair_signatures(problem: Problem) -> tuple[np.ndarray, list[Candidate]]:
         reps: list[Candidate] = []
         ids = np.zeros(len(problem.all_candidates), dtype=np.int64)
         for c in problem.all_candidates:
-            sig = pair_signature(c)
+            sig = pair_signature_id(c)
             i = sig_id.get(sig)
             if i is None:
                 i = sig_id[sig] = len(reps)

@@ -28,7 +28,7 @@ from catalog.versions import spec_allows
 from solver.facts import Candidate, Target
 
 __all__ = ["FREE", "NEVER", "need_met", "pair_failure_rules", "pair_failure_rules_many", "pair_failures", "pair_need",
-           "pair_ok", "pair_signature"]
+           "pair_ok", "pair_signature", "pair_signature_id"]
 
 _CHECK_MEMO: dict[tuple, Check] = {}
 
@@ -48,6 +48,28 @@ def pair_signature(cand: Candidate) -> tuple:
     ref = cand.build
     return (id(ref.build) if ref else None, ref.version if ref else None, cand.label, cand.gpu, cand.cuda,
             cand.cudnn, cand.cudnn_ccs, cand.cudnn_min_driver)
+
+
+_SIG_IDS: dict[tuple, int] = {}
+_SIG_OF: dict[Candidate, int] = {}
+
+
+def pair_signature_id(cand: Candidate) -> int:
+    """A process-wide small int per distinct `pair_signature` (memoised per candidate object).
+
+    Memo tables keyed by the signature hash a tuple of Versions on every lookup; this id is
+    hashed by the candidate's identity once, then as an int.
+    """
+    found = _SIG_OF.get(cand)
+    if found is None:
+        if len(_SIG_OF) > 500_000:
+            _SIG_OF.clear()
+        sig = pair_signature(cand)
+        found = _SIG_IDS.get(sig)
+        if found is None:
+            found = _SIG_IDS[sig] = len(_SIG_IDS)
+        _SIG_OF[cand] = found
+    return found
 
 
 def _pair_checks(cat: Catalog, cand: Candidate, target: Target, stop: bool) -> list[Check]:
@@ -122,7 +144,7 @@ def pair_failure_rules(cat: Catalog, cand: Candidate, target: Target) -> tuple[s
     only the (memoised) driver checks are added. Same rules, same order as `_pair_checks`.
     """
     at = (cat.revision, id(cat))
-    key = (*at, pair_signature(cand), target.platform, target.cc)
+    key = (*at, pair_signature_id(cand), target.platform, target.cc)
     split = _SPLIT_MEMO.get(key)
     if split is None:
         if len(_SPLIT_MEMO) > 200_000:
@@ -175,7 +197,7 @@ def pair_failure_rules_many(cat: Catalog, reps: list[Candidate], target: Target,
         reps_of: list[Candidate] = []
         for c in reps:
             pair_failure_rules(cat, c, target)   # fills _SPLIT_MEMO
-            names, runs_driver, path = _SPLIT_MEMO[(*at, pair_signature(c), target.platform, target.cc)]
+            names, runs_driver, path = _SPLIT_MEMO[(*at, pair_signature_id(c), target.platform, target.cc)]
             heads.append(names)
             if not runs_driver:
                 cls.append(-1)
@@ -190,7 +212,7 @@ def pair_failure_rules_many(cat: Catalog, reps: list[Candidate], target: Target,
     tails = []
     for c in reps_of:   # the driver checks of one class, as `pair_failure_rules` appends them
         full = pair_failure_rules(cat, c, target)
-        names = _SPLIT_MEMO[(*at, pair_signature(c), target.platform, target.cc)][0]
+        names = _SPLIT_MEMO[(*at, pair_signature_id(c), target.platform, target.cc)][0]
         tails.append(full[len(names):])
     return [h if k < 0 else h + tails[k] if tails[k] else h for h, k in zip(heads, cls, strict=True)]
 
@@ -203,7 +225,7 @@ def pair_failures(cat: Catalog, cand: Candidate, target: Target) -> tuple[Check,
 
     Memoised per (catalog, pair signature, target): Python never matters to the pair rules.
     """
-    key = (cat.revision, id(cat), pair_signature(cand), target)
+    key = (cat.revision, id(cat), pair_signature_id(cand), target)
     found = _FAIL_MEMO.get(key)
     if found is None:
         if len(_FAIL_MEMO) > 200_000:

@@ -18,7 +18,8 @@ from packaging.version import Version
 
 from catalog import Catalog
 from solver.facts import Candidate, Target
-from solver.rules import FREE, NEVER, need_met, pair_need, pair_signature
+from solver.pairrules import pair_signature_id
+from solver.rules import FREE, NEVER, need_met, pair_need
 
 __all__ = ["verdict_bytes"]
 
@@ -36,7 +37,7 @@ def _needs(cat: Catalog, table_key: tuple, cands: Sequence[Candidate], platform:
         by_sig: dict[tuple, int] = {}
         ids = np.zeros(len(cands), dtype=np.int64)
         for c in cands:
-            sig = pair_signature(c)
+            sig = pair_signature_id(c)
             i = by_sig.get(sig)
             if i is None:
                 need = pair_need(cat, c, platform, cc)

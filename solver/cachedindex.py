@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from solver.problem import Problem, RequestFacts
     from solver.table import GroupTable
 
-__all__ = ["CachedIndex", "best_many", "cached_index"]
+__all__ = ["CachedIndex", "best_for_pairs", "best_many", "cached_index"]
 
 _NEVER = np.iinfo(np.int64).min
 
@@ -51,7 +51,8 @@ def _parse_entry(entry: str) -> tuple[str, Version | None]:
 
 def _distinct(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(index of the first of each distinct row, in order of first appearance; each row's class)."""
-    keys = np.ascontiguousarray(rows).view(np.dtype((np.void, rows.shape[1]))).reshape(-1)
+    rows = np.ascontiguousarray(rows)
+    keys = rows.view(np.dtype((np.void, rows.shape[1] * rows.itemsize))).reshape(-1)
     _, first, inv = np.unique(keys, return_index=True, return_inverse=True)
     order = np.argsort(first, kind="stable")
     rank = np.empty_like(order)
@@ -109,6 +110,22 @@ class CachedIndex:
         self.vclass_of = np.asarray(vclass_of, dtype=np.int64).reshape(-1)  # per candidate
         self.row_of = np.asarray(row_of, dtype=np.int64).reshape(-1)        # per table target
         self.vrows = rows                                   # verdict row x verdict class: accepted
+        # cached sets earning the same bytes from every signature share a cached-bytes class
+        if self.cb_sig.size:
+            first, cbc_of = _distinct(self.cb_sig)
+            self.cb_rows = self.cb_sig[first]                 # cached-bytes class x signature: bytes
+        else:
+            cbc_of, self.cb_rows = np.zeros(len(table.cached_sets), dtype=np.int64), self.cb_sig
+        self.cbc_of = np.asarray(cbc_of, dtype=np.int64).reshape(-1)       # per cached set
+        # each (target, cached set) pair of the table as a (verdict row, cached-bytes class) pair
+        codes, _ = table.pairs()
+        ncached = max(len(table.cached_sets), 1)
+        ncbc = max(len(self.cb_rows), 1)
+        key = self.row_of[codes // ncached] * ncbc + self.cbc_of[codes % ncached] if len(codes) else codes
+        ukeys, upair_of = np.unique(key, return_inverse=True)
+        self.upair_of = np.asarray(upair_of, dtype=np.int64).reshape(-1)  # per pair of table.pairs()
+        self.upair_row = ukeys // ncbc
+        self.upair_cbc = ukeys % ncbc
 
     def cached_bytes(self, cached_ids: np.ndarray, cand_ids: np.ndarray) -> np.ndarray:
         return self.cb_sig[cached_ids, self.sig_of[cand_ids]]
@@ -145,23 +162,50 @@ def _classes(idx: CachedIndex, ordc: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def best_many(problem: Problem, target_ids: np.ndarray, cached_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Best candidate index (-1: none fits) and its cached bytes for each (table target, cached set) pair."""
     n = len(target_ids)
-    none = np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.int64)
-    ordc = _order(problem)
-    if n == 0 or len(ordc) == 0:
-        return none
+    if n == 0 or len(_order(problem)) == 0:
+        return np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.int64)
     idx = cached_index(problem.table, problem.facts)
+    return _best(problem, idx, idx.row_of[target_ids], idx.cbc_of[cached_ids])
+
+
+def best_for_pairs(problem: Problem, used: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`best_many` of every (target, cached set) pair of `problem.table.pairs()` marked `used`
+    (the others get -1 and 0), judged once per (verdict row, cached-bytes class)."""
+    n = len(used)
+    cand = np.full(n, -1, dtype=np.int64)
+    cbytes = np.zeros(n, dtype=np.int64)
+    if not used.any() or len(_order(problem)) == 0:
+        return cand, cbytes
+    idx = cached_index(problem.table, problem.facts)
+    marked = np.zeros(len(idx.upair_row), dtype=bool)
+    marked[idx.upair_of[used]] = True
+    ups = np.flatnonzero(marked)
+    ucand, ubytes = _best(problem, idx, idx.upair_row[ups], idx.upair_cbc[ups])
+    full_cand = np.full(len(marked), -1, dtype=np.int64)
+    full_bytes = np.zeros(len(marked), dtype=np.int64)
+    full_cand[ups] = ucand
+    full_bytes[ups] = ubytes
+    cand[used] = full_cand[idx.upair_of[used]]
+    cbytes[used] = full_bytes[idx.upair_of[used]]
+    return cand, cbytes
+
+
+def _best(problem: Problem, idx: CachedIndex, row_ids: np.ndarray, cbc_ids: np.ndarray) \
+        -> tuple[np.ndarray, np.ndarray]:
+    """Best candidate and its cached bytes per (verdict row, cached-bytes class) pair."""
+    ordc = _order(problem)
     pos, reps = _classes(idx, ordc)
-    tu, t_inv = np.unique(idx.row_of[target_ids], return_inverse=True)
+    tu, t_inv = np.unique(row_ids, return_inverse=True)
     t_inv = t_inv.reshape(-1)
     ok = idx.vrows[tu][:, idx.vclass_of[reps]]            # verdict row x class (in key order)
     any_ok = ok.any(axis=1)
-    first = ok.argmax(axis=1)                             # each target's first feasible class
+    first = ok.argmax(axis=1)                             # each row's first feasible class
     order = problem._cand_order
     if "cached" not in order:
         at = np.where(any_ok, first, -1)[t_inv]
     else:
         # the classes grouped by cached signature (and newest rank when that comes first): each
-        # target's first feasible class of every group competes on cached bytes
+        # row's first feasible class of every group competes on cached bytes
         nk = len(ordc)
         sig = idx.sig_of[reps]
         newest_first = "newest" in order and order.index("newest") < order.index("cached")
@@ -170,14 +214,14 @@ def best_many(problem: Problem, target_ids: np.ndarray, cached_ids: np.ndarray) 
         perm = np.argsort(gkey, kind="stable")            # within a group: by position
         starts = np.flatnonzero(np.r_[True, gkey[perm][1:] != gkey[perm][:-1]])
         at_g = np.minimum.reduceat(np.where(ok, np.arange(len(reps)), len(reps))[:, perm], starts, axis=1)
-        valid = at_g < len(reps)                          # target x group: its first feasible class
+        valid = at_g < len(reps)                          # row x group: its first feasible class
         if newest_first:                                  # only the newest feasible rank competes
             valid &= rank[perm[starts]][None, :] == rank[first][:, None]
         fpos = pos[np.minimum(at_g, len(reps) - 1)]
-        cb = idx.cb_sig[:, sig[perm[starts]]][cached_ids]  # pair x group: cached bytes
+        cb = idx.cb_rows[:, sig[perm[starts]]][cbc_ids]   # pair x group: cached bytes
         score = np.where(valid[t_inv], cb * (nk + 1) - fpos[t_inv], _NEVER)
         g = score.argmax(axis=1)
         at = np.where(valid[t_inv, g], at_g[t_inv, g], -1)
     cand = np.where(at >= 0, reps[np.maximum(at, 0)], -1)
-    cbytes = np.where(cand >= 0, idx.cached_bytes(cached_ids, np.maximum(cand, 0)), 0)
+    cbytes = np.where(cand >= 0, idx.cb_rows[cbc_ids, idx.sig_of[np.maximum(cand, 0)]], 0)
     return cand, cbytes

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from solver.cachedindex import best_many
+from solver.cachedindex import best_for_pairs, best_many
 from solver.facts import Candidate, Target
 from solver.groups import NodeGroup
 from solver.problem import UNKNOWN_MEMORY_WASTE, Problem
@@ -98,19 +98,13 @@ class RowScores:
             mask &= (t.count >= gc) & (t.free >= gc)
             if need:
                 mask &= t.memory >= need
-        ncached = max(len(t.cached_sets), 1)
         pair_codes, pair_of = t.pairs()       # distinct (target, cached set) codes; each group's index
         used = np.zeros(len(pair_codes), dtype=bool)
         used[pair_of[mask]] = True
-        pairs = pair_codes[used]
-        cand, cbytes = best_many(problem, pairs // ncached, pairs % ncached)
-        best = np.full(len(pair_codes), -1, dtype=np.int64)
-        cached_val = np.zeros(len(pair_codes), dtype=np.int64)
+        best, cached_val = best_for_pairs(problem, used)
         newest_val = np.zeros(len(pair_codes), dtype=np.int64)
-        best[used] = cand
-        cached_val[used] = cbytes
         if len(facts.rank_array):
-            newest_val[used] = np.where(cand >= 0, -facts.rank_array[np.maximum(cand, 0)], 0)
+            newest_val[used] = np.where(best[used] >= 0, -facts.rank_array[np.maximum(best[used], 0)], 0)
         code = pair_of
         self.mask = mask & (best[code] >= 0)
         self.cand = best[code]

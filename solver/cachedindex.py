@@ -31,6 +31,7 @@ import numpy as np
 from packaging.version import InvalidVersion, Version
 
 from solver.facts import Candidate, Component, cached_match
+from solver.pairrules import pair_failure_rules_many, table_signatures
 
 if TYPE_CHECKING:
     from solver.problem import Problem, RequestFacts
@@ -110,6 +111,16 @@ class CachedIndex:
         self.vclass_of = np.asarray(vclass_of, dtype=np.int64).reshape(-1)  # per candidate
         self.row_of = np.asarray(row_of, dtype=np.int64).reshape(-1)        # per table target
         self.vrows = rows                                   # verdict row x verdict class: accepted
+        # The pair rules of every candidate on every (platform, CC, driver) of the fleet, which
+        # explanations and rejection tallies read: judged here, once per fleet and candidate
+        # table, rather than on the first selections that need them.
+        _, reps = table_signatures(facts.catalog, facts.table_key, cands)
+        judged: set[tuple] = set()
+        for t in self.targets:
+            pkey = (t.platform, t.cc, t.driver)
+            if t.cc is not None and pkey not in judged:
+                judged.add(pkey)
+                pair_failure_rules_many(facts.catalog, reps, t, facts.table_key)
         # cached sets earning the same bytes from every signature share a cached-bytes class
         if self.cb_sig.size:
             first, cbc_of = _distinct(self.cb_sig)

@@ -20,10 +20,10 @@ from catalog.compat import Check, binary_path, check_driver, check_kernels, chec
 from solver.facts import Candidate, Target
 from solver.failsets import FailureSets, failure_sets
 from solver.groups import NodeGroup
-from solver.pairrules import pair_signature_id
+from solver.pairrules import pair_failure_rules_many, table_signatures
 from solver.problem import Problem
 from solver.result import Assignment, Conflict
-from solver.rules import PHRASES, RULES, pair_failure_rules
+from solver.rules import PHRASES, RULES
 
 __all__ = ["FailureExplanation", "explain_choice", "explain_failure", "rejection_tallies"]
 
@@ -46,7 +46,7 @@ def _group_label(g: NodeGroup) -> list[str]:
     return list(g.nodes) if g.nodes else [g.gpu_product or g.arch]
 
 
-_FIRST_FAIL: dict[tuple, tuple[np.ndarray, dict[tuple, int]]] = {}
+_FIRST_FAIL: dict[tuple, tuple[np.ndarray, tuple]] = {}
 _CODES: dict[str, int] = {name: i for i, name in enumerate(RULES)}   # rule codes, in RULES order
 _NAMES: list[str] = list(RULES)
 
@@ -59,32 +59,25 @@ def _rule_code(rule: str) -> int:
     return found
 
 
-def _first_failures(problem: Problem, target: Target, wanted: np.ndarray) -> np.ndarray:
+def _first_failures(problem: Problem, target: Target) -> np.ndarray:
     """Per candidate of the table: the code (`_rule_code`) of the first pair rule rejecting it on
-    `target` (-1: legal, -2: not judged yet), judged for the `wanted` candidates.
+    `target` (-1: legal).
 
-    Memoised per (candidate table, platform, CC, driver: what the pair rules read of a target)
-    and filled on demand; candidates with the same pair signature share their code.
+    Memoised per (candidate table, platform, CC, driver: what the pair rules read of a target);
+    judged once per pair signature (`pairrules.pair_failure_rules_many`, as the failure sets are).
     """
     facts = problem.facts
     key = (facts.table_key, id(problem.catalog), target.platform, target.cc, target.driver)
     found = _FIRST_FAIL.get(key)
-    if found is None:
+    if found is None or found[1] is not facts.all_candidates:
         if len(_FIRST_FAIL) > 4096:
             _FIRST_FAIL.clear()
-        ok = np.frombuffer(facts.verdicts(target), dtype=np.uint8)
-        found = _FIRST_FAIL[key] = (np.where(ok > 0, -1, -2).astype(np.int64), {})
-    codes, by_sig = found
-    todo = wanted[codes[wanted] == -2]
-    for i in todo.tolist():
-        c = facts.all_candidates[i]
-        sig = pair_signature_id(c)
-        code = by_sig.get(sig)
-        if code is None:
-            fails = pair_failure_rules(problem.catalog, c, target)
-            code = by_sig[sig] = _rule_code(fails[0]) if fails else -1
-        codes[i] = code
-    return codes
+        sig_of, reps = table_signatures(problem.catalog, facts.table_key, facts.all_candidates)
+        names = pair_failure_rules_many(problem.catalog, reps, target, facts.table_key)
+        first = np.array([_rule_code(n[0]) if n else -1 for n in names], dtype=np.int64)
+        found = _FIRST_FAIL[key] = (first[sig_of] if len(reps) else np.zeros(0, dtype=np.int64),
+                                    facts.all_candidates)
+    return found[0]
 
 
 def _runtime_reasons(problem: Problem, targets: list[Target]) -> list[str]:
@@ -103,7 +96,7 @@ def _runtime_reasons(problem: Problem, targets: list[Target]) -> list[str]:
         row = rows.get(pkey)
         if row is None:
             row = rows[pkey] = len(judged)
-            judged.append(_first_failures(problem, target, first)[first])
+            judged.append(_first_failures(problem, target)[first])
         at.append(row)
     m = np.stack(judged)
     ncodes = len(_NAMES)

@@ -26,7 +26,7 @@ from catalog.compat import Check
 from solver.facts import Candidate, Target
 from solver.filters import RULE_BITS, rule_names
 from solver.groups import NodeGroup, node_checks
-from solver.pairrules import pair_failure_rules_many, pair_signature_id
+from solver.pairrules import pair_failure_rules_many, table_signatures
 from solver.problem import Problem
 from solver.rules import RULES, pair_failures, request_rule_failures, target_failures
 
@@ -38,7 +38,6 @@ _RADIX = 1 << 24
 EXAMPLES = 50  # example (candidate, group) pairs kept per failure rule set
 _PAIR_SETS: dict[tuple, tuple[np.ndarray, int]] = {}
 _COLUMNS: dict[bytes, int] = {}
-_SIGS: dict[tuple, tuple[np.ndarray, list[Candidate], tuple[Candidate, ...]]] = {}
 Example = tuple[Candidate, NodeGroup, tuple[Check, ...]]
 
 
@@ -52,24 +51,8 @@ def _intern_rules(rules: frozenset[str]) -> int:
 
 
 def _pair_signatures(problem: Problem) -> tuple[np.ndarray, list[Candidate]]:
-    """(pair signature id per candidate of the table, the first candidate of each) (per table)."""
-    key = (problem.facts.table_key, id(problem.catalog))
-    found = _SIGS.get(key)
-    if found is None or found[2] is not problem.all_candidates:
-        if len(_SIGS) > 256:
-            _SIGS.clear()
-        sig_id: dict[tuple, int] = {}
-        reps: list[Candidate] = []
-        ids = np.zeros(len(problem.all_candidates), dtype=np.int64)
-        for c in problem.all_candidates:
-            sig = pair_signature_id(c)
-            i = sig_id.get(sig)
-            if i is None:
-                i = sig_id[sig] = len(reps)
-                reps.append(c)
-            ids[c.index] = i
-        found = _SIGS[key] = (ids, reps, problem.all_candidates)
-    return found[0], found[1]
+    """(pair signature number per candidate of the table, the first candidate of each) (per table)."""
+    return table_signatures(problem.catalog, problem.facts.table_key, problem.all_candidates)
 
 
 def _pair_rule_sets(problem: Problem, target: Target, sig_rep: list[Candidate]) -> tuple[np.ndarray, int]:

@@ -10,6 +10,7 @@ driver-independent part plus one driver comparison). Tests hold the three forms 
 
 from __future__ import annotations
 
+import numpy as np
 from packaging.version import Version
 
 from catalog import Catalog
@@ -28,7 +29,7 @@ from catalog.versions import spec_allows
 from solver.facts import Candidate, Target
 
 __all__ = ["FREE", "NEVER", "need_met", "pair_failure_rules", "pair_failure_rules_many", "pair_failures", "pair_need",
-           "pair_ok", "pair_signature", "pair_signature_id"]
+           "pair_ok", "pair_signature", "pair_signature_id", "table_signatures"]
 
 _CHECK_MEMO: dict[tuple, Check] = {}
 
@@ -70,6 +71,33 @@ def pair_signature_id(cand: Candidate) -> int:
             found = _SIG_IDS[sig] = len(_SIG_IDS)
         _SIG_OF[cand] = found
     return found
+
+
+_TABLE_SIGS: dict[tuple, tuple[np.ndarray, list[Candidate], tuple[Candidate, ...]]] = {}
+
+
+def table_signatures(cat: Catalog, table_key: object, cands: tuple[Candidate, ...]) -> tuple[np.ndarray, list[Candidate]]:
+    """(pair signature number per candidate of a table, the first candidate of each), per table.
+
+    `pair_failure_rules_many` wants the same representatives for the same table: these are they.
+    """
+    key = (table_key, id(cat))
+    found = _TABLE_SIGS.get(key)
+    if found is None or found[2] is not cands:
+        if len(_TABLE_SIGS) > 256:
+            _TABLE_SIGS.clear()
+        sig_id: dict[int, int] = {}
+        reps: list[Candidate] = []
+        ids = np.zeros(len(cands), dtype=np.int64)
+        for c in cands:
+            sig = pair_signature_id(c)
+            i = sig_id.get(sig)
+            if i is None:
+                i = sig_id[sig] = len(reps)
+                reps.append(c)
+            ids[c.index] = i
+        found = _TABLE_SIGS[key] = (ids, reps, cands)
+    return found[0], found[1]
 
 
 def _pair_checks(cat: Catalog, cand: Candidate, target: Target, stop: bool) -> list[Check]:

@@ -12,6 +12,7 @@ rejection tallies ("12 nodes: driver too old") accompany both answers.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -211,10 +212,46 @@ def _why_pair(problem: Problem, cand: Candidate, group: NodeGroup) -> list[str]:
 
 # -- failure ------------------------------------------------------------------------------------
 
+_ENUMERATE_LIMIT = 4000   # subsets tried by `_smallest_hitting_set` before it leaves the core to CP-SAT
+
+
+def _smallest_hitting_set(rules: list[str], sets: list[frozenset[str]]) -> tuple[str, ...] | None:
+    """The CP-SAT core's optimum found by enumeration, when it is small and *unique*: fewest
+    rules, then the smallest sum of positions in `rules`. None when there is a tie at the
+    optimum (CP-SAT's pick among equals is its own) or more than `_ENUMERATE_LIMIT` subsets
+    would have to be tried."""
+    bit = {r: 1 << i for i, r in enumerate(rules)}
+    masks = sorted({sum(bit[r] for r in s) for s in sets}, key=lambda m: m.bit_count())
+    minimal: list[int] = []             # a set containing another is hit whenever that one is
+    for m in masks:
+        if not any(m & k == k for k in minimal):
+            minimal.append(m)
+    tried = 0
+    for size in range(1, len(rules) + 1):
+        best: tuple[int, ...] | None = None
+        tie = False
+        for combo in itertools.combinations(range(len(rules)), size):
+            tried += 1
+            if tried > _ENUMERATE_LIMIT:
+                return None
+            m = sum(1 << i for i in combo)
+            if all(k & m for k in minimal):
+                if best is None or sum(combo) < sum(best):
+                    best, tie = combo, False
+                elif sum(combo) == sum(best):
+                    tie = True
+        if best is not None:
+            return None if tie else tuple(rules[i] for i in best)
+    return None
+
+
 def _min_core(sets: list[frozenset[str]]) -> tuple[str, ...]:
+    rules = sorted({r for s in sets for r in s}, key=lambda r: (_RULE_ORDER.get(r, 99), r))
+    found = _smallest_hitting_set(rules, sets)
+    if found is not None:
+        return found
     from ortools.sat.python import cp_model
 
-    rules = sorted({r for s in sets for r in s}, key=lambda r: (_RULE_ORDER.get(r, 99), r))
     model = cp_model.CpModel()
     a = {r: model.NewBoolVar(r) for r in rules}
     for s in sets:

@@ -16,6 +16,7 @@ examples never need a message at all.
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from itertools import islice
@@ -38,6 +39,7 @@ _RADIX = 1 << 24
 EXAMPLES = 50  # example (candidate, group) pairs kept per failure rule set
 _PAIR_SETS: dict[tuple, tuple[np.ndarray, int]] = {}
 _COLUMNS: dict[bytes, int] = {}
+_COLUMN_IDS = itertools.count()
 Example = tuple[Candidate, NodeGroup, tuple[Check, ...]]
 
 
@@ -69,7 +71,10 @@ def _pair_rule_sets(problem: Problem, target: Target, sig_rep: list[Candidate]) 
         col = np.array([ids[r] if r in ids else ids.setdefault(r, _intern_rules(frozenset(r)))
                         for r in pair_failure_rules_many(problem.catalog, sig_rep, target, problem.facts.table_key)],
                        dtype=np.int64)
-        found = _PAIR_SETS[key] = (col, _COLUMNS.setdefault(col.tobytes(), len(_COLUMNS)))
+        cid = _COLUMNS.get(col.tobytes())
+        if cid is None:   # ids are never reused, so ids memoised elsewhere stay valid after a clear
+            cid = _COLUMNS[col.tobytes()] = next(_COLUMN_IDS)
+        found = _PAIR_SETS[key] = (col, cid)
     return found
 
 
@@ -79,16 +84,24 @@ def _node_rule_codes(problem: Problem) -> tuple[np.ndarray, list[tuple[str, ...]
     req = problem.request
     cat = problem.catalog
     n = len(t.groups)
-    tnames: list[tuple[str, ...]] = []
-    for target in t.targets:
-        if not req.uses_gpu:
-            tnames.append(())
-        elif target.cc is None:
-            tnames.append(("no-gpu",))
-        else:
-            tnames.append(tuple(c.rule for c in target_failures(cat, req, target)))
-    tname_ids: dict[tuple[str, ...], int] = {}
-    tcode = np.array([tname_ids.setdefault(x, len(tname_ids)) for x in tnames], dtype=np.int64)
+    fmt = req.format
+    engine_cc = fmt.compute_capability if fmt is not None and fmt.kind == "tensorrt-engine" else None
+    # target rules read the request's GPU use, precision and engine CC only: memoised on the table
+    mkey = ("target-rule-names", cat.revision, id(cat), req.uses_gpu, req.precision, engine_cc)
+    found = t.memo.get(mkey)
+    if found is None:
+        tnames: list[tuple[str, ...]] = []
+        for target in t.targets:
+            if not req.uses_gpu:
+                tnames.append(())
+            elif target.cc is None:
+                tnames.append(("no-gpu",))
+            else:
+                tnames.append(tuple(c.rule for c in target_failures(cat, req, target)))
+        tname_ids: dict[tuple[str, ...], int] = {}
+        tcode = np.array([tname_ids.setdefault(x, len(tname_ids)) for x in tnames], dtype=np.int64)
+        found = t.memo[mkey] = (tcode, list(tname_ids))
+    tcode, tlist = found
     bits = np.zeros(n, dtype=np.int64)
     if req.arch is not None:
         bits |= np.array([a not in req.arch for a in t.arches], dtype=np.int64)[t.arch_id]
@@ -100,7 +113,6 @@ def _node_rule_codes(problem: Problem) -> tuple[np.ndarray, list[tuple[str, ...]
         bits |= 4 * (has_gpu & (t.count < req.gpu_count))
         bits |= 8 * (has_gpu & (t.count >= req.gpu_count) & (t.free < req.gpu_count))
     code = tcode[t.target_id] * 16 + bits
-    tlist = list(tname_ids)
     names: list[tuple[str, ...]] = []
     ids: dict[int, int] = {}
     out = np.zeros(n, dtype=np.int64)
@@ -117,8 +129,8 @@ def _node_rule_codes(problem: Problem) -> tuple[np.ndarray, list[tuple[str, ...]
     return out, names
 
 
-def _group_signatures(problem: Problem) -> list[tuple[Target, tuple[str, ...], np.ndarray]]:
-    """(target, node-check rule names, its group rows), in order of first appearance.
+def _group_signatures(problem: Problem) -> list[tuple[int, tuple[str, ...], np.ndarray]]:
+    """(table target id, node-check rule names, its group rows), in order of first appearance.
 
     Node rules read only a group's target, arch, GPU memory, count and free GPUs, so they are
     judged once per distinct combination of those table columns.
@@ -136,7 +148,7 @@ def _group_signatures(problem: Problem) -> list[tuple[Target, tuple[str, ...], n
     for j in np.argsort(firsts, kind="stable").tolist():
         a, b = int(bounds[j]), int(bounds[j + 1])
         k = int(code[order[a]])
-        found.append((t.targets[k // (len(name_list) + 1)], name_list[k % (len(name_list) + 1)], order[a:b]))
+        found.append((k // (len(name_list) + 1), name_list[k % (len(name_list) + 1)], order[a:b]))
     return found
 
 
@@ -273,8 +285,14 @@ def failure_sets(problem: Problem) -> FailureSets:
     per_pair_key: dict[int, list[tuple[frozenset[str], list[int]]]] = {}
     per_merge: dict[tuple, list[tuple[frozenset[str], list[list[int]]]]] = {}
     full: set[tuple] = set()     # merge keys whose sets all hold EXAMPLES pairs already
-    for target, node_names, rows in by_sig:
-        pf, pkey = _pair_rule_sets(problem, target, sig_rep)
+    columns = problem.table.memo.setdefault(("pair-rule-columns", problem.facts.table_key, id(problem.catalog)), {})
+    targets = problem.table.targets
+    for tid, node_names, rows in by_sig:
+        target = targets[tid]
+        found = columns.get(tid)
+        if found is None:
+            found = columns[tid] = _pair_rule_sets(problem, target, sig_rep)
+        pf, pkey = found
         mkey = (pkey, node_names)
         if mkey in full:
             continue

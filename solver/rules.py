@@ -161,15 +161,19 @@ def _engine_version(cat: Catalog, request: ModelRequest, cand: Candidate) -> lis
         if cand.tensorrt is None:
             return [Check("trt-engine-version", False, f"a TensorRT engine needs TensorRT in the runtime; "
                           f"{cand.framework} {cand.label or ''} has none".rstrip(), ())]
-        if fmt.tensorrt_version is not None and not (
-                cand.tensorrt == fmt.tensorrt_version or is_prefix(cand.tensorrt, fmt.tensorrt_version)
-                or is_prefix(fmt.tensorrt_version, cand.tensorrt)):
-            src = cand.build.sources if cand.build else ()
-            return [Check("trt-engine-version", False, f"the engine was built with TensorRT "
-                          f"{fmt.tensorrt_version}; a serialized engine runs only on that exact version, not "
-                          f"TensorRT {cand.tensorrt} (catalog fact trt.engine.version)", src,
-                          f"rebuild the engine with TensorRT {cand.tensorrt}, or use TensorRT {fmt.tensorrt_version}")]
+        if fmt.tensorrt_version is not None:
+            return list(_engine_version_check(fmt.tensorrt_version, cand.tensorrt,
+                                              cand.build.sources if cand.build else ()))
     return []
+
+
+@lru_cache(maxsize=4096)
+def _engine_version_check(want: Version, have: Version, src: tuple[str, ...]) -> tuple[Check, ...]:
+    if have == want or is_prefix(have, want) or is_prefix(want, have):
+        return ()
+    return (Check("trt-engine-version", False, f"the engine was built with TensorRT {want}; a serialized engine "
+                  f"runs only on that exact version, not TensorRT {have} (catalog fact trt.engine.version)", src,
+                  f"rebuild the engine with TensorRT {have}, or use TensorRT {want}"),)
 
 
 # The request rules, in the order `candidate_failures` reports them; each builds its own checks.

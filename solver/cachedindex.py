@@ -206,9 +206,8 @@ def _best(problem: Problem, idx: CachedIndex, row_ids: np.ndarray, cbc_ids: np.n
     """Best candidate and its cached bytes per (verdict row, cached-bytes class) pair."""
     ordc = _order(problem)
     pos, reps = _classes(idx, ordc)
-    tu, t_inv = np.unique(row_ids, return_inverse=True)
-    t_inv = t_inv.reshape(-1)
-    ok = idx.vrows[tu][:, idx.vclass_of[reps]]            # verdict row x class (in key order)
+    t_inv = row_ids                                       # every verdict row (there are few)
+    ok = idx.vrows[:, idx.vclass_of[reps]]                # verdict row x class (in key order)
     any_ok = ok.any(axis=1)
     first = ok.argmax(axis=1)                             # each row's first feasible class
     order = problem._cand_order
@@ -223,7 +222,8 @@ def _best(problem: Problem, idx: CachedIndex, row_ids: np.ndarray, cbc_ids: np.n
         rank = problem.facts.rank_array[reps]
         gkey = rank * idx.nsig + sig if newest_first else sig
         perm = np.argsort(gkey, kind="stable")            # within a group: by position
-        starts = np.flatnonzero(np.r_[True, gkey[perm][1:] != gkey[perm][:-1]])
+        gsorted = gkey[perm]
+        starts = np.concatenate(([0], np.flatnonzero(gsorted[1:] != gsorted[:-1]) + 1))
         at_g = np.minimum.reduceat(np.where(ok, np.arange(len(reps)), len(reps))[:, perm], starts, axis=1)
         valid = at_g < len(reps)                          # row x group: its first feasible class
         if newest_first:                                  # only the newest feasible rank competes

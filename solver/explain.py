@@ -81,31 +81,45 @@ def _first_failures(problem: Problem, target: Target) -> np.ndarray:
     return found[0]
 
 
-def _runtime_reasons(problem: Problem, targets: list[Target]) -> list[str]:
-    """Per target: the most common first failing rule of the request's first 200 runtimes there
-    (ties: the rule declared first in `rules.RULES`); the request's own rule when it keeps none."""
-    if not problem.candidates:
+def _first_failure_matrix(problem: Problem) -> tuple[np.ndarray, np.ndarray, list[Target]]:
+    """(first-failure code matrix: distinct (platform, CC, driver) of the table x candidate, with
+    rows filled on demand (-2: not yet); that row per table target; a target per row), per table."""
+    t = problem.table
+    key = ("first-failures", problem.facts.table_key, id(problem.catalog))
+    found = t.memo.get(key)
+    if found is None:
+        rows: dict[tuple, int] = {}
+        row_of = np.array([rows.setdefault((tg.platform, tg.cc, tg.driver), len(rows)) for tg in t.targets],
+                          dtype=np.int64)
+        reps: dict[int, Target] = {}
+        for tg, r in zip(t.targets, row_of.tolist(), strict=True):
+            reps.setdefault(r, tg)
+        matrix = np.full((len(rows), len(problem.all_candidates)), -2, dtype=np.int16)
+        found = t.memo[key] = (matrix, row_of, [reps[r] for r in range(len(rows))])
+    return found
+
+
+def _runtime_reasons(problem: Problem, tids: np.ndarray) -> list[str]:
+    """Per table target id: the most common first failing rule of the request's first 200
+    runtimes there (ties: the rule declared first in `rules.RULES`); the request's own rule when
+    it keeps none."""
+    if not len(problem.facts.kept_index):
         rejected = np.flatnonzero(~problem.facts.ok_mask)
         rule = problem.facts.failures_of(int(rejected[0]))[0].rule if len(rejected) else "no-candidate"
-        return [rule] * len(targets)
+        return [rule] * len(tids)
     first = problem.facts.kept_index[:200]
-    rows: dict[tuple, int] = {}
-    judged: list[np.ndarray] = []
-    at: list[int] = []
-    for target in targets:
-        pkey = (target.platform, target.cc, target.driver)
-        row = rows.get(pkey)
-        if row is None:
-            row = rows[pkey] = len(judged)
-            judged.append(_first_failures(problem, target)[first])
-        at.append(row)
-    m = np.stack(judged)
+    matrix, row_of, reps = _first_failure_matrix(problem)
+    rows, at = np.unique(row_of[tids], return_inverse=True)
+    for r in rows[matrix[rows, 0] == -2].tolist() if matrix.shape[1] else []:
+        matrix[r] = _first_failures(problem, reps[r])
+    m = matrix[rows][:, first]
     ncodes = len(_NAMES)
     hit = m >= 0
-    counts = np.bincount((np.nonzero(hit)[0] * ncodes + m[hit]), minlength=len(judged) * ncodes).reshape(-1, ncodes)
-    best = counts.argmax(axis=1).tolist()
-    some = (counts.max(axis=1) > 0).tolist()
-    return [_NAMES[best[r]] if some[r] else "no-candidate" for r in at]
+    counts = np.bincount(np.nonzero(hit)[0] * ncodes + m[hit], minlength=len(rows) * ncodes).reshape(-1, ncodes)
+    best = counts.argmax(axis=1)
+    some = counts.max(axis=1) > 0
+    names = [_NAMES[b] if ok else "no-candidate" for b, ok in zip(best.tolist(), some.tolist(), strict=True)]
+    return [names[i] for i in at.reshape(-1).tolist()]
 
 
 def rejection_tallies(problem: Problem) -> list[str]:
@@ -120,49 +134,54 @@ def rejection_tallies(problem: Problem) -> list[str]:
     t = problem.table
     req = problem.request
     names: list[str] = []
-    reason = np.full(len(t.groups), -1, dtype=np.int64)
 
     def code(rule: str) -> int:
         if rule not in names:
             names.append(rule)
         return names.index(rule)
 
-    node_ok = scores.arch_ok[t.arch_id] & scores.target_ok[t.target_id]
+    # Judged per class of rows alike for the node rules (target, arch, GPU count, free GPUs,
+    # memory); a row is usable exactly when its class is (runtimes depend on the target only).
+    cls = t.node_classes()
+    target_id, arch_id, count, free, memory = cls.target_id, cls.arch_id, cls.count, cls.free, cls.memory
+    usable = scores.mask[cls.rep_row]
+    reason = np.full(len(target_id), -1, dtype=np.int64)
+    node_ok = scores.arch_ok[arch_id] & scores.target_ok[target_id]
     if req.uses_gpu:
-        node_ok &= (t.count >= req.gpu_count) & (t.free >= req.gpu_count)
+        node_ok &= (count >= req.gpu_count) & (free >= req.gpu_count)
         if req.min_memory_mib:
-            node_ok &= t.memory >= req.min_memory_mib
-    # per target, then gathered per group: the first rule that closes it, in the order applied
-    no_runtime = node_ok & ~scores.mask
+            node_ok &= memory >= req.min_memory_mib
+    # per target, then gathered per class: the first rule that closes it, in the order applied
+    no_runtime = node_ok & ~usable
     if no_runtime.any():
         tcode = np.full(len(t.targets), -1, dtype=np.int64)
-        tids = np.unique(t.target_id[no_runtime]).tolist()
-        for tid, rule in zip(tids, _runtime_reasons(problem, [t.targets[i] for i in tids]), strict=True):
+        tids = np.unique(target_id[no_runtime])
+        for tid, rule in zip(tids.tolist(), _runtime_reasons(problem, tids), strict=True):
             tcode[tid] = code(rule)
-        reason = np.where(no_runtime, tcode[t.target_id], -1)
+        reason = np.where(no_runtime, tcode[target_id], -1)
     closed = np.flatnonzero(~scores.target_ok)
     if len(closed):
         _, rules = target_rules(problem)
         tcode = np.full(len(t.targets), -1, dtype=np.int64)
         for tid in closed.tolist():
             tcode[tid] = code(rules[tid] or "no-gpu")
-        rows = ~scores.target_ok[t.target_id]
-        reason[rows] = tcode[t.target_id[rows]]
+        rows = ~scores.target_ok[target_id]
+        reason[rows] = tcode[target_id[rows]]
     if req.uses_gpu:
-        reason[(t.count >= req.gpu_count) & (t.free < req.gpu_count)] = code("no-free-gpu")
-        reason[t.count < req.gpu_count] = code("gpu-count")
+        reason[(count >= req.gpu_count) & (free < req.gpu_count)] = code("no-free-gpu")
+        reason[count < req.gpu_count] = code("gpu-count")
         if req.min_memory_mib:
-            reason[t.memory < req.min_memory_mib] = code("gpu-memory")
+            reason[memory < req.min_memory_mib] = code("gpu-memory")
         no_gpu = t.memo.get("no-gpu")
         if no_gpu is None:
             no_gpu = t.memo["no-gpu"] = np.array([tg.cc is None for tg in t.targets], dtype=bool)
-        reason[no_gpu[t.target_id]] = code("no-gpu")
-    reason[~scores.arch_ok[t.arch_id]] = code("arch-not-allowed")
-    reason[scores.mask] = -1
+        reason[no_gpu[target_id]] = code("no-gpu")
+    reason[~scores.arch_ok[arch_id]] = code("arch-not-allowed")
+    reason[usable] = -1
     hit = reason >= 0
     if not hit.any():
         return []
-    counts = np.bincount(reason[hit], weights=t.members[hit], minlength=len(names))
+    counts = np.bincount(reason[hit], weights=cls.members[hit], minlength=len(names))
     unit = "products" if problem.planning else "nodes"
     items = sorted(((names[i], int(n)) for i, n in enumerate(counts) if n),
                    key=lambda kv: (-kv[1], _RULE_ORDER.get(kv[0], 99)))

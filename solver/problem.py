@@ -57,7 +57,6 @@ class RequestFacts:
     request: ModelRequest
     table_key: tuple
     all_candidates: tuple[Candidate, ...]
-    candidates: tuple[Candidate, ...]
     ok_mask: np.ndarray             # per candidate of the table: no request rule rejects it
     newest_rank: dict[int, int]
     rule_bits: np.ndarray           # per candidate: filters.RULE_BITS of the rules rejecting it (0: none)
@@ -67,6 +66,14 @@ class RequestFacts:
     _feasible: dict[Target, tuple[Candidate, ...]] = field(default_factory=dict)
     best_memo: dict[tuple, Candidate | None] = field(default_factory=dict)
     _rank_array: np.ndarray | None = None
+    _candidates: tuple[Candidate, ...] | None = None
+
+    @property
+    def candidates(self) -> tuple[Candidate, ...]:
+        """The candidates no request rule rejects, by (newest rank, index) (built on first use)."""
+        if self._candidates is None:
+            self._candidates = tuple(map(self.all_candidates.__getitem__, self.kept_index.tolist()))
+        return self._candidates
 
     @property
     def rank_array(self) -> np.ndarray:
@@ -125,9 +132,8 @@ def request_facts(catalog: Catalog, request: ModelRequest) -> RequestFacts:
     bits = cols.request_rule_bits(request)
     ok = bits == 0
     kept_index = cols.by_rank[ok[cols.by_rank]]    # by (newest rank, index)
-    kept = tuple(map(table.__getitem__, kept_index.tolist()))
     facts = RequestFacts(catalog=catalog, request=request, table_key=table_key, all_candidates=table,
-                         candidates=kept, ok_mask=ok, newest_rank=cols.newest_rank, rule_bits=bits,
+                         ok_mask=ok, newest_rank=cols.newest_rank, rule_bits=bits,
                          kept_index=kept_index, _rank_array=cols.rank)
     _REQUEST_CACHE[key] = facts
     while len(_REQUEST_CACHE) > _CACHE_SIZE:
@@ -159,7 +165,6 @@ class Problem:
         self.policy = policy
         self.planning = inventory is None
         self.facts = request_facts(catalog, request)
-        self.candidates = self.facts.candidates
         self.all_candidates = self.facts.all_candidates
         label_keys = tuple(sorted({k for k, _ in policy.prefer_labels}))
         if inventory is None:
@@ -190,6 +195,11 @@ class Problem:
         self._component_hits: dict[frozenset[str], dict] = {}
         cand_terms = [t for t in policy.order if t in ("cached", "newest")]
         self._cand_order = tuple(cand_terms)
+
+    @property
+    def candidates(self) -> tuple[Candidate, ...]:
+        """The request-filtered candidates, by (newest rank, index)."""
+        return self.facts.candidates
 
     @property
     def filtered(self) -> dict[int, tuple[Check, ...]]:
@@ -308,7 +318,7 @@ def _node_rank(inventory: Inventory) -> dict[str, int]:
 def build_problem(catalog: Catalog, request: ModelRequest, inventory: Inventory | None = None,
                   policy: Policy | None = None) -> Problem:
     problem = Problem(catalog, request, inventory, policy or Policy())
-    log.debug("problem: %d/%d candidates after request filters, %d node groups", len(problem.candidates),
+    log.debug("problem: %d/%d candidates after request filters, %d node groups", len(problem.facts.kept_index),
               len(problem.all_candidates), len(problem.base_groups))
     return problem
 

@@ -50,7 +50,7 @@ def select(catalog: Catalog, request: ModelRequest | Mapping[str, Any], inventor
     else:
         found = solve_fast(problem, top)
         stats = {}
-    stats.update(groups=len(problem.base_groups), candidates=len(problem.candidates))
+    stats.update(groups=len(problem.base_groups), candidates=len(problem.facts.kept_index))
     if found:
         units = len(inventory.nodes) if inventory is not None else len(problem.groups)
         return Selection(feasible=True, catalog_revision=catalog.revision, choice=found[0],

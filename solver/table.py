@@ -18,7 +18,7 @@ import numpy as np
 from solver.facts import Target
 from solver.groups import NodeGroup
 
-__all__ = ["GroupTable", "group_table"]
+__all__ = ["GroupTable", "NodeClasses", "group_table"]
 
 
 @dataclass(eq=False)
@@ -55,6 +55,36 @@ class GroupTable:
             uniq, inv = np.unique(code, return_inverse=True)
             found = self.memo["pairs"] = (uniq, inv.reshape(-1))
         return found
+
+    def node_classes(self) -> NodeClasses:
+        """Rows grouped by (target, arch, GPU count, free GPUs, memory): what node rules read (memoised)."""
+        found = self.memo.get("node-classes")
+        if found is None:
+            cols = np.stack([self.target_id, self.arch_id, self.count, self.free, self.memory], axis=1)
+            if len(cols):
+                _, rep, inv = np.unique(cols, axis=0, return_index=True, return_inverse=True)
+                inv = inv.reshape(-1)
+            else:
+                rep, inv = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+            found = self.memo["node-classes"] = NodeClasses(
+                class_of=inv, rep_row=rep, target_id=self.target_id[rep], arch_id=self.arch_id[rep],
+                count=self.count[rep], free=self.free[rep], memory=self.memory[rep],
+                members=np.bincount(inv, weights=self.members, minlength=len(rep)))
+        return found
+
+
+@dataclass(frozen=True)
+class NodeClasses:
+    """Group rows alike for the node rules: per class its columns, a row of it, its node count."""
+
+    class_of: np.ndarray        # per group row
+    rep_row: np.ndarray
+    target_id: np.ndarray
+    arch_id: np.ndarray
+    count: np.ndarray
+    free: np.ndarray
+    memory: np.ndarray
+    members: np.ndarray
 
 
 def _intern(values: list, item) -> int:  # type: ignore[no-untyped-def]

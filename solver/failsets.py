@@ -141,7 +141,7 @@ def _group_signatures(problem: Problem) -> list[tuple[int, tuple[str, ...], np.n
     combo_name, name_list = _node_rule_codes(problem)
     code = t.target_id * (len(name_list) + 1) + combo_name
     order = np.argsort(code, kind="stable")
-    bounds = np.flatnonzero(np.r_[True, np.diff(code[order]) != 0, True])
+    bounds = np.concatenate(([0], np.flatnonzero(np.diff(code[order]) != 0) + 1, [len(code)]))
     starts = bounds[:-1]
     firsts = order[starts]
     found = []
@@ -305,15 +305,18 @@ def failure_sets(problem: Problem) -> FailureSets:
                 # a stable sort keeps catalog order inside each key: the first 50 of each part
                 order = np.argsort(key, kind="stable")
                 sk = key[order]
-                bounds = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1], True]).tolist() if len(key) else [0]
-                for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-                    k = int(sk[a])
+                cut = np.flatnonzero(sk[1:] != sk[:-1]) + 1
+                starts = [0, *cut.tolist()]
+                ends = [*cut.tolist(), len(sk)]
+                for a, b, k in zip(starts, ends, sk[starts].tolist(), strict=True) if len(sk) else ():
                     parts.append((sets[k // _RADIX] | sets[k % _RADIX], order[a:min(b, a + EXAMPLES)].tolist()))
             node_rules = frozenset(node_names)
             merged: dict[frozenset[str], list[list[int]]] = {}
             for rules, idx in parts:
                 merged.setdefault(rules | node_rules, []).append(idx)
-            items = per_merge[mkey] = sorted(merged.items(), key=lambda kv: min(a[0] for a in kv[1]))
+            # each set's candidates in catalog order: sets ordered by their first candidate
+            items = per_merge[mkey] = sorted(merged.items(), key=lambda kv: min(a[0] for a in kv[1])
+                                             if len(kv[1]) > 1 else kv[1][0][0])
         group: MergedGroup | None = None
         for fs, lists in items:
             left = room.get(fs, EXAMPLES)

@@ -10,7 +10,7 @@ are seeded, distinct mixes of PyTorch / TensorFlow / ONNX Runtime / TensorRT / b
 with version ranges, precisions, memory, GPU counts, ONNX opsets and TensorRT engines.
 
 Single selection: in-process `solver.select` on a parsed inventory (parsing and the warm-up, one
-untimed selection per candidate table (framework x GPU / CPU-only) that fills the per-table
+untimed selection per candidate table (framework x GPU / CPU-only x extra kinds) that fills the per-table
 indexes a running service builds once, are reported apart: `warm ms`), p50/p99 latency and selections/s. Brute force: the
 reference enumerator on a *sample* of the same requests (it is far slower; the sample size is
 printed), bounded by a time budget per fleet. Fleet profiles (`--fleets`): `random` (0-4
@@ -35,6 +35,7 @@ from catalog import Catalog, load_catalog  # noqa: E402
 from solver import parse_inventory, parse_request, select  # noqa: E402
 from solver.batch import plan_batch  # noqa: E402
 from solver.groups import base_groups as solver_groups  # noqa: E402
+from solver.problem import request_facts  # noqa: E402
 from solver.reference import ReferenceTimeout, brute_force  # noqa: E402
 
 # product, weight, gpus per node choices, host arch
@@ -143,20 +144,21 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def warm_up(cat: Catalog, inv: Any, seed: int) -> int:
-    """One selection per candidate table (framework x GPU / CPU-only), with requests that are not
+    """One selection per candidate table (framework x GPU / CPU-only x extra kinds), with requests that are not
     timed: fills what a running service computes once per (catalog revision, fleet, candidate
     table), e.g. the pair verdicts of every GPU target. Returns the number of tables warmed."""
-    seen: set[tuple[str, bool]] = set()
+    seen: set[tuple] = set()
     for data in requests(300, seed + 1000):
-        key = (data["framework"], data["gpu_count"] > 0)
+        req = parse_request(data)
+        key = request_facts(cat, req).table_key    # framework, GPU or not, extra kinds (python, cudnn)
         if key not in seen:
             seen.add(key)
-            select(cat, parse_request(data), inv)
+            select(cat, req, inv)
     return len(seen)
 
 
 def bench_single(cat: Catalog, nodes: int, reqs: list[dict[str, Any]], budget_s: float, bf_sample: int,
-                 bf_budget_s: float, seed: int, profile: str = "random") -> dict[str, Any]:
+                 bf_budget_s: float, seed: int, profile: str = "random", gc_freeze: bool = False) -> dict[str, Any]:
     t0 = time.perf_counter()
     inv = parse_inventory(fleet(nodes, seed, profile), catalog=cat)
     parse_s = time.perf_counter() - t0
@@ -164,6 +166,11 @@ def bench_single(cat: Catalog, nodes: int, reqs: list[dict[str, Any]], budget_s:
     t0 = time.perf_counter()
     tables = warm_up(cat, inv, seed)
     warm_ms = (time.perf_counter() - t0) * 1000
+    if gc_freeze:      # what the warm-up built lives as long as the fleet: out of the collector's way
+        import gc
+
+        gc.collect()
+        gc.freeze()
     lat: list[float] = []
     feasible = 0
     start = time.perf_counter()
@@ -203,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="fleet profiles: random (0-4 independent cached entries per node: thousands of distinct "
                          "cached sets) and/or deployed (cached runtime stacks: a few dozen distinct sets)")
     ap.add_argument("--gc-freeze", action="store_true",
-                    help="after loading the catalog, gc.collect() + gc.freeze() as `rtfit serve` does at start-up")
+                    help="after loading the catalog (as `rtfit serve` does at start-up) and after each fleet's "
+                         "warm-up: gc.collect() + gc.freeze()")
     args = ap.parse_args(argv)
     cat = load_catalog(args.catalog)
     if args.gc_freeze:
@@ -220,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     for profile in [p.strip() for p in args.fleets.split(",") if p.strip()]:
         for size in (int(s) for s in args.sizes.split(",") if s.strip()):
             r = bench_single(cat, size, reqs, budget, bf_sample if size <= 1000 else max(1, bf_sample // 3),
-                             bf_budget, args.seed, profile)
+                             bf_budget, args.seed, profile, args.gc_freeze)
             print(f"{profile:>8} {r['nodes']:>7} {r['groups']:>6} {r['parse_s']:>8.2f} {r['warm_ms']:>7.0f} | "
                   f"{r['n']:>7} {r['p50']:>7.2f} {r['p99']:>7.2f} {r['rate']:>7.0f} {r['feasible']:>5} | "
                   f"{r['bf_n']:>7} {r['bf_p50']:>8.0f} {r['bf_p99']:>8.0f} {r['bf_rate']:>7.2f}", flush=True)

@@ -203,6 +203,7 @@ def pair_failure_rules(cat: Catalog, cand: Candidate, target: Target) -> tuple[s
 
 
 _MANY_MEMO: dict[tuple, tuple] = {}
+_MANY_DONE: dict[tuple, list[tuple[str, ...]]] = {}   # per driver too: the whole answer
 
 
 def pair_failure_rules_many(cat: Catalog, reps: list[Candidate], target: Target, table_key: object) \
@@ -212,8 +213,14 @@ def pair_failure_rules_many(cat: Catalog, reps: list[Candidate], target: Target,
     `reps` must be the same list for the same `table_key`. The driver-independent part of each
     rep is kept per (table, platform, compute capability); reps needing the same driver checks
     (cuda, binary path, cuDNN and its minimum driver) share one class, judged once per driver.
+    The answer is memoised per (table, platform, compute capability, driver); callers must not
+    change it.
     """
     at = (cat.revision, id(cat))
+    done_key = (*at, table_key, target.platform, target.cc, target.driver)
+    done = _MANY_DONE.get(done_key)
+    if done is not None:
+        return done
     key = (*at, table_key, target.platform, target.cc)
     found = _MANY_MEMO.get(key)
     if found is None:
@@ -242,7 +249,11 @@ def pair_failure_rules_many(cat: Catalog, reps: list[Candidate], target: Target,
         full = pair_failure_rules(cat, c, target)
         names = _SPLIT_MEMO[(*at, pair_signature_id(c), target.platform, target.cc)][0]
         tails.append(full[len(names):])
-    return [h if k < 0 else h + tails[k] if tails[k] else h for h, k in zip(heads, cls, strict=True)]
+    if len(_MANY_DONE) > 16384:
+        _MANY_DONE.clear()
+    done = _MANY_DONE[done_key] = [h if k < 0 else h + tails[k] if tails[k] else h
+                                   for h, k in zip(heads, cls, strict=True)]
+    return done
 
 
 _FAIL_MEMO: dict[tuple, tuple[Check, ...]] = {}

@@ -100,14 +100,35 @@ def spec_allows_series(spec: SpecifierSet, v: Version) -> bool:
     return any(spec_allows(spec, Version(f"{v}.{p}")) for p in range(0, 40))
 
 
-@lru_cache(maxsize=65536)
+_BY_SPEC: dict[int, tuple[SpecifierSet, dict]] = {}
+
+
+def _spec_memo(spec: SpecifierSet) -> dict:
+    """A memo dict for one SpecifierSet object, found by identity (hashing a SpecifierSet
+    canonicalises every specifier each time; a request's spec object serves all its candidates)."""
+    found = _BY_SPEC.get(id(spec))
+    if found is None or found[0] is not spec:
+        if len(_BY_SPEC) > 4096:
+            _BY_SPEC.clear()
+        found = _BY_SPEC[id(spec)] = (spec, {})
+    return found[1]
+
+
 def _framework_ok(spec: SpecifierSet, label: str | None, version: Version) -> bool:
-    return spec_allows(spec, Version(label) if label else version)
+    memo = _spec_memo(spec)
+    key = (label, version)
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = spec_allows(spec, Version(label) if label else version)
+    return found
 
 
-@lru_cache(maxsize=4096)
 def _spec_text(spec: SpecifierSet) -> str:
-    return str(spec) if spec else "(any)"
+    memo = _spec_memo(spec)
+    found = memo.get("text")
+    if found is None:
+        found = memo["text"] = str(spec) if spec else "(any)"
+    return found
 
 
 def _filter_check(rule: str, what: str, value: Version | str | None, spec: SpecifierSet, cand: Candidate) -> Check:

@@ -63,7 +63,10 @@ def configurations(sizes: Sequence[int], free: int, limit: int = MAX_CONFIGS) ->
 def cpsat_counts(inst: _Instance, hint: Mapping[tuple[int, int], int], time_limit_s: float,
            placed: Sequence[tuple[int, int, str] | None] = ()) -> tuple[dict[tuple[int, int], int] | None, str,
                                                                      dict[str, int]]:
-    """Staged lexicographic CP-SAT on class counts; returns (counts or None, status, model size)."""
+    """Staged lexicographic CP-SAT on class counts; returns (counts or None, status, model size).
+
+    `time_limit_s` covers building the model too (the deadline starts here)."""
+    deadline = time.perf_counter() + time_limit_s
     m = cp_model.CpModel()
     y: dict[tuple[int, int], cp_model.IntVar] = {}
     by_group: dict[int, list[tuple[int, int]]] = {}
@@ -101,7 +104,6 @@ def cpsat_counts(inst: _Instance, hint: Mapping[tuple[int, int], int], time_limi
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = 0
-    deadline = time.perf_counter() + time_limit_s
     status = "skipped"
     best: dict[tuple[int, int], int] | None = None
     greedy_hint = list(zip(m.Proto().solution_hint.vars, m.Proto().solution_hint.values, strict=True))

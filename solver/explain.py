@@ -4,8 +4,11 @@ Failure pass: every (candidate, node group) pair of the problem, including the c
 request filters removed and the groups node rules closed, gets the set of rules that reject it.
 The distinct failure rule sets come from `failsets.py`. The smallest set of rules that rejects
 *every* pair (a minimum unsatisfiable core in this encoding) is found with CP-SAT: one Boolean
-per rule, one clause per distinct failure set, minimise the number of rules. Each rule of the core is rendered with the catalog's own `Check`
-messages (component, versions, record, source). Suggestions come from relaxing a core rule (or
+per rule, one clause per distinct failure set, minimise the number of rules (then prefer rules
+declared earlier). When that optimum is small and unique it is found by enumeration instead,
+without a solver call (a test holds the two equal). Each rule of the core is rendered with the
+catalog's own `Check` messages (component, versions, record, source), built only for the
+core's rules. Suggestions come from relaxing a core rule (or
 two) and re-checking: only relaxations that make some pair legal are suggested. Per-node
 rejection tallies ("12 nodes: driver too old") accompany both answers.
 """

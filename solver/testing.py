@@ -9,11 +9,13 @@ so tests do not depend on the full bundled catalog while it is being curated.
 
 from __future__ import annotations
 
+import random
+from collections.abc import Sequence
 from typing import Any
 
 from catalog import Catalog, load_catalog_from_documents
 
-__all__ = ["fake_gpu", "fake_node", "mini_catalog", "mini_catalog_documents"]
+__all__ = ["fake_gpu", "fake_node", "mini_catalog", "mini_catalog_documents", "random_inventory"]
 
 _SRC = ["ref"]
 _CC_5_90 = ["5.0", "6.0", "7.0", "7.5", "8.0", "8.6", "9.0"]
@@ -203,3 +205,19 @@ def fake_node(name: str, *gpus: dict[str, Any], driver: str | None = "550.54.15"
     if labels:
         node["labels"] = labels
     return node
+
+
+def random_inventory(seed: int, n: int, products: Sequence[str], drivers: Sequence[str | None],
+                     cached: Sequence[str]) -> dict[str, Any]:
+    """A seeded inventory of `n` one-product nodes for property tests: 1, 2 or 4 GPUs (Jetson
+    boards: one, on aarch64 with an L4T driver), some busy, a random driver and 0-4 cached entries."""
+    rng = random.Random(seed)
+    nodes = []
+    for i in range(n):
+        product = rng.choice(products)
+        jetson = "Orin" in product
+        count = 1 if jetson else rng.choice([1, 2, 4])
+        nodes.append(fake_node(f"n{i:03d}", fake_gpu(product, count, rng.randint(0, count)),
+                               driver="540.4.0" if jetson else rng.choice(drivers),
+                               arch="aarch64" if jetson else "x86_64", cached=rng.sample(cached, rng.randint(0, 4))))
+    return {"nodes": nodes}

@@ -24,7 +24,7 @@ from solver.explain import _runtime_reasons
 from solver.failsets import failure_sets
 from solver.problem import build_problem
 from solver.rules import RULES, candidate_failures, pair_failure_rules, request_rule_failures
-from solver.testing import fake_gpu, fake_node, mini_catalog
+from solver.testing import mini_catalog, random_inventory
 
 PRODUCTS = ["T4", "V100", "A100", "L4", "H100", "RTX 5090", "Jetson AGX Orin 64GB"]
 DRIVERS = ["470.82.01", "525.60.13", "535.104.05", "550.54.15", "570.124.04", "580.65.06", None]
@@ -42,16 +42,7 @@ REQUESTS = [
 
 
 def _inventory(seed: int, n: int = 24) -> dict:
-    rng = random.Random(seed)
-    nodes = []
-    for i in range(n):
-        product = rng.choice(PRODUCTS)
-        jetson = "Orin" in product
-        count = 1 if jetson else rng.choice([1, 2, 4])
-        nodes.append(fake_node(f"n{i:03d}", fake_gpu(product, count, rng.randint(0, count)),
-                               driver="540.4.0" if jetson else rng.choice(DRIVERS),
-                               arch="aarch64" if jetson else "x86_64", cached=rng.sample(ENTRIES, rng.randint(0, 3))))
-    return {"nodes": nodes}
+    return random_inventory(seed, n, PRODUCTS, DRIVERS, ENTRIES)
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -9,7 +9,6 @@ must equal `rules.pair_ok` per candidate, `groups.node_rule_names` the rules of
 from __future__ import annotations
 
 import itertools
-import random
 
 import numpy as np
 import pytest
@@ -22,7 +21,7 @@ from solver.groups import node_checks, node_rule_names
 from solver.pairrules import _pair_checks
 from solver.problem import _parse_cached, build_problem
 from solver.rules import candidate_failures, pair_failure_rules, pair_failures, pair_ok
-from solver.testing import fake_gpu, fake_node, mini_catalog
+from solver.testing import mini_catalog, random_inventory
 from solver.verdicts import verdict_bytes
 
 PRODUCTS = ["T4", "V100", "A100", "L4", "H100", "RTX 5090", "Jetson AGX Orin 64GB"]
@@ -41,17 +40,7 @@ ORDERS = [("cached", "newest", "fit", "gpus", "preference"), ("newest", "cached"
 
 
 def _inventory(seed: int, n: int = 14) -> dict:
-    rng = random.Random(seed)
-    nodes = []
-    for i in range(n):
-        product = rng.choice(PRODUCTS)
-        jetson = "Orin" in product
-        count = 1 if jetson else rng.choice([1, 2, 4])
-        nodes.append(fake_node(f"n{i:03d}", fake_gpu(product, count, rng.randint(0, count)),
-                               driver="540.4.0" if jetson else rng.choice(DRIVERS),
-                               arch="aarch64" if jetson else "x86_64",
-                               cached=rng.sample(ENTRIES, rng.randint(0, 4))))
-    return {"nodes": nodes}
+    return random_inventory(seed, n, PRODUCTS, DRIVERS, ENTRIES)
 
 
 def _cached_bytes(cand, cached: frozenset[str]) -> int:  # type: ignore[no-untyped-def]

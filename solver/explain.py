@@ -78,8 +78,8 @@ def _first_failures(problem: Problem, target: Target) -> np.ndarray:
             _FIRST_FAIL.clear()
         sig_of, reps = table_signatures(problem.catalog, facts.table_key, facts.all_candidates)
         names = pair_failure_rules_many(problem.catalog, reps, target, facts.table_key)
-        first = np.array([_rule_code(n[0]) if n else -1 for n in names], dtype=np.int64)
-        found = _FIRST_FAIL[key] = (first[sig_of] if len(reps) else np.zeros(0, dtype=np.int64),
+        first = np.array([_rule_code(n[0]) if n else -1 for n in names], dtype=np.int16)
+        found = _FIRST_FAIL[key] = (first[sig_of] if len(reps) else np.zeros(0, dtype=np.int16),
                                     facts.all_candidates)
     return found[0]
 

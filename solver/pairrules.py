@@ -249,7 +249,7 @@ def pair_failure_rules_many(cat: Catalog, reps: list[Candidate], target: Target,
         full = pair_failure_rules(cat, c, target)
         names = _SPLIT_MEMO[(*at, pair_signature_id(c), target.platform, target.cc)][0]
         tails.append(full[len(names):])
-    if len(_MANY_DONE) > 16384:
+    if len(_MANY_DONE) > 4096:
         _MANY_DONE.clear()
     done = _MANY_DONE[done_key] = [h if k < 0 else h + tails[k] if tails[k] else h
                                    for h, k in zip(heads, cls, strict=True)]

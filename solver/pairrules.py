@@ -10,6 +10,8 @@ driver-independent part plus one driver comparison). Tests hold the three forms 
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from packaging.version import Version
 
@@ -53,6 +55,7 @@ def pair_signature(cand: Candidate) -> tuple:
 
 _SIG_IDS: dict[tuple, int] = {}
 _SIG_OF: dict[Candidate, int] = {}
+_SIG_NUMBERS = itertools.count()
 
 
 def pair_signature_id(cand: Candidate) -> int:
@@ -65,10 +68,12 @@ def pair_signature_id(cand: Candidate) -> int:
     if found is None:
         if len(_SIG_OF) > 500_000:
             _SIG_OF.clear()
+        if len(_SIG_IDS) > 500_000:   # ids are never reused: memos keyed by an old id only miss
+            _SIG_IDS.clear()
         sig = pair_signature(cand)
         found = _SIG_IDS.get(sig)
         if found is None:
-            found = _SIG_IDS[sig] = len(_SIG_IDS)
+            found = _SIG_IDS[sig] = next(_SIG_NUMBERS)
         _SIG_OF[cand] = found
     return found
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from itertools import islice
 
@@ -253,11 +252,6 @@ class FailureSets:
         cands = self.problem.all_candidates
         return [(cands[i], ch.group, facts.failures_of(i) + ch.group.node_checks + self.pair_checks(i, ch))
                 for ch in self.sets.get(fs, ()) for i in ch.cands]
-
-    def pairs(self, fs: frozenset[str]) -> Iterator[tuple[int, Chunk]]:
-        for ch in self.sets[fs]:
-            for i in ch.cands:
-                yield i, ch
 
 
 def failure_sets(problem: Problem) -> FailureSets:

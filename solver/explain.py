@@ -167,7 +167,7 @@ def rejection_tallies(problem: Problem) -> list[str]:
         _, rules = target_rules(problem)
         tcode = np.full(len(t.targets), -1, dtype=np.int64)
         for tid in closed.tolist():
-            tcode[tid] = code(rules[tid] or "no-gpu")
+            tcode[tid] = code(rules[tid][0])
         rows = ~scores.target_ok[target_id]
         reason[rows] = tcode[target_id[rows]]
     if req.uses_gpu:

@@ -24,11 +24,12 @@ import numpy as np
 
 from catalog.compat import Check
 from solver.facts import Candidate, Target
+from solver.fast import target_rules
 from solver.filters import RULE_BITS, rule_names
 from solver.groups import NodeGroup, node_checks
 from solver.pairrules import pair_failure_rules_many, table_signatures
 from solver.problem import Problem
-from solver.rules import RULES, pair_failures, request_rule_failures, target_failures
+from solver.rules import RULES, pair_failures, request_rule_failures
 
 __all__ = ["EXAMPLES", "Chunk", "FailureSets", "MergedGroup", "failure_sets"]
 
@@ -81,26 +82,12 @@ def _node_rule_codes(problem: Problem) -> tuple[np.ndarray, list[tuple[str, ...]
     """Per group row: an id of its node-check rule names (`groups.node_rule_names`), and the names."""
     t = problem.table
     req = problem.request
-    cat = problem.catalog
     n = len(t.groups)
-    fmt = req.format
-    engine_cc = fmt.compute_capability if fmt is not None and fmt.kind == "tensorrt-engine" else None
-    # target rules read the request's GPU use, precision and engine CC only: memoised on the table
-    mkey = ("target-rule-names", cat.revision, id(cat), req.uses_gpu, req.precision, engine_cc)
-    found = t.memo.get(mkey)
-    if found is None:
-        tnames: list[tuple[str, ...]] = []
-        for target in t.targets:
-            if not req.uses_gpu:
-                tnames.append(())
-            elif target.cc is None:
-                tnames.append(("no-gpu",))
-            else:
-                tnames.append(tuple(c.rule for c in target_failures(cat, req, target)))
-        tname_ids: dict[tuple[str, ...], int] = {}
-        tcode = np.array([tname_ids.setdefault(x, len(tname_ids)) for x in tnames], dtype=np.int64)
-        found = t.memo[mkey] = (tcode, list(tname_ids))
-    tcode, tlist = found
+    _, names_of = target_rules(problem)    # memoised per table (fast.target_rules)
+    tname_ids: dict[tuple[str, ...], int] = {}
+    tcode = np.array([tname_ids.setdefault(names if req.uses_gpu else (), len(tname_ids)) for names in names_of],
+                     dtype=np.int64)
+    tlist = list(tname_ids)
     bits = np.zeros(n, dtype=np.int64)
     if req.arch is not None:
         bits |= np.array([a not in req.arch for a in t.arches], dtype=np.int64)[t.arch_id]

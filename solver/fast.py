@@ -59,12 +59,12 @@ def assignment(problem: Problem, cand: Candidate, group: NodeGroup, node: str | 
                       key=problem.key(cand, group, member), candidate=cand.index, group=group.index)
 
 
-def target_rules(problem: Problem) -> tuple[np.ndarray, tuple[str | None, ...]]:
-    """Per target of the table: whether the target rules accept it, and else the first rule refusing it.
+def target_rules(problem: Problem) -> tuple[np.ndarray, tuple[tuple[str, ...], ...]]:
+    """Per target of the table: whether the target rules accept it, and the names of the rules
+    refusing it, in order (a GPU request on a target without a GPU: "no-gpu").
 
-    A GPU request on a target without a GPU is refused by "no-gpu". Target rules read the
-    request's GPU use, precision and TensorRT-engine compute capability only, so the columns are
-    memoised on the table by those.
+    Target rules read the request's GPU use, precision and TensorRT-engine compute capability
+    only, so the columns are memoised on the table by those.
     """
     req = problem.request
     fmt = req.format
@@ -74,11 +74,11 @@ def target_rules(problem: Problem) -> tuple[np.ndarray, tuple[str | None, ...]]:
     memo = problem.table.memo
     found = memo.get(key)
     if found is None:
-        rules: list[str | None] = []
+        names: list[tuple[str, ...]] = []
         for target in problem.table.targets:
-            fails = target_failures(cat, req, target)
-            rules.append(fails[0].rule if fails else "no-gpu" if target.cc is None and req.uses_gpu else None)
-        found = memo[key] = (np.array([r is None for r in rules], dtype=bool), tuple(rules))
+            fails = tuple(c.rule for c in target_failures(cat, req, target))
+            names.append(fails if fails or target.cc is not None or not req.uses_gpu else ("no-gpu",))
+        found = memo[key] = (np.array([not n for n in names], dtype=bool), tuple(names))
     return found
 
 

@@ -33,6 +33,7 @@ from .selection import SelectionService
 from .settings import Settings
 from .storage import nodes as node_store
 from .ui import mount_ui
+from .usability import UsabilityCheck
 
 __all__ = ["create_app", "prepare"]
 
@@ -72,12 +73,20 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
 
     metrics = Metrics(stale_nodes=stale_nodes)
     holder = CatalogHolder(db, clock=clock)
+    usability = UsabilityCheck()
     state = ServiceState(
         settings=settings,
         db=db,
         tokens=tokens,
         holder=holder,
-        heartbeats=HeartbeatService(db, metrics=metrics, clock=clock, batch_s=settings.heartbeat_batch_ms / 1000),
+        heartbeats=HeartbeatService(
+            db,
+            metrics=metrics,
+            clock=clock,
+            batch_s=settings.heartbeat_batch_ms / 1000,
+            catalog=holder.current,
+            usability=usability,
+        ),
         selection=SelectionService(
             db,
             holder=holder,
@@ -86,9 +95,11 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
             ttl_s=settings.node_ttl_s,
             cache_size=settings.select_cache_size,
             solver_threads=settings.solver_threads,
+            usability=usability,
         ),
         metrics=metrics,
         clock=clock,
+        usability=usability,
     )
 
     @asynccontextmanager

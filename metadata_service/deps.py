@@ -7,7 +7,7 @@ themselves are built once in `app.create_app` and kept in `app.state.rtfit`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -21,6 +21,7 @@ from .heartbeats import HeartbeatService
 from .metrics import Metrics
 from .selection import SelectionService
 from .settings import Settings
+from .usability import UsabilityCheck
 
 __all__ = [
     "Admin",
@@ -46,6 +47,7 @@ class ServiceState:
     selection: SelectionService
     metrics: Metrics
     clock: Callable[[], float]
+    usability: UsabilityCheck = field(default_factory=UsabilityCheck)
 
 
 async def service_state(request: Request) -> ServiceState:

@@ -28,10 +28,11 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from .db import Database
-from .errors import InvalidInput
+from .errors import InvalidInput, NotReady
 from .metrics import Metrics
 from .schemas import HeartbeatCreate, HeartbeatPublic
 from .storage import nodes as node_store
+from .usability import UsabilityCheck
 
 __all__ = ["HeartbeatService", "public_answer"]
 
@@ -41,9 +42,18 @@ MAX_BATCH = 500
 
 class HeartbeatService:
     def __init__(
-        self, db: Database, *, metrics: Metrics, clock: Callable[[], float], batch_s: float
+        self,
+        db: Database,
+        *,
+        metrics: Metrics,
+        clock: Callable[[], float],
+        batch_s: float,
+        catalog: Callable[[], Any] | None = None,
+        usability: UsabilityCheck | None = None,
     ) -> None:
         self._db = db
+        self._catalog = catalog  # the active catalog (CatalogHolder.current), for the usability check
+        self._usability = usability or UsabilityCheck()
         self._metrics = metrics
         self._clock = clock
         self._batch_s = batch_s
@@ -72,8 +82,22 @@ class HeartbeatService:
         return outcome
 
     def _full(self, entry: dict[str, Any], digest: str) -> node_store.HeartbeatOutcome:
+        self._check_usable(entry)
         with self._db.write_session() as session:
             return node_store.record_full(session, entry=entry, digest=digest, now=self._clock())
+
+    def _check_usable(self, entry: dict[str, Any]) -> None:
+        """Refuse (422) a GPU the active catalog cannot resolve: it would be left out of selection."""
+        if self._catalog is None:
+            return
+        try:
+            catalog = self._catalog()
+        except NotReady:
+            return  # no catalog yet: nothing to check against; selection re-checks when one is loaded
+        found = self._usability.reason(entry, catalog)
+        if found is not None:
+            field, reason = found
+            raise InvalidInput(f"node.{field}: {reason}", field=f"node.{field}")
 
     async def _liveness(self, name: str, digest: str) -> node_store.HeartbeatOutcome:
         if self._batch_s <= 0:

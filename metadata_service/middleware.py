@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from itertools import accumulate
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,9 +28,14 @@ __all__ = ["MAX_JSON_DEPTH", "RequestMiddleware", "json_depth"]
 
 # Deeper JSON is refused with 422 before parsing: a body nested a few hundred levels deep parsed
 # fine but broke the response encoder (a 500 found by tests/reliability/test_rel_hostile.py).
+# The check runs before authentication, so it must stay linear in the body's length: one regex
+# pass that removes strings (an unterminated string runs to the end of the body, so the scan never
+# restarts), one `translate` that keeps only brackets, one pass summing them.
 MAX_JSON_DEPTH = 64
-_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
-_BRACKETS = re.compile(rb"[\[\]{}]")
+_STRINGS = re.compile(rb'"[^"\\]*(?:\\[\s\S][^"\\]*)*"?')
+_FOLD = bytes.maketrans(b"{}", b"[]")
+_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
+_OPEN = ord("[")
 
 access_log = logging.getLogger("metadata_service.access")
 
@@ -106,17 +112,19 @@ async def _read_limited(receive: Receive, limit: int) -> tuple[bytes, bool]:
 
 
 def json_depth(body: bytes) -> int:
-    """Deepest nesting of arrays/objects in a JSON text (strings ignored); cheap, regex-driven."""
+    """Deepest nesting of arrays/objects in a JSON text (strings ignored), in time linear in its length.
+
+    Each byte is looked at a bounded number of times: the string pattern cannot fail once it has
+    started (the closing quote is optional), so it never backtracks or rescans.
+    """
     if b"[" not in body and b"{" not in body:
         return 0
-    depth = deepest = 0
-    for m in _BRACKETS.finditer(_STRINGS.sub(b"", body)):
-        if m.group() in (b"[", b"{"):
-            depth += 1
-            deepest = max(deepest, depth)
-        else:
-            depth -= 1
-    return deepest
+    if b'"' in body:
+        body = _STRINGS.sub(b"", body)
+    brackets = body.translate(_FOLD, _NOT_BRACKETS)
+    if not brackets:
+        return 0
+    return max(0, max(accumulate(1 if c == _OPEN else -1 for c in brackets)))
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -110,6 +110,10 @@ class NodePublic(BaseModel):
     registered_at: float
     updated_at: float
     agent: dict[str, Any] | None = None
+    excluded: str | None = Field(
+        default=None,
+        description="why selection leaves this node out (e.g. a GPU the active catalog cannot resolve); null: used",
+    )
 
 
 class CatalogUpload(BaseModel):

@@ -29,6 +29,7 @@ from .schemas import BatchSelectCreate, SelectCreate, Where
 from .storage import models as model_store
 from .storage import nodes as node_store
 from .storage import selections as audit_store
+from .usability import UsabilityCheck
 
 __all__ = ["SelectionService", "apply_where", "sweep_inventory"]
 
@@ -122,6 +123,7 @@ class SelectionService:
         ttl_s: float,
         cache_size: int,
         solver_threads: int,
+        usability: UsabilityCheck | None = None,
     ) -> None:
         self._db = db
         self._holder = holder
@@ -133,7 +135,11 @@ class SelectionService:
         self._limiter: anyio.CapacityLimiter | None = None
         self._snapshot: tuple[int, list[dict[str, Any]]] | None = None
         self._snapshot_lock = threading.Lock()
-        self._parsed: tuple[int, Any] | None = None  # (inventory revision, parsed whole-fleet Inventory)
+        self._usability = usability or UsabilityCheck()
+        # (inventory revision, catalog revision) -> the entries the solver can use with that catalog
+        self._usable: tuple[tuple[int, str], list[dict[str, Any]]] | None = None
+        # ((inventory revision, catalog revision), parsed whole-fleet Inventory)
+        self._parsed: tuple[tuple[int, str], Any] | None = None
 
     # -- public ------------------------------------------------------------------------------
     async def select(self, body: SelectCreate, principal: Principal) -> dict[str, Any]:
@@ -230,8 +236,18 @@ class SelectionService:
             )
             if prepared.answer is None:
                 prepared.catalog = catalog
-                prepared.entries = self._live_entries(session, inventory_revision)
+                prepared.entries = self._usable_entries(session, inventory_revision, catalog)
         return prepared
+
+    def _usable_entries(self, session: Any, revision: int, catalog: Any) -> list[dict[str, Any]]:
+        """The live entries minus the nodes the solver cannot use with `catalog` (see usability.py)."""
+        key = (revision, catalog.revision)
+        cached = self._usable
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        usable, _excluded = self._usability.split(self._live_entries(session, revision), catalog)
+        self._usable = (key, usable)
+        return usable
 
     def _live_entries(self, session: Any, revision: int) -> list[dict[str, Any]]:
         with self._snapshot_lock:
@@ -261,11 +277,12 @@ class SelectionService:
         """The parsed inventory; the whole fleet's is parsed once per inventory revision."""
         if not prepared.whole_fleet:
             return solver.parse_inventory({"nodes": prepared.entries or []})
+        key = (prepared.inventory_revision, prepared.catalog_revision)
         cached = self._parsed
-        if cached is not None and cached[0] == prepared.inventory_revision:
+        if cached is not None and cached[0] == key:
             return cached[1]
         inventory = solver.parse_inventory({"nodes": prepared.entries or []})
-        self._parsed = (prepared.inventory_revision, inventory)
+        self._parsed = (key, inventory)
         return inventory
 
     def _audit(

@@ -6,7 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from ..deps import AnyPrincipal, Reader, ReadSession, State
+from ..deps import AnyPrincipal, Reader, ReadSession, ServiceState, State
+from ..errors import NotReady
 from ..heartbeats import public_answer
 from ..schemas import HeartbeatCreate, HeartbeatPublic, NodePublic
 from ..selection import sweep_inventory
@@ -28,7 +29,23 @@ async def heartbeat(name: str, body: HeartbeatCreate, principal: AnyPrincipal, s
     return public_answer(outcome, ttl_s=state.settings.node_ttl_s)
 
 
-def _public(view: node_store.NodeView, *, now: float, ttl_s: float, detail: bool) -> NodePublic:
+def _excluder(state: ServiceState) -> Any:
+    """entry -> why selection leaves the node out (None: used), against the active catalog."""
+    try:
+        catalog = state.holder.current()
+    except NotReady:
+        return lambda _entry: None
+
+    def excluded(entry: dict[str, Any]) -> str | None:
+        found = state.usability.reason(entry, catalog)
+        return None if found is None else f"{found[0]}: {found[1]}"
+
+    return excluded
+
+
+def _public(
+    view: node_store.NodeView, *, now: float, ttl_s: float, detail: bool, excluded: str | None = None
+) -> NodePublic:
     node = view.node
     entry = node.entry
     age = None if view.last_seen is None else max(0.0, now - view.last_seen)
@@ -48,6 +65,7 @@ def _public(view: node_store.NodeView, *, now: float, ttl_s: float, detail: bool
         registered_at=node.registered_at,
         updated_at=node.updated_at,
         agent=entry.get("agent") if detail else None,
+        excluded=excluded,
     )
 
 
@@ -64,14 +82,16 @@ def list_nodes(
 ) -> Any:
     now, ttl = state.clock(), state.settings.node_ttl_s
     views = node_store.list_nodes(session, cluster=cluster, gpu=gpu, limit=limit, offset=offset)
-    out = [_public(v, now=now, ttl_s=ttl, detail=False) for v in views]
+    excluded = _excluder(state)
+    out = [_public(v, now=now, ttl_s=ttl, detail=False, excluded=excluded(v.node.entry)) for v in views]
     return out if stale is None else [n for n in out if n.stale == stale]
 
 
 @router.get("/{name}", response_model=NodePublic, summary="One node, with the agent's detail")
 def get_node(name: str, _: Reader, session: ReadSession, state: State) -> Any:
     view = node_store.get_node(session, name=name)
-    return _public(view, now=state.clock(), ttl_s=state.settings.node_ttl_s, detail=True)
+    excluded = _excluder(state)(view.node.entry)
+    return _public(view, now=state.clock(), ttl_s=state.settings.node_ttl_s, detail=True, excluded=excluded)
 
 
 inventory_router = APIRouter(prefix="/v1/inventory", tags=["nodes"])

@@ -33,10 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from catalog import Catalog, load_catalog  # noqa: E402
 from solver import parse_inventory, parse_request, select  # noqa: E402
-from solver.batch import plan_batch  # noqa: E402
-from solver.groups import base_groups as solver_groups  # noqa: E402
-from solver.problem import request_facts  # noqa: E402
-from solver.reference import ReferenceTimeout, brute_force  # noqa: E402
+from solver.check.reference import ReferenceTimeout, brute_force  # noqa: E402
+from solver.engines.batch import plan_batch  # noqa: E402
+from solver.facts.groups import base_groups as solver_groups  # noqa: E402
+from solver.facts.problem import request_facts  # noqa: E402
 
 # product, weight, gpus per node choices, host arch
 PRODUCTS = [

@@ -1,15 +1,17 @@
 """rtfit solver: (catalog, request, inventory, policy) -> selection or explained infeasibility.
 
-Pipeline: facts (`facts`, `rules`, `groups`, `problem`) -> engine (`fast` direct evaluation, or
-`solve` with the CP-SAT `model`) -> `result` -> `explain` on failure. No I/O, no database.
+Pipeline, one sub-package per phase: `inputs` (parse and freeze) -> `facts` (candidates, node
+groups, the problem) judged by `rules` with `index` -> `engines` (`fast` direct evaluation, or
+`cpsat` with its `model`) -> `result` -> `explain` on failure; `check` verifies any answer
+independently. No I/O, no database. The file table is in solver/README.md.
 See docs/solver.md (users) and docs/solver-internals.md (contributors).
 """
 
-from solver.batch import select_batch
+from solver.engines.batch import select_batch
 from solver.errors import InvalidInventory, InvalidRequest, SolverError
-from solver.inventory import Inventory, Node, NodeGpu, parse_inventory
-from solver.policy import Policy, parse_policy
-from solver.request import ModelRequest, parse_request
+from solver.inputs.inventory import Inventory, Node, NodeGpu, parse_inventory
+from solver.inputs.policy import Policy, parse_policy
+from solver.inputs.request import ModelRequest, parse_request
 from solver.result import Assignment, BatchSelection, Conflict, GpuChoice, Selection
 from solver.select import select
 

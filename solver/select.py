@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from catalog import Catalog
-from solver.explain import explain_choice, explain_failure
-from solver.fast import solve_fast
-from solver.inventory import Inventory, parse_inventory
-from solver.policy import Policy
-from solver.problem import build_problem
-from solver.request import ModelRequest, parse_request
+from solver.engines.fast import solve_fast
+from solver.explain.explanation import explain_choice, explain_failure
+from solver.facts.problem import build_problem
+from solver.inputs.inventory import Inventory, parse_inventory
+from solver.inputs.policy import Policy
+from solver.inputs.request import ModelRequest, parse_request
 from solver.result import Conflict, Selection
 
 __all__ = ["select"]
@@ -41,7 +41,7 @@ def select(catalog: Catalog, request: ModelRequest | Mapping[str, Any], inventor
     problem = build_problem(catalog, request, inventory, policy)
     status = "optimal"
     if policy.engine == "cpsat":
-        from solver.solve import solve_cpsat
+        from solver.engines.cpsat import solve_cpsat
 
         outcome = solve_cpsat(problem, top, time_limit_s=policy.time_limit_s)
         found = outcome.assignments

@@ -8,9 +8,9 @@ by tests/solver/test_props_batch.py), and the better CP-SAT answer was then drop
 
 from __future__ import annotations
 
-from solver.batch import plan_batch
+from solver.check.validate import validate_batch
+from solver.engines.batch import plan_batch
 from solver.testing import fake_gpu, fake_node, mini_catalog
-from solver.validate import validate_batch
 
 
 def test_cpu_and_gpu_groups_with_equal_indices_pack_apart() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from test_validate_rules import tiny_catalog
 
 import solver
-from solver.batch import configurations, plan_batch
-from solver.validate import validate_batch
+from solver.check.validate import validate_batch
+from solver.engines.batch import configurations, plan_batch
 
 BOTH = {"nodes": [
     {"name": "a-l4", "driver_version": "550.54.15", "gpus": [{"product": "NVIDIA L4", "count": 2}]},

@@ -7,9 +7,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_props_catalogs import catalogs, inventory_data, request_data
 
-from solver.batch import plan_batch
-from solver.reference import brute_force_batch
-from solver.validate import validate_batch
+from solver.check.reference import brute_force_batch
+from solver.check.validate import validate_batch
+from solver.engines.batch import plan_batch
 
 
 @st.composite

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from test_props_catalogs import catalogs, inventory_data, request_data, scenarios
 
 from solver import Policy, parse_inventory, parse_request, select
-from solver.reference import brute_force
-from solver.validate import validate_selection
+from solver.check.reference import brute_force
+from solver.check.validate import validate_selection
 
 PROPS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ORDERS = list(permutations(("cached", "newest", "fit", "gpus", "preference")))

@@ -11,8 +11,8 @@ import random
 
 import pytest
 
-from solver import explain
-from solver.rules import RULES
+from solver.explain import explanation as explain
+from solver.rules.definitions import RULES
 
 NAMES = list(RULES)
 

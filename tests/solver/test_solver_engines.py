@@ -7,10 +7,10 @@ import random
 import pytest
 
 import solver
-from solver.fast import solve_fast
-from solver.problem import build_problem
-from solver.rules import pair_failures, pair_ok
-from solver.solve import solve_cpsat
+from solver.engines.cpsat import solve_cpsat
+from solver.engines.fast import solve_fast
+from solver.facts.problem import build_problem
+from solver.rules.definitions import pair_failures, pair_ok
 from solver.testing import fake_gpu, fake_node, mini_catalog
 
 PRODUCTS = ["T4", "V100", "A100", "L4", "H100", "RTX 5090", "Jetson AGX Orin 64GB"]
@@ -84,7 +84,7 @@ def test_mvc_needs_sass_rule() -> None:
     cand = p.all_candidates[0]
     from packaging.version import Version
 
-    from solver.facts import Target
+    from solver.facts.candidates import Target
 
     a100 = Target("x86_64", Version("8.0"), "A100", Version("535.104.05"))
     h100 = Target("x86_64", Version("9.0"), "H100", Version("535.104.05"))

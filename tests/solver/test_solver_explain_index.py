@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 
 import solver
-from solver.cachedindex import best_for_pairs, best_many
-from solver.explain import _runtime_reasons
-from solver.failsets import failure_sets
-from solver.problem import build_problem
-from solver.rules import RULES, candidate_failures, pair_failure_rules, request_rule_failures
+from solver.explain.explanation import _runtime_reasons
+from solver.explain.failsets import failure_sets
+from solver.facts.problem import build_problem
+from solver.index.cached import best_for_pairs, best_many
+from solver.rules.definitions import RULES, candidate_failures, pair_failure_rules, request_rule_failures
 from solver.testing import mini_catalog, random_inventory
 
 PRODUCTS = ["T4", "V100", "A100", "L4", "H100", "RTX 5090", "Jetson AGX Orin 64GB"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from packaging.version import Version
 
-from solver.facts import Target, candidates_for
-from solver.pairrules import pair_failure_rules, pair_failure_rules_many
+from solver.facts.candidates import Target, candidates_for
+from solver.rules.pair import pair_failure_rules, pair_failure_rules_many
 from solver.testing import mini_catalog
 
 

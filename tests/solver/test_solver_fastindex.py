@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 
 import solver
-from solver.cachedindex import best_many
-from solver.facts import cached_match
-from solver.filters import rule_names
-from solver.groups import node_checks, node_rule_names
-from solver.pairrules import _pair_checks
-from solver.problem import _parse_cached, build_problem
-from solver.rules import candidate_failures, pair_failure_rules, pair_failures, pair_ok
+from solver.facts.candidates import cached_match
+from solver.facts.groups import node_checks, node_rule_names
+from solver.facts.problem import _parse_cached, build_problem
+from solver.index.cached import best_many
+from solver.rules.definitions import candidate_failures, pair_failure_rules, pair_failures, pair_ok
+from solver.rules.filters import rule_names
+from solver.rules.pair import _pair_checks
+from solver.rules.verdicts import verdict_bytes
 from solver.testing import mini_catalog, random_inventory
-from solver.verdicts import verdict_bytes
 
 PRODUCTS = ["T4", "V100", "A100", "L4", "H100", "RTX 5090", "Jetson AGX Orin 64GB"]
 DRIVERS = ["470.82.01", "525.60.13", "535.104.05", "550.54.15", "570.124.04", "580.65.06", None]

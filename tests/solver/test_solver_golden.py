@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 import solver
+from solver.check.validate import validate_selection
 from solver.testing import mini_catalog
-from solver.validate import validate_selection
 
 GOLDEN = sorted((Path(__file__).parent / "golden").glob("*.yaml"))
 

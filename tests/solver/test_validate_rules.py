@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from catalog import Catalog, load_catalog_from_documents
-from solver.validate import validate_batch, validate_choice, validate_selection
+from solver.check.validate import validate_batch, validate_choice, validate_selection
 
 S = ["t"]
 

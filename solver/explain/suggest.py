@@ -12,11 +12,11 @@ import itertools
 
 from catalog.compat import Check
 from catalog.versions import series
-from solver.facts import Candidate
-from solver.failsets import FailureSets
-from solver.groups import NodeGroup
-from solver.policy import Policy
-from solver.problem import Problem
+from solver.explain.failsets import FailureSets
+from solver.facts.candidates import Candidate
+from solver.facts.groups import NodeGroup
+from solver.facts.problem import Problem
+from solver.inputs.policy import Policy
 
 __all__ = ["suggestions"]
 
@@ -84,8 +84,8 @@ def _planning_hint(problem: Problem) -> str | None:
     """Which catalog GPU products would run the request (hardware planning, newest driver)."""
     if problem.planning or not problem.request.uses_gpu:
         return None
-    from solver.fast import solve_fast
-    from solver.problem import build_problem
+    from solver.engines.fast import solve_fast
+    from solver.facts.problem import build_problem
 
     plan = build_problem(problem.catalog, problem.request, None, Policy(order=("newest", "fit", "cached", "gpus",
                                                                               "preference")))

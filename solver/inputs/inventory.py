@@ -151,7 +151,7 @@ def parse_inventory(data: Mapping[str, Any] | list[Any], catalog: Catalog | None
         seen.add(n.name)
     inv = Inventory(nodes=nodes)
     if catalog is not None:
-        from solver.groups import resolve_inventory
+        from solver.facts.groups import resolve_inventory
 
         resolve_inventory(catalog, inv)
     return inv

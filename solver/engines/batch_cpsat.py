@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 from ortools.sat.python import cp_model
 
-from solver.groups import NodeGroup
+from solver.facts.groups import NodeGroup
 
 if TYPE_CHECKING:
-    from solver.batch import _Instance
+    from solver.engines.batch import _Instance
 
 __all__ = ["MAX_CONFIGS", "MAX_VARS", "SLACK", "configurations", "cpsat_counts", "objective", "pack"]
 

@@ -21,8 +21,8 @@ from packaging.version import Version
 from catalog import Catalog
 from catalog.compat import Check, check_precision
 from catalog.versions import is_prefix, spec_allows
-from solver.facts import Candidate, Target
-from solver.request import ModelRequest
+from solver.facts.candidates import Candidate, Target
+from solver.inputs.request import ModelRequest
 
 __all__ = [
     "PHRASES",
@@ -248,7 +248,7 @@ def _target_failures(cat: Catalog, request: ModelRequest, target: Target) -> tup
     return tuple(out)
 
 
-from solver.pairrules import (  # noqa: E402  (re-exported: the pair rules live in pairrules.py)
+from solver.rules.pair import (  # noqa: E402  (re-exported: the pair rules live in pairrules.py)
     FREE,
     NEVER,
     need_met,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ortools.sat.python import cp_model
 
-from solver.model.variables import PlacementVars
+from solver.engines.model.variables import PlacementVars
 
 __all__ = ["ExactlyOnePlacement"]
 

@@ -6,8 +6,8 @@ accepts get a Boolean (the table of allowed assignments). `PlacementVars` holds 
 after another, fixing each optimum before the next (cpsat-primer's lexicographic pattern).
 """
 
-from solver.model.constraints import ExactlyOnePlacement
-from solver.model.objective import LexicographicObjective
-from solver.model.variables import Pair, PlacementVars
+from solver.engines.model.constraints import ExactlyOnePlacement
+from solver.engines.model.objective import LexicographicObjective
+from solver.engines.model.variables import Pair, PlacementVars
 
 __all__ = ["ExactlyOnePlacement", "LexicographicObjective", "Pair", "PlacementVars"]

@@ -21,9 +21,9 @@ from packaging.version import Version
 
 from catalog import Catalog
 from catalog.versions import is_prefix, spec_allows
-from solver.facts import Candidate
-from solver.request import ModelRequest
-from solver.rules import spec_allows_series
+from solver.facts.candidates import Candidate
+from solver.inputs.request import ModelRequest
+from solver.rules.definitions import spec_allows_series
 
 __all__ = ["RULE_BITS", "TableColumns", "rule_names", "table_columns"]
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
-from solver.facts import Candidate
-from solver.groups import NodeGroup
+from solver.facts.candidates import Candidate
+from solver.facts.groups import NodeGroup
 
 __all__ = ["Pair", "PlacementVars"]
 

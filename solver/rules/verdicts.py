@@ -17,9 +17,9 @@ import numpy as np
 from packaging.version import Version
 
 from catalog import Catalog
-from solver.facts import Candidate, Target
-from solver.pairrules import pair_signature_id
-from solver.rules import FREE, NEVER, need_met, pair_need
+from solver.facts.candidates import Candidate, Target
+from solver.rules.definitions import FREE, NEVER, need_met, pair_need
+from solver.rules.pair import pair_signature_id
 
 __all__ = ["verdict_bytes"]
 

@@ -17,8 +17,8 @@ from packaging.version import InvalidVersion, Version
 from catalog import BuildRef, Catalog
 from catalog.compat import binary_path, check_driver, check_kernels, check_precision, check_toolkit_arch
 from catalog.versions import is_prefix, same_series, spec_allows
-from solver.inventory import Inventory
-from solver.request import ModelRequest
+from solver.inputs.inventory import Inventory
+from solver.inputs.request import ModelRequest
 
 __all__ = [
     "COMPONENT_KEYS",

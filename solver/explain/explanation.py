@@ -21,13 +21,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from catalog.compat import Check, binary_path, check_driver, check_kernels, check_toolkit_arch
-from solver.facts import Candidate, Target
-from solver.failsets import FailureSets, failure_sets
-from solver.groups import NodeGroup
-from solver.pairrules import pair_failure_rules_many, table_signatures
-from solver.problem import Problem
+from solver.explain.failsets import FailureSets, failure_sets
+from solver.facts.candidates import Candidate, Target
+from solver.facts.groups import NodeGroup
+from solver.facts.problem import Problem
 from solver.result import Assignment, Conflict
-from solver.rules import PHRASES, RULES
+from solver.rules.definitions import PHRASES, RULES
+from solver.rules.pair import pair_failure_rules_many, table_signatures
 
 __all__ = ["FailureExplanation", "explain_choice", "explain_failure", "rejection_tallies"]
 
@@ -131,7 +131,7 @@ def rejection_tallies(problem: Problem) -> list[str]:
     Vectorised over the group table, in the order node checks are applied (arch, GPU presence,
     memory, count, free GPUs, precision/engine CC, then the runtime rules).
     """
-    from solver.fast import RowScores, target_rules
+    from solver.engines.fast import RowScores, target_rules
 
     scores = getattr(problem, "_scores", None) or RowScores(problem)
     t = problem.table
@@ -377,6 +377,6 @@ def explain_failure(problem: Problem) -> FailureExplanation:
     tallies = rejection_tallies(problem)
     if tallies and not problem.planning:
         conflicts.append(Conflict("node-rejections", "; ".join(tallies)))
-    from solver.suggest import suggestions
+    from solver.explain.suggest import suggestions
 
     return FailureExplanation(tuple(conflicts), tuple(suggestions(problem, core, fsets)), core)

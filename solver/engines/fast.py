@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from solver.cachedindex import best_for_pairs, best_many
-from solver.facts import Candidate, Target
-from solver.groups import NodeGroup
-from solver.problem import UNKNOWN_MEMORY_WASTE, Problem
+from solver.facts.candidates import Candidate, Target
+from solver.facts.groups import NodeGroup
+from solver.facts.problem import UNKNOWN_MEMORY_WASTE, Problem
+from solver.index.cached import best_for_pairs, best_many
 from solver.result import Assignment, GpuChoice
-from solver.rules import target_failures
+from solver.rules.definitions import target_failures
 
 __all__ = ["RowScores", "assignment", "best_candidate", "best_for", "score_rows", "solve_fast", "target_rules"]
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from solver.facts import Target
-from solver.groups import NodeGroup
+from solver.facts.candidates import Target
+from solver.facts.groups import NodeGroup
 
 __all__ = ["GroupTable", "NodeClasses", "group_table"]
 

@@ -19,15 +19,22 @@ from packaging.version import InvalidVersion, Version
 
 from catalog import Catalog
 from catalog.compat import Check
-from solver.facts import Candidate, Target, cached_match, candidates_for
-from solver.filters import table_columns
-from solver.groups import NodeGroup, base_groups, cpu_groups, node_checks, planning_driver, planning_groups
-from solver.inventory import Inventory
-from solver.policy import Policy
-from solver.request import ModelRequest
-from solver.rules import candidate_failures
-from solver.table import group_table
-from solver.verdicts import verdict_bytes
+from solver.facts.candidates import Candidate, Target, cached_match, candidates_for
+from solver.facts.groups import (
+    NodeGroup,
+    base_groups,
+    cpu_groups,
+    node_checks,
+    planning_driver,
+    planning_groups,
+)
+from solver.facts.table import group_table
+from solver.inputs.inventory import Inventory
+from solver.inputs.policy import Policy
+from solver.inputs.request import ModelRequest
+from solver.rules.definitions import candidate_failures
+from solver.rules.filters import table_columns
+from solver.rules.verdicts import verdict_bytes
 
 __all__ = ["Problem", "RequestFacts", "build_problem", "lex_weights", "request_facts"]
 
@@ -244,7 +251,7 @@ class Problem:
         found = self._cached_memo.get(memo_key)
         cid = self.table.cached_index.get(cached)
         if found is None and cid is not None:  # a cached set of the fleet: the precomputed signatures
-            from solver.cachedindex import cached_index
+            from solver.index.cached import cached_index
 
             idx = cached_index(self.table, self.facts)
             found = int(idx.cb_sig[cid, idx.sig_of[cand.index]])

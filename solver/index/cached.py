@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from packaging.version import InvalidVersion, Version
 
-from solver.facts import Candidate, Component, cached_match
-from solver.pairrules import pair_failure_rules_many, table_signatures
+from solver.facts.candidates import Candidate, Component, cached_match
+from solver.rules.pair import pair_failure_rules_many, table_signatures
 
 if TYPE_CHECKING:
-    from solver.problem import Problem, RequestFacts
-    from solver.table import GroupTable
+    from solver.facts.problem import Problem, RequestFacts
+    from solver.facts.table import GroupTable
 
 __all__ = ["CachedIndex", "best_for_pairs", "best_many", "cached_index"]
 

@@ -6,7 +6,7 @@ import logging
 
 from ortools.sat.python import cp_model
 
-from solver.model.variables import PlacementVars
+from solver.engines.model.variables import PlacementVars
 
 __all__ = ["LexicographicObjective"]
 

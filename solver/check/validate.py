@@ -26,9 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from catalog import BuildRef, Catalog
-from solver.inventory import Inventory, parse_inventory
-from solver.request import ModelRequest, parse_request
-from solver.validate_rules import (
+from solver.check.validate_rules import (
     Slot,
     Violation,
     _v,
@@ -41,6 +39,8 @@ from solver.validate_rules import (
     slot_violations,
     slots_of,
 )
+from solver.inputs.inventory import Inventory, parse_inventory
+from solver.inputs.request import ModelRequest, parse_request
 
 __all__ = [
     "Slot",

@@ -52,14 +52,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from catalog import Catalog
-from solver.batch_cpsat import MAX_CONFIGS, MAX_VARS, SLACK, configurations, cpsat_counts, pack
-from solver.batch_cpsat import objective as _objective
-from solver.fast import RowScores, assignment
-from solver.groups import NodeGroup
-from solver.inventory import Inventory, parse_inventory
-from solver.policy import Policy
-from solver.problem import Problem, build_problem
-from solver.request import ModelRequest, parse_request
+from solver.engines.batch_cpsat import MAX_CONFIGS, MAX_VARS, SLACK, configurations, cpsat_counts, pack
+from solver.engines.batch_cpsat import objective as _objective
+from solver.engines.fast import RowScores, assignment
+from solver.facts.groups import NodeGroup
+from solver.facts.problem import Problem, build_problem
+from solver.inputs.inventory import Inventory, parse_inventory
+from solver.inputs.policy import Policy
+from solver.inputs.request import ModelRequest, parse_request
 from solver.result import BatchSelection, Conflict, Selection
 
 __all__ = ["MAX_CONFIGS", "MAX_VARS", "SLACK", "BatchPlan", "configurations", "plan_batch", "select_batch"]

@@ -23,13 +23,13 @@ from itertools import islice
 import numpy as np
 
 from catalog.compat import Check
-from solver.facts import Candidate, Target
-from solver.fast import target_rules
-from solver.filters import RULE_BITS, rule_names
-from solver.groups import NodeGroup, node_checks
-from solver.pairrules import pair_failure_rules_many, table_signatures
-from solver.problem import Problem
-from solver.rules import RULES, pair_failures, request_rule_failures
+from solver.engines.fast import target_rules
+from solver.facts.candidates import Candidate, Target
+from solver.facts.groups import NodeGroup, node_checks
+from solver.facts.problem import Problem
+from solver.rules.definitions import RULES, pair_failures, request_rule_failures
+from solver.rules.filters import RULE_BITS, rule_names
+from solver.rules.pair import pair_failure_rules_many, table_signatures
 
 __all__ = ["EXAMPLES", "Chunk", "FailureSets", "MergedGroup", "failure_sets"]
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 from ortools.sat.python import cp_model
 
-from solver.facts import Candidate
-from solver.fast import assignment
-from solver.groups import NodeGroup
-from solver.model import ExactlyOnePlacement, LexicographicObjective, Pair, PlacementVars
-from solver.problem import Problem
+from solver.engines.fast import assignment
+from solver.engines.model import ExactlyOnePlacement, LexicographicObjective, Pair, PlacementVars
+from solver.facts.candidates import Candidate
+from solver.facts.groups import NodeGroup
+from solver.facts.problem import Problem
 from solver.result import Assignment
 
 __all__ = ["CpsatOutcome", "pareto_candidates", "solve_cpsat"]

@@ -28,7 +28,7 @@ from catalog.compat import (
     driver_requirement,
 )
 from catalog.versions import spec_allows
-from solver.facts import Candidate, Target
+from solver.facts.candidates import Candidate, Target
 
 __all__ = ["FREE", "NEVER", "need_met", "pair_failure_rules", "pair_failure_rules_many", "pair_failures", "pair_need",
            "pair_ok", "pair_signature", "pair_signature_id", "table_signatures"]

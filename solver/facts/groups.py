@@ -18,10 +18,10 @@ from packaging.version import Version
 from catalog import Catalog, GpuProduct
 from catalog.compat import Check, gpu_platform
 from solver.errors import InvalidInventory
-from solver.facts import Target
-from solver.inventory import Inventory, Node
-from solver.request import ModelRequest
-from solver.rules import target_failures
+from solver.facts.candidates import Target
+from solver.inputs.inventory import Inventory, Node
+from solver.inputs.request import ModelRequest
+from solver.rules.definitions import target_failures
 
 __all__ = ["NodeGroup", "base_groups", "cpu_groups", "node_checks", "node_rule_names", "planning_driver", "planning_groups", "resolve_gpu",
            "resolve_inventory"]

@@ -25,11 +25,7 @@ from typing import Any
 
 from catalog import BuildRef, Catalog
 from catalog.versions import series
-from solver.inventory import Inventory, parse_inventory
-from solver.policy import Policy
-from solver.problem import Problem, build_problem
-from solver.request import ModelRequest, parse_request
-from solver.validate import (
+from solver.check.validate import (
     Slot,
     pair_violations,
     planning_slots,
@@ -37,6 +33,10 @@ from solver.validate import (
     slot_violations,
     slots_of,
 )
+from solver.facts.problem import Problem, build_problem
+from solver.inputs.inventory import Inventory, parse_inventory
+from solver.inputs.policy import Policy
+from solver.inputs.request import ModelRequest, parse_request
 
 __all__ = ["LegalPair", "ReferenceResult", "ReferenceTimeout", "brute_force", "brute_force_batch", "enumerate_runtimes", "reference_slots"]
 

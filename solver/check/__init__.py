@@ -1,0 +1,1 @@
+"""Check: the independent validator (executable spec) and the brute-force reference."""

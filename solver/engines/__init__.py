@@ -1,0 +1,1 @@
+"""Engines: direct evaluation (fast), CP-SAT single selection (+ its model), batch placement."""

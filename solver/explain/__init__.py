@@ -1,0 +1,1 @@
+"""Explain: failure sets, the conflict core and sentences, verified suggestions."""

@@ -1,0 +1,1 @@
+"""Inputs: parse and freeze what the caller gives (request, inventory, policy)."""

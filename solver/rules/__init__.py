@@ -1,0 +1,1 @@
+"""Rules: the selection rules (one definition each), their pair form and vectorised verdicts."""

@@ -71,6 +71,44 @@ def store_stage(
     typer.echo(f"staged {m.kind}/{m.version}: {m.size_bytes} bytes, sha256 {m.sha256[:16]}... at {component.path}")
 
 
+@store_app.command("push")
+def store_push(
+    kind: str = typer.Argument(..., help="Component kind of a staged component."),
+    version: str = typer.Argument(..., help="Its version."),
+    to: str = typer.Option(..., "--to", help="Registry prefix, e.g. registry.site:5000/rtfit (pushes PREFIX/KIND:TAG)."),
+    store: Path | None = _STORE_OPT,
+) -> None:
+    """Push a staged component to an OCI registry as a one-layer image (what ImageVolumes mount)."""
+    from workflow.store.oci import component_image_ref, push_component
+
+    rs = _store(store)
+    try:
+        component = rs.get(kind, version)
+        if component is None:
+            _die(f"{kind}/{version} is not staged in {rs.root}")
+        ref = component_image_ref(to, kind, version)
+        digest, sent = push_component(component, ref, work=rs.root / ".oci")
+    except WorkflowError as e:
+        _die(str(e))
+    typer.echo(f"pushed {ref}@{digest} ({sent} bytes uploaded)")
+
+
+@store_app.command("pull")
+def store_pull(
+    ref: str = typer.Argument(..., help="A component image, e.g. registry.site:5000/rtfit/pytorch:2.13.0_cpu."),
+    store: Path | None = _STORE_OPT,
+) -> None:
+    """Stage a component from its OCI image (digests and content checked before it is published)."""
+    from workflow.store.oci import stage_image
+
+    try:
+        component, pulled = stage_image(_store(store), ref)
+    except WorkflowError as e:
+        _die(str(e))
+    m = component.manifest
+    typer.echo(f"staged {m.kind}/{m.version} from {ref}: {pulled} bytes pulled, sha256 {m.sha256[:16]}... at {component.path}")
+
+
 @store_app.command("list")
 def store_list(store: Path | None = _STORE_OPT, as_json: bool = typer.Option(False, "--json")) -> None:
     """List staged components."""

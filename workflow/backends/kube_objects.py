@@ -19,6 +19,7 @@ from typing import Any
 from workflow.flow import Task
 from workflow.placement import Placement
 from workflow.store.compose import ComposedRuntime
+from workflow.store.oci import component_image_ref
 
 __all__ = [
     "GPU_RESOURCE",
@@ -59,10 +60,6 @@ def k8s_name(*parts: str, limit: int = 63) -> str:
     return name or "task"
 
 
-def _image_tag(version: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", version)[:128]
-
-
 def container_env(composed: ComposedRuntime | None, extra: Mapping[str, str]) -> list[dict[str, str]]:
     env = dict(composed.env) if composed is not None else {}
     env["PATH"] = ":".join(p for p in (env.get("PATH", ""), _BASE_PATH) if p)
@@ -82,7 +79,7 @@ def _store_volumes(composed: ComposedRuntime | None, opts: KubeOptions) -> tuple
     else:
         for i, m in enumerate(composed.mounts):
             vol = k8s_name(f"rt{i}", m.kind)
-            ref = f"{opts.store_image_prefix.rstrip('/')}/{m.kind}:{_image_tag(m.version)}"
+            ref = component_image_ref(opts.store_image_prefix, m.kind, m.version)
             volumes.append({"name": vol, "image": {"reference": ref, "pullPolicy": "IfNotPresent"}})
             mounts.append({"name": vol, "mountPath": m.target, "readOnly": True})
     return volumes, mounts

@@ -88,8 +88,18 @@ class _Staging:
     def __enter__(self) -> _Staging:
         return self
 
-    def commit(self, *, env: ComponentEnv | None, source: dict[str, Any]) -> Component:
+    def commit(self, *, env: ComponentEnv | None, source: dict[str, Any],
+               expect: tuple[int, str] | None = None) -> Component:
+        """Write the manifest, make the tree read-only and publish it.
+
+        `expect=(size_bytes, sha256)`: refuse (publishing nothing) unless the content matches.
+        """
         size, digest = content_digest(self.tmp)
+        if expect is not None and (size, digest) != expect:
+            raise StageFailed(
+                f"{self.kind}/{self.version}: content is {size} bytes, sha256 {digest[:16]}...; "
+                f"expected {expect[0]} bytes, sha256 {expect[1][:16]}... (refused, store unchanged)"
+            )
         manifest = Manifest(
             kind=self.kind,
             version=self.version,

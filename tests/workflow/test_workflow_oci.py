@@ -227,3 +227,29 @@ def test_cli_push_then_pull_into_another_store(registry: LocalRegistry, tmp_path
     assert r.exit_code == 2 and "no image cli/pytorch:9.9" in r.output
     r = runner.invoke(app, ["store", "pull", "127.0.0.1:9/rtfit/pytorch:1", "--store", str(node)])
     assert r.exit_code == 2 and "cannot pull" in r.output
+
+
+def test_registry_bench_trace_model() -> None:
+    """The trace of bench/registry_bench.py on fixed sizes and rates: what each strategy moves."""
+    import registry_bench
+
+    mb = 10**6
+    layers = {"base": 50 * mb, "cuda/13.0.3": 1500 * mb, "cudnn/9.24.0.43": 600 * mb, "pytorch/2.14.1": 1000 * mb}
+    run = {"image_cold": {"bytes": 3150 * mb, "pull_s": 31.5, "unpack_s": 63.0},
+           "composed_cold": {"stage": {"cuda": {"bytes": 1500 * mb, "s": 30.0}}},
+           "image_warm": {"start_s": 2.0}, "composed_warm": {"total_s": 2.0}}
+    result = {"layers": {k: {"compressed": v} for k, v in layers.items()}, "runs": {"1gbit/cuda": run}}
+    out = registry_bench.trace(result, nodes=1, weeks=8, seed=1, tasks_per_day=6)
+    per = out["per_rate"]["1gbit"]["strategies"]
+    composed, shared, whole = (per[k]["bytes_per_node"] for k in ("composed", "images, layer sharing",
+                                                                   "images, no layer sharing"))
+    # One node sees every version of the timeline: composed pulls each component version once.
+    torch, ort = 1000 * mb, int(1000 * mb * 0.35)
+    assert composed == 50 * mb + 2 * (1500 + 600) * mb + 4 * torch + 3 * ort
+    # Layer sharing also re-pulls the frameworks still in use after the CUDA upgrade (2.13, 1.24 rebuilt on 13.1).
+    assert shared == composed + torch
+    assert whole > shared
+    assert per["composed"]["tasks_that_pulled"] <= per["images, layer sharing"]["tasks_that_pulled"]
+    # Times: a task that pulls nothing starts in the warm start time; pulls cost bytes / measured rate.
+    assert per["composed"]["p50_start_s"] == 2.0
+    assert per["images, no layer sharing"]["max_start_s"] == pytest.approx(2.0 + 31.5 + 63.0)

@@ -461,6 +461,7 @@ def main() -> None:
             raise SystemExit("registry_bench needs root: it shapes a private network namespace with tc and "
                              "starts tasks with unshare + chroot")
         args.out.mkdir(parents=True, exist_ok=True)
+        prepare(args.out)   # needs the network (debootstrap, pip download): before the private namespace
         argv = [sys.executable, __file__, "--inside", "--out", str(args.out), "--rates", ",".join(args.rates),
                 "--runtimes", ",".join(args.runtimes), "--repeats", str(args.repeats)]
         proc = subprocess.run(["unshare", "--net", "--", *argv], stdout=subprocess.PIPE, text=True)

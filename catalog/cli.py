@@ -31,7 +31,7 @@ from catalog.view import Catalog
 
 __all__ = ["register"]
 
-app = typer.Typer(help="Curate the compatibility catalog: validate, list, show, matrix, diff, why, import.",
+app = typer.Typer(help="Curate the compatibility catalog: validate, list, show, matrix, diff, why, import, freshness.",
                   no_args_is_help=True)
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -251,6 +251,80 @@ def import_(path: Path = typer.Argument(..., help="A wheel METADATA file or a `p
     for d in drafts:
         for t in d.todo:
             err.print(f"[yellow]todo[/] {d.framework} {d.version}: {t}")
+
+
+@app.command()
+def freshness(as_json: bool = typer.Option(False, "--json"),
+              offline: bool = typer.Option(False, "--offline", help="Read the recorded registry snapshot "
+                                           "(no network); 'now' is the snapshot's time unless --now is given."),
+              max_lag_days: int = typer.Option(30, "--max-lag-days", min=0,
+                                               help="A family lagging more days than this fails (exit 1)."),
+              family: list[str] | None = typer.Option(None, "--family", help="Only these families (repeatable)."),
+              index_url: str | None = typer.Option(None, "--index-url", help="Simple index to read (default: "
+                                                   "the one pip is configured to use)."),
+              snapshot: Path | None = typer.Option(None, "--snapshot", help="Snapshot file for --offline "
+                                                   "(default: the one committed with the catalog)."),
+              record: Path | None = typer.Option(None, "--record", help="Also write what was read to this "
+                                                 "snapshot file."),
+              now: str | None = typer.Option(None, "--now", help="Judge ages at this ISO time (default: now)."),
+              catalog: Path | None = CatalogOpt) -> None:
+    """How far each family lags the registry: releases the catalog lacks and how old they are."""
+    from datetime import UTC, datetime
+
+    from catalog.freshness import (
+        FAMILIES,
+        SNAPSHOT,
+        check_freshness,
+        fetch_snapshot,
+        load_snapshot,
+        write_snapshot,
+    )
+    from catalog.registry import RegistryError, parse_time
+
+    known = [f.name for f in FAMILIES]
+    bad = [f for f in family or [] if f not in known]
+    if bad:
+        raise _fail(f"unknown family {bad[0]!r}; known: {', '.join(known)}")
+    cat = _load(catalog)
+    try:
+        when = parse_time(now) if now else None
+        errors: dict[str, str] = {}
+        if offline:
+            projects, url, taken = load_snapshot(snapshot or SNAPSHOT)
+            when = when or taken
+        else:
+            projects, errors, url = fetch_snapshot(index_url, family)
+            when = when or datetime.now(UTC)
+            if record is not None:
+                write_snapshot(record, projects, url, when)
+    except RegistryError as e:
+        raise _fail(str(e)) from e
+    report = check_freshness(cat, projects, now=when, max_lag_days=max_lag_days, index_url=url,
+                             offline=offline, families=family, errors=errors)
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        src = "recorded snapshot" if offline else "registry"
+        table = Table(title=f"catalog freshness vs {src} {url} at {report.now:%Y-%m-%d %H:%M} UTC "
+                            f"(max lag {max_lag_days} days)")
+        for c in ("family", "status", "catalog newest", "registry newest", "lag (days)"):
+            table.add_column(c, no_wrap=True)
+        table.add_column("missing (age in days)", overflow="fold", min_width=40)
+        colour = {"ok": "green", "stale": "red", "not-catalogued": "red", "error": "red"}
+        for f in report.families:
+            miss = ", ".join(f"{m.version} ({m.age_days}d)" for m in f.missing[-5:])
+            if len(f.missing) > 5:
+                miss = f"{len(f.missing) - 5} older, " + miss
+            if f.errors:
+                miss = "; ".join(f.errors)
+            table.add_row(f.family, f"[{colour[f.status]}]{f.status}[/]", f.newest_catalogued or "-",
+                          f.newest_registry or "-", str(f.lag_days), escape(miss or "-"))
+        Console(highlight=False, width=max(out.width, 140)).print(table)
+        gaps = [f for f in report.families if f.gaps]
+        for f in gaps:
+            out.print(escape(f"gaps in {f.family} (between catalogued releases, not counted as lag): "
+                             + ", ".join(m.version for m in f.gaps)), soft_wrap=True)
+    raise typer.Exit(0 if report.ok else 1)
 
 
 def register(root: typer.Typer) -> None:

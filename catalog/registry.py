@@ -1,0 +1,186 @@
+"""Read a package's releases from the Python package index pip is configured to use.
+
+Only the standard simple repository API is used: PEP 691 JSON (`Accept:
+application/vnd.pypi.simple.v1+json`) with the PEP 700 fields (`versions`, per-file
+`upload-time`). No web page is scraped. The index is the one pip installs from: `--index-url`
+given here, else `PIP_INDEX_URL`, else `index-url` in pip's configuration files, else PyPI.
+Extra indexes (`extra-index-url`, `find-links`) are local mirrors on many machines and are not
+consulted: the freshness question is "what did the registry publish", not "what is on disk".
+
+What comes back is plain data (`ProjectReleases`): for every final release, the earliest upload
+time of any of its files; pre-, dev- and fully yanked releases are dropped.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import ssl
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+from catalog.errors import CatalogError
+
+__all__ = [
+    "DEFAULT_INDEX",
+    "ProjectReleases",
+    "RegistryError",
+    "fetch_project",
+    "parse_project_json",
+    "parse_time",
+    "pip_index_url",
+]
+
+DEFAULT_INDEX = "https://pypi.org/simple/"
+ACCEPT = "application/vnd.pypi.simple.v1+json"
+
+
+class RegistryError(CatalogError):
+    """The index could not be read, or answered something that is not PEP 691 JSON."""
+
+
+@dataclass(frozen=True)
+class ProjectReleases:
+    """Final releases of one project: version string -> earliest upload time (UTC)."""
+
+    name: str
+    uploaded: dict[str, datetime] = field(default_factory=dict)
+
+    def versions(self) -> list[Version]:
+        return sorted(Version(v) for v in self.uploaded)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name,
+                "releases": {v: t.isoformat().replace("+00:00", "Z")
+                             for v, t in sorted(self.uploaded.items(), key=lambda kv: Version(kv[0]))}}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ProjectReleases:
+        if not isinstance(data, dict) or not isinstance(data.get("releases"), dict):
+            raise RegistryError("snapshot project entry must be {name, releases: {version: upload time}}")
+        return cls(name=str(data.get("name")),
+                   uploaded={str(v): parse_time(t) for v, t in data["releases"].items()})
+
+
+def parse_time(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise RegistryError(f"upload time must be an ISO 8601 string, got {value!r}")
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise RegistryError(f"not an ISO 8601 upload time: {value!r}") from e
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def _pip_config_files() -> list[Path]:
+    """pip's configuration files, lowest priority first (global, user, site), as pip reads them."""
+    if os.environ.get("PIP_CONFIG_FILE") == os.devnull:
+        return []
+    dirs = os.environ.get("XDG_CONFIG_DIRS", "/etc/xdg").split(os.pathsep)
+    files = [Path(d) / "pip" / "pip.conf" for d in dirs] + [Path("/etc/pip.conf")]
+    home = Path.home()
+    xdg_home = Path(os.environ.get("XDG_CONFIG_HOME", home / ".config"))
+    files += [home / ".pip" / "pip.conf", xdg_home / "pip" / "pip.conf"]
+    files.append(Path(sys.prefix) / "pip.conf")
+    if os.environ.get("PIP_CONFIG_FILE"):
+        files.append(Path(os.environ["PIP_CONFIG_FILE"]))
+    return files
+
+
+def _pip_option(name: str) -> str | None:
+    """An option from pip's environment or config files ([install] beats [global], later files win)."""
+    env = os.environ.get("PIP_" + name.upper().replace("-", "_"))
+    if env:
+        return env
+    value = None
+    for f in _pip_config_files():
+        parser = configparser.RawConfigParser()
+        try:
+            parser.read(f, encoding="utf-8")
+        except (configparser.Error, OSError, UnicodeDecodeError):
+            continue
+        for section in ("global", "install"):
+            if parser.has_option(section, name):
+                value = parser.get(section, name).strip() or value
+    return value
+
+
+def pip_index_url() -> str:
+    """The index URL pip installs from (PIP_INDEX_URL, pip config `index-url`, else PyPI)."""
+    url = _pip_option("index-url") or DEFAULT_INDEX
+    return url if url.endswith("/") else url + "/"
+
+
+def _ssl_context() -> ssl.SSLContext:
+    cert = _pip_option("cert")
+    if cert and Path(cert).exists():
+        return ssl.create_default_context(cafile=cert)
+    return ssl.create_default_context()
+
+
+def parse_project_json(name: str, data: Any) -> ProjectReleases:
+    """PEP 691/700 project JSON -> the final releases with their earliest upload time."""
+    if not isinstance(data, dict) or not isinstance(data.get("files"), list):
+        raise RegistryError(f"{name}: the index did not answer PEP 691 JSON (no 'files' list)")
+    uploaded: dict[str, datetime] = {}
+    for f in data["files"]:
+        if not isinstance(f, dict) or not isinstance(f.get("filename"), str):
+            continue
+        if f.get("yanked"):
+            continue
+        fn = f["filename"]
+        try:
+            if fn.endswith(".whl"):
+                version = parse_wheel_filename(fn)[1]
+            else:
+                version = parse_sdist_filename(fn)[1]
+        except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+            continue
+        if version.is_prerelease or version.is_devrelease:
+            continue
+        when = f.get("upload-time")
+        if not when:
+            continue  # PEP 700 makes upload-time optional; an index without it cannot date releases
+        t = parse_time(when)
+        key = str(version)
+        if key not in uploaded or t < uploaded[key]:
+            uploaded[key] = t
+    return ProjectReleases(name=str(canonicalize_name(name)), uploaded=uploaded)
+
+
+def fetch_project(name: str, index_url: str | None = None, timeout: float = 30.0) -> ProjectReleases:
+    """GET <index>/<normalized name>/ as PEP 691 JSON."""
+    base = index_url or pip_index_url()
+    base = base if base.endswith("/") else base + "/"
+    url = f"{base}{canonicalize_name(name)}/"
+    req = urllib.request.Request(url, headers={"Accept": ACCEPT, "User-Agent": "rtfit-catalog-freshness"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout, context=_ssl_context()) as resp:
+            ctype = resp.headers.get("Content-Type", "")
+            body = resp.read()
+    except urllib.error.HTTPError as e:
+        raise RegistryError(f"{url}: HTTP {e.code}") from e
+    except (urllib.error.URLError, TimeoutError, OSError) as e:
+        raise RegistryError(f"{url}: {getattr(e, 'reason', e)}") from e
+    if "json" not in ctype:
+        raise RegistryError(f"{url}: the index answered {ctype or 'no content type'}, not PEP 691 JSON")
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RegistryError(f"{url}: invalid JSON ({e})") from e
+    return parse_project_json(name, data)

@@ -25,6 +25,7 @@ __all__ = [
     "Fact",
     "FrameworkBuild",
     "FrameworkRelease",
+    "ENGINES",
     "FRAMEWORKS",
     "GpuProduct",
     "JetsonStack",
@@ -38,7 +39,9 @@ __all__ = [
     "Source",
 ]
 
-FRAMEWORKS = ("pytorch", "tensorflow", "onnxruntime", "tensorrt")
+# Serving engines (vllm, sglang) pin an exact PyTorch build: `bundled: {pytorch: "2.14.0"}`.
+FRAMEWORKS = ("pytorch", "tensorflow", "onnxruntime", "tensorrt", "jax", "vllm", "sglang")
+ENGINES = ("vllm", "sglang")
 PLATFORMS = ("x86_64", "aarch64", "jetson")
 SEGMENTS = ("datacenter", "workstation", "consumer", "jetson")
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4")

@@ -22,9 +22,11 @@ from catalog.versions import cuda_from_variant, same_series, series, spec_allows
 if TYPE_CHECKING:
     from catalog.view import Catalog
 
-__all__ = ["cross_check", "NEED_KINDS"]
+__all__ = ["BUNDLED_KINDS", "NEED_KINDS", "cross_check"]
 
 NEED_KINDS = ("cuda", "cudnn", "python", "tensorrt")
+# A build may also bundle an exact PyTorch (the torch==X pin of a serving engine such as vLLM).
+BUNDLED_KINDS = (*NEED_KINDS, "pytorch")
 
 
 def cross_check(cat: Catalog) -> list[Problem]:
@@ -119,8 +121,11 @@ def _check_build(cat: Catalog, rel: FrameworkRelease, b: FrameworkBuild, where: 
     label = BuildRef(rel, b, rel.versions[0]).label if rel.versions else rel.series
     cuda = b.bundled.get("cuda")
     for kind in b.bundled:
-        if kind not in NEED_KINDS:
-            bad(rel, f"{where}.bundled.{kind}", f"unknown component kind; known: {', '.join(NEED_KINDS)}")
+        if kind not in BUNDLED_KINDS:
+            bad(rel, f"{where}.bundled.{kind}", f"unknown component kind; known: {', '.join(BUNDLED_KINDS)}")
+    torch = b.bundled.get("pytorch")
+    if torch is not None:
+        _check_bundled_torch(cat, rel, b, torch, f"{where}.bundled.pytorch", label, bad)
     for kind in b.needs:
         if kind not in NEED_KINDS:
             bad(rel, f"{where}.needs.{kind}", f"unknown component kind; known: {', '.join(NEED_KINDS)}")
@@ -159,3 +164,22 @@ def _check_build(cat: Catalog, rel: FrameworkRelease, b: FrameworkBuild, where: 
             elif cuda is not None and not arch.buildable_with(cuda):
                 bad(rel, f"{where}.{kind}", f"{label} claims {kind} for {cc}, but CUDA {cuda} cannot build for "
                     f"{arch.name} {cc} ({arch.id})")
+
+
+def _check_bundled_torch(cat: Catalog, rel: FrameworkRelease, b: FrameworkBuild, torch: Version, field: str,
+                         label: str, bad) -> None:  # type: ignore[no-untyped-def]
+    """An engine's torch pin must be a catalogued PyTorch version with a build on the engine's CUDA."""
+    if rel.framework == "pytorch":
+        bad(rel, field, "a PyTorch build cannot bundle another PyTorch")
+        return
+    refs = [r for r in cat.builds("pytorch") if r.version == torch and r.build.gpu == b.gpu
+            and set(b.platforms) <= set(r.build.platforms)]
+    if not refs:
+        bad(rel, field, f"{label} pins torch {torch}, which has no catalogued PyTorch build for "
+            f"{'/'.join(b.platforms)} ({'GPU' if b.gpu else 'CPU'})")
+        return
+    cuda = b.bundled.get("cuda")
+    if cuda is not None and not any(r.build.cuda is not None and same_series(r.build.cuda, cuda) for r in refs):
+        have = sorted({str(r.build.cuda) for r in refs if r.build.cuda is not None})
+        bad(rel, field, f"{label} bundles CUDA {cuda} but the catalogued torch {torch} builds ship CUDA "
+            f"{', '.join(have) or 'none'}")

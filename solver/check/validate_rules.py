@@ -217,7 +217,13 @@ def _parse_runtime(request: ModelRequest, runtime: Mapping[str, str], ref: Build
                    ) -> tuple[dict[str, Version], list[Violation]]:
     fw = request.framework
     known = set(COMPONENT_KEYS) | ({fw} if fw != "none" else set())
+    torch = ref.build.bundled.get("pytorch") if ref is not None and fw != "pytorch" else None
+    if torch is not None:
+        known.add("pytorch")
     out = [Violation("runtime-shape", f"unknown runtime key `{k}`") for k in runtime if k not in known]
+    if torch is not None and _v(runtime.get("pytorch", "")) != torch:
+        out.append(Violation("runtime-shape", f"{fw} {ref.label} pins torch {torch}; the runtime says "
+                             f"{runtime.get('pytorch')!r}"))
     rt: dict[str, Version] = {}
     for k, text in runtime.items():
         v = _v(text)
@@ -299,6 +305,8 @@ def runtime_only_violations(catalog: Catalog, request: ModelRequest,  # noqa: C9
             out.append(Violation("unknown-tensorrt", f"TensorRT {trt} is not in the catalog"))
     for kind, spec in request.requires:
         have = (ref.version if ref else None) if kind == fw else rt.get(kind)
+        if kind == "pytorch" and have is None and ref is not None and fw != "pytorch":
+            have = ref.build.bundled.get("pytorch")
         if have is None or not allowed_series(spec, have):
             out.append(Violation("requires", f"requires.{kind} {spec}: runtime has {have}"))
     fmt = request.format

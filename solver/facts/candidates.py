@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 DEFAULT_SIZES = {
     "cuda": 3_000_000_000, "cudnn": 800_000_000, "tensorrt": 1_000_000_000, "python": 100_000_000,
     "pytorch": 2_500_000_000, "tensorflow": 600_000_000, "onnxruntime": 300_000_000,
+    "jax": 1_000_000_000, "vllm": 1_000_000_000, "sglang": 500_000_000,
 }
 _ZERO = Version("0")
 _CACHE: OrderedDict[tuple, tuple[Candidate, ...]] = OrderedDict()
@@ -100,11 +101,23 @@ class Candidate:
             out["python"] = str(self.python)
         if self.framework != "none" and self.label is not None:
             out[self.framework] = self.label
+        torch = self.bundled_torch
+        if torch is not None:
+            out["pytorch"] = str(torch)
         return out
+
+    @property
+    def bundled_torch(self) -> Version | None:
+        """The exact PyTorch a serving engine pins (vLLM, SGLang), if this build pins one."""
+        if self.build is None or self.framework == "pytorch":
+            return None
+        return self.build.build.bundled.get("pytorch")
 
     def component_version(self, kind: str) -> Version | None:
         if kind == self.framework:
             return self.build.version if self.build is not None else None
+        if kind == "pytorch":
+            return self.bundled_torch
         return {"cuda": self.cuda, "cudnn": self.cudnn, "tensorrt": self.tensorrt,
                 "python": self.python}.get(kind)
 

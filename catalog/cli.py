@@ -239,11 +239,21 @@ def why(framework: str = typer.Argument(..., help="pytorch | tensorflow | onnxru
 
 
 @app.command("import")
-def import_(path: Path = typer.Argument(..., help="A wheel METADATA file or a `pip install --dry-run --report` JSON"),
-            source_id: str = typer.Option("pypi_metadata", "--source-id", help="Source id to cite in the draft.")) -> None:
+def import_(path: str = typer.Argument(..., help="A wheel METADATA file, a `pip install --dry-run --report` JSON, "
+                                                 "or with --from-registry NAME==VERSION (e.g. vllm==0.33.0)"),
+            source_id: str = typer.Option("pypi_metadata", "--source-id", help="Source id to cite in the draft."),
+            from_registry: bool = typer.Option(False, "--from-registry", help="Read NAME==VERSION's wheel METADATA "
+                                               "and tags from the index pip uses (no install)."),
+            machine: list[str] = typer.Option(["x86_64"], "--platform", help="x86_64 | aarch64 (repeatable)."),
+            index_url: str | None = typer.Option(None, "--index-url", help="Simple index (default: pip's).")) -> None:
     """Draft framework_releases records from package metadata (printed as YAML for review)."""
+    from catalog.importer import draft_from_registry
+
     try:
-        drafts = import_file(path)
+        if from_registry:
+            drafts = [draft_from_registry(path, m, index_url) for m in machine]
+        else:
+            drafts = import_file(Path(path))
     except CatalogError as e:
         raise _fail(str(e)) from e
     records = [d.record(source_id) for d in drafts]

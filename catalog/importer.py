@@ -21,12 +21,17 @@ from packaging.version import Version
 
 from catalog.errors import CatalogError
 
-__all__ = ["Draft", "ImportFailed", "draft_from_metadata", "draft_from_report", "import_file"]
+__all__ = ["Draft", "ImportFailed", "draft_from_metadata", "draft_from_registry", "draft_from_report", "import_file"]
 
 _FRAMEWORK_OF = {"torch": "pytorch", "tensorflow": "tensorflow", "tensorflow-gpu": "tensorflow",
                  "onnxruntime-gpu": "onnxruntime", "onnxruntime": "onnxruntime", "tensorrt": "tensorrt",
-                 "tensorrt-cu12": "tensorrt", "tensorrt-cu11": "tensorrt"}
-_CUDA_RUNTIME = re.compile(r"^nvidia-cuda-runtime-cu(\d+)$")
+                 "tensorrt-cu12": "tensorrt", "tensorrt-cu11": "tensorrt", "jax-cuda12-plugin": "jax",
+                 "jax-cuda13-plugin": "jax", "vllm": "vllm", "sglang": "sglang"}
+# The pip extra a JAX plugin is installed through names the build (jax[cuda12], jax[cuda13]).
+_VARIANT_OF = {"jax-cuda12-plugin": "cuda12", "jax-cuda13-plugin": "cuda13"}
+_ENGINES = {"vllm", "sglang"}
+_CUDA_RUNTIME = re.compile(r"^nvidia-cuda-runtime(-cu(\d+))?$")
+_CUDA_TOOLKIT = re.compile(r"^cuda-toolkit$")
 _CUDNN = re.compile(r"^nvidia-cudnn-cu(\d+)$")
 
 
@@ -40,16 +45,28 @@ class Draft:
     version: str
     python: str | None
     bundled: dict[str, str] = field(default_factory=dict)
+    needs: dict[str, str] = field(default_factory=dict)
     platforms: list[str] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)
     todo: list[str] = field(default_factory=list)
+    variant: str | None = None
+    pypi_default: bool = False     # the registry's own wheel: no local label, so no variant either
+    size_bytes: int | None = None
 
     def record(self, source_id: str) -> dict[str, Any]:
         v = Version(self.version)
         cuda = self.bundled.get("cuda")
-        variant = v.local or (f"cu{cuda.replace('.', '')}" if cuda else None)
+        if self.variant is not None or self.pypi_default:
+            variant = self.variant
+        else:
+            variant = v.local or (f"cu{cuda.replace('.', '')}" if cuda else None)
         build: dict[str, Any] = {"variant": variant, "platforms": self.platforms or ["x86_64"],
                                  "bundled": dict(self.bundled), "sass": [], "ptx": [], "source": [source_id]}
+        if self.needs:
+            build["needs"] = dict(self.needs)
+        if self.size_bytes:
+            build["size_bytes"] = self.size_bytes
+            build["size_source"] = [source_id]
         return {"id": f"{self.framework}.{v.major}.{v.minor}", "framework": self.framework,
                 "series": f"{v.major}.{v.minor}", "versions": [v.public], "python": self.python,
                 "builds": [build], "source": [source_id], "confidence": "high",
@@ -85,22 +102,60 @@ def _draft(name: str, version: str, requires_python: str | None, requires: list[
             reqs.append(Requirement(line))
         except InvalidRequirement:
             continue
-    d = Draft(framework=framework, version=version, python=requires_python, platforms=_platforms(reqs))
+    key_name = name.lower().replace("_", "-")
+    d = Draft(framework=framework, version=version, python=requires_python, platforms=_platforms(reqs),
+              variant=_VARIANT_OF.get(key_name))
     pinned = pinned or {}
     for r in reqs:
         key = r.name.lower().replace("_", "-")
         pin = pinned.get(key) or _series_of_pin(r)
-        if _CUDA_RUNTIME.match(key) and pin:
+        if (_CUDA_RUNTIME.match(key) or _CUDA_TOOLKIT.match(key)) and pin:
             pv = Version(pin)
             d.bundled["cuda"] = f"{pv.major}.{pv.minor}"
             d.evidence.append(f"{key}=={pin} -> CUDA {pv.major}.{pv.minor}")
         elif _CUDNN.match(key) and pin:
             d.bundled["cudnn"] = pin
             d.evidence.append(f"{key}=={pin} -> cuDNN {pin}")
-    if "cuda" not in d.bundled:
-        d.todo.append("no nvidia-cuda-runtime pin: set bundled.cuda or needs.cuda by hand")
-    d.todo.append("sass/ptx arch lists are not in package metadata: take them from the build scripts")
+        elif key == "torch" and pin and framework in _ENGINES:
+            d.bundled["pytorch"] = pin
+            d.evidence.append(f"torch=={pin} -> bundled PyTorch {pin} (its CUDA/cuDNN come with it)")
+        elif _CUDA_RUNTIME.match(key) and str(r.specifier) and "cuda" not in d.needs:
+            d.needs["cuda"] = _range_of(r, 2)
+            d.evidence.append(f"{key}{r.specifier} -> needs CUDA {d.needs['cuda']}")
+        elif _CUDNN.match(key) and str(r.specifier) and "cudnn" not in d.needs:
+            d.needs["cudnn"] = _range_of(r, 3)
+            d.evidence.append(f"{key}{r.specifier} -> needs cuDNN {d.needs['cudnn']}")
+    if "pytorch" in d.bundled and "cuda" not in d.bundled:
+        d.todo.append(f"copy bundled.cuda / bundled.cudnn from the catalogued torch {d.bundled['pytorch']} build")
+    if "cuda" not in d.bundled and "cuda" not in d.needs and "pytorch" not in d.bundled:
+        d.todo.append("no CUDA runtime pin or range: set bundled.cuda or needs.cuda by hand")
+    d.todo.append("sass/ptx arch lists are not in package metadata: read them from the wheel's device code "
+                  "(`rtfit catalog evidence`) or the build scripts")
     return d
+
+
+def _range_of(req: Requirement, keep: int) -> str:
+    """A CUDA / cuDNN requirement as a catalog range over the first `keep` release parts.
+
+    '~=12.0' -> '>=12.0,<13'; CUDA '>=13.0.48' -> '>=13.0,<14' (the runtime wheel's patch numbers
+    are not toolkit versions; a range without an upper bound stays within its CUDA major).
+    """
+    parts: list[str] = []
+    major = None
+    for spec in req.specifier:
+        v = Version(spec.version)
+        major = major or v.major
+        if spec.operator == "~=":
+            parts += [f">={v.major}.{v.minor}", f"<{v.major + 1}"]
+        elif spec.operator in (">=", ">"):
+            parts.append(f">={'.'.join(str(x) for x in v.release[:keep])}")
+        elif spec.operator in ("<", "<="):
+            parts.append(f"{spec.operator}{'.'.join(str(x) for x in v.release[:keep])}")
+        else:
+            parts.append(str(spec))
+    if major is not None and not any(p.startswith("<") for p in parts):
+        parts.append(f"<{major + 1}")
+    return ",".join(sorted(set(parts), key=lambda p: (p[0] != ">", p)))
 
 
 def draft_from_metadata(text: str) -> Draft:
@@ -142,3 +197,31 @@ def import_file(path: Path) -> list[Draft]:
         except json.JSONDecodeError as e:
             raise ImportFailed(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from e
     return [draft_from_metadata(text)]
+
+
+def draft_from_registry(requirement: str, machine: str = "x86_64", index_url: str | None = None) -> Draft:
+    """Draft a release from the registry itself: `NAME==VERSION` -> its wheel METADATA and tags.
+
+    The wheel read is the registry's own (no local label), so the draft build has no variant
+    (except a JAX plugin, whose variant names the pip extra). The Python range comes from the
+    CPython tags of the release's wheels for `machine` when there are any (not abi3).
+    """
+    from catalog.registry import RegistryError, wheel_metadata
+
+    name, sep, version = requirement.partition("==")
+    if not sep or not name.strip() or not version.strip():
+        raise ImportFailed(f"expected NAME==VERSION, got {requirement!r}")
+    try:
+        wm = wheel_metadata(name.strip(), version.strip(), machine, index_url)
+    except RegistryError as e:
+        raise ImportFailed(str(e)) from e
+    d = draft_from_metadata(wm.metadata)
+    d.pypi_default = True
+    d.platforms = [machine]
+    d.size_bytes = wm.size
+    if wm.pythons:
+        last = int(wm.pythons[-1].split(".")[1])
+        d.python = f">={wm.pythons[0]},<3.{last + 1}"
+        d.evidence.append(f"CPython wheels {', '.join(wm.pythons)} for {machine}")
+    d.evidence.append(f"read {wm.filename} ({'METADATA file' if wm.read == 'core-metadata' else 'METADATA by HTTP ranges'})")
+    return d

@@ -14,12 +14,14 @@ time of any of its files; pre-, dev- and fully yanked releases are dropped.
 from __future__ import annotations
 
 import configparser
+import io
 import json
 import os
 import ssl
 import sys
 import urllib.error
 import urllib.request
+import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,11 +41,13 @@ from catalog.errors import CatalogError
 __all__ = [
     "DEFAULT_INDEX",
     "ProjectReleases",
+    "WheelMetadata",
     "RegistryError",
     "fetch_project",
     "parse_project_json",
     "parse_time",
     "pip_index_url",
+    "wheel_metadata",
 ]
 
 DEFAULT_INDEX = "https://pypi.org/simple/"
@@ -184,3 +188,124 @@ def fetch_project(name: str, index_url: str | None = None, timeout: float = 30.0
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise RegistryError(f"{url}: invalid JSON ({e})") from e
     return parse_project_json(name, data)
+
+
+# -- one wheel's metadata, for drafting records (`rtfit catalog import --from-registry`) -------------
+
+@dataclass(frozen=True)
+class WheelMetadata:
+    """What the registry says about one release for one platform, read without installing it."""
+
+    project: str
+    version: str
+    filename: str
+    url: str
+    size: int | None
+    metadata: str                  # the wheel's METADATA (email-header format)
+    pythons: tuple[str, ...]       # CPython series with a wheel for this platform ("3.10", ...)
+    read: str                      # "core-metadata" (PEP 658/714 file) or "range" (zip member via HTTP ranges)
+
+
+class _RangeFile(io.RawIOBase):
+    """A remote file read with HTTP Range requests: zipfile needs the central directory and one member."""
+
+    def __init__(self, url: str, size: int, timeout: float) -> None:
+        self.url, self.size, self.pos, self.timeout = url, size, 0, timeout
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = offset if whence == 0 else self.pos + offset if whence == 1 else self.size + offset
+        return self.pos
+
+    def readinto(self, buf) -> int:  # type: ignore[no-untyped-def]
+        if self.pos >= self.size or not len(buf):
+            return 0
+        end = min(self.size, self.pos + len(buf)) - 1
+        req = urllib.request.Request(self.url, headers={"Range": f"bytes={self.pos}-{end}",
+                                                        "User-Agent": "rtfit-catalog"})
+        with urllib.request.urlopen(req, timeout=self.timeout, context=_ssl_context()) as resp:
+            data = resp.read()
+        if resp.status != 206 and self.pos:
+            raise RegistryError(f"{self.url}: the file server ignores HTTP Range requests")
+        n = min(len(data), len(buf))
+        buf[:n] = data[:n]
+        self.pos += n
+        return n
+
+
+def _get(url: str, timeout: float, accept: str | None = None) -> bytes:
+    headers = {"User-Agent": "rtfit-catalog"}
+    if accept:
+        headers["Accept"] = accept
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout,
+                                    context=_ssl_context()) as resp:
+            return resp.read()  # type: ignore[no-any-return]
+    except urllib.error.HTTPError as e:
+        raise RegistryError(f"{url}: HTTP {e.code}") from e
+    except (urllib.error.URLError, TimeoutError, OSError) as e:
+        raise RegistryError(f"{url}: {getattr(e, 'reason', e)}") from e
+
+
+def _machine_of(platform_tag: str) -> str | None:
+    if platform_tag == "any":
+        return "any"
+    for machine in ("x86_64", "aarch64"):
+        if platform_tag.startswith(("manylinux", "linux")) and platform_tag.endswith(machine):
+            return machine
+    return None
+
+
+def wheel_metadata(name: str, version: str, machine: str = "x86_64", index_url: str | None = None,
+                   timeout: float = 60.0) -> WheelMetadata:
+    """METADATA of `name==version`'s Linux wheel for `machine`, plus the Pythons it has wheels for."""
+    base = index_url or pip_index_url()
+    base = base if base.endswith("/") else base + "/"
+    try:
+        data = json.loads(_get(f"{base}{canonicalize_name(name)}/", timeout, ACCEPT))
+    except json.JSONDecodeError as e:
+        raise RegistryError(f"{name}: the index did not answer PEP 691 JSON ({e})") from e
+    want = Version(version)
+    wheels: list[tuple[dict[str, Any], set[str]]] = []
+    for f in data.get("files", []) if isinstance(data, dict) else []:
+        fn = f.get("filename", "") if isinstance(f, dict) else ""
+        if not fn.endswith(".whl") or f.get("yanked"):
+            continue
+        try:
+            _n, v, _b, tags = parse_wheel_filename(fn)
+        except (InvalidWheelFilename, InvalidVersion):
+            continue
+        if v != want:
+            continue
+        machines = {_machine_of(t.platform) for t in tags}
+        if machine in machines or "any" in machines:
+            wheels.append((f, {t.interpreter for t in tags if t.abi != "abi3"}))
+    if not wheels:
+        raise RegistryError(f"{name}=={version}: no Linux {machine} wheel on {base}")
+    pythons = sorted({f"3.{i[3:]}" for _f, interp in wheels for i in interp
+                      if i.startswith("cp3") and i[3:].isdigit()}, key=lambda s: int(s.split(".")[1]))
+    f = max(wheels, key=lambda w: sorted(w[1]))[0]  # the newest CPython's wheel (any one: METADATA is shared)
+    url, size = f["url"], f.get("size")
+    if f.get("core-metadata") or f.get("data-dist-info-metadata"):
+        text = _get(url + ".metadata", timeout).decode("utf-8", "replace")
+        read = "core-metadata"
+    else:
+        if not isinstance(size, int):
+            raise RegistryError(f"{f['filename']}: the index gives no size, cannot read the wheel by ranges")
+        with zipfile.ZipFile(io.BufferedReader(_RangeFile(url, size, timeout), buffer_size=1 << 16)) as zf:
+            member = next((n for n in zf.namelist() if n.endswith(".dist-info/METADATA")), None)
+            if member is None:
+                raise RegistryError(f"{f['filename']}: no .dist-info/METADATA in the wheel")
+            text = zf.read(member).decode("utf-8", "replace")
+        read = "range"
+    return WheelMetadata(project=str(canonicalize_name(name)), version=version, filename=f["filename"], url=url,
+                         size=size if isinstance(size, int) else None, metadata=text, pythons=tuple(pythons),
+                         read=read)

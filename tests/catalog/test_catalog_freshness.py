@@ -162,3 +162,62 @@ def test_registry_serves_pep691_json_with_upload_times():
     versions = {str(v) for v in rel.versions()}
     assert {"2.4.0", "2.5.1"} <= versions
     assert rel.uploaded["2.4.0"].year == 2024
+
+
+VLLM_METADATA = """Metadata-Version: 2.4
+Name: vllm
+Version: 0.33.0
+Requires-Python: <3.15,>=3.11
+Requires-Dist: torch==2.14.0
+Requires-Dist: flashinfer-python==0.7.2.post1
+"""
+
+JAX_METADATA = """Metadata-Version: 2.4
+Name: jax-cuda13-plugin
+Version: 0.12.0.1
+Requires-Python: >=3.12
+Requires-Dist: jax-cuda13-pjrt==0.12.0.1
+Requires-Dist: nvidia-cuda-runtime>=13.0.48; sys_platform == "linux" and extra == "with-cuda"
+Requires-Dist: nvidia-cudnn-cu13<10.0,>=9.12.0.46; sys_platform == "linux" and extra == "with-cuda"
+"""
+
+
+def _fake_wheel(metadata: str, pythons: tuple[str, ...]):
+    from catalog.registry import WheelMetadata
+
+    def fake(name, version, machine="x86_64", index_url=None, timeout=60.0):
+        return WheelMetadata(project=name, version=version, filename=f"{name}-{version}-x.whl", url="https://x/",
+                             size=1234, metadata=metadata, pythons=pythons, read="range")
+    return fake
+
+
+def test_draft_from_registry_engine_pins_torch(monkeypatch):
+    import catalog.registry
+    from catalog.importer import draft_from_registry
+
+    monkeypatch.setattr(catalog.registry, "wheel_metadata", _fake_wheel(VLLM_METADATA, ()))
+    rec = draft_from_registry("vllm==0.33.0").record("pypi_wheels_vllm")
+    build = rec["builds"][0]
+    assert rec["id"] == "vllm.0.33" and rec["python"] == "<3.15,>=3.11"   # abi3 wheel: Requires-Python kept
+    assert build["variant"] is None and build["bundled"] == {"pytorch": "2.14.0"} and build["size_bytes"] == 1234
+
+
+def test_draft_from_registry_jax_plugin_needs_and_python(monkeypatch):
+    import catalog.registry
+    from catalog.importer import draft_from_registry
+
+    monkeypatch.setattr(catalog.registry, "wheel_metadata", _fake_wheel(JAX_METADATA, ("3.12", "3.13", "3.15")))
+    d = draft_from_registry("jax-cuda13-plugin==0.12.0.1", "aarch64")
+    rec = d.record("pypi_wheels_jax")
+    build = rec["builds"][0]
+    assert rec["framework"] == "jax" and rec["python"] == ">=3.12,<3.16"
+    assert build["variant"] == "cuda13" and build["platforms"] == ["aarch64"]
+    assert build["needs"] == {"cuda": ">=13.0,<14", "cudnn": ">=9.12.0,<10.0"}
+    assert any("sass/ptx" in t for t in d.todo)
+
+
+def test_draft_from_registry_refuses_a_bare_name():
+    from catalog.importer import ImportFailed, draft_from_registry
+
+    with pytest.raises(ImportFailed, match="NAME==VERSION"):
+        draft_from_registry("vllm")

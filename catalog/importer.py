@@ -26,10 +26,10 @@ __all__ = ["Draft", "ImportFailed", "draft_from_metadata", "draft_from_registry"
 _FRAMEWORK_OF = {"torch": "pytorch", "tensorflow": "tensorflow", "tensorflow-gpu": "tensorflow",
                  "onnxruntime-gpu": "onnxruntime", "onnxruntime": "onnxruntime", "tensorrt": "tensorrt",
                  "tensorrt-cu12": "tensorrt", "tensorrt-cu11": "tensorrt", "jax-cuda12-plugin": "jax",
-                 "jax-cuda13-plugin": "jax", "vllm": "vllm", "sglang": "sglang"}
+                 "jax-cuda13-plugin": "jax", "vllm": "vllm", "sglang": "sglang", "tensorrt-llm": "tensorrt-llm"}
 # The pip extra a JAX plugin is installed through names the build (jax[cuda12], jax[cuda13]).
 _VARIANT_OF = {"jax-cuda12-plugin": "cuda12", "jax-cuda13-plugin": "cuda13"}
-_ENGINES = {"vllm", "sglang"}
+_ENGINES = {"vllm", "sglang", "tensorrt-llm"}
 _CUDA_RUNTIME = re.compile(r"^nvidia-cuda-runtime(-cu(\d+))?$")
 _CUDA_TOOLKIT = re.compile(r"^cuda-toolkit$")
 _CUDNN = re.compile(r"^nvidia-cudnn-cu(\d+)$")

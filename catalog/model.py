@@ -40,8 +40,8 @@ __all__ = [
 ]
 
 # Serving engines (vllm, sglang) pin an exact PyTorch build: `bundled: {pytorch: "2.14.0"}`.
-FRAMEWORKS = ("pytorch", "tensorflow", "onnxruntime", "tensorrt", "jax", "vllm", "sglang")
-ENGINES = ("vllm", "sglang")
+FRAMEWORKS = ("pytorch", "tensorflow", "onnxruntime", "tensorrt", "jax", "vllm", "sglang", "tensorrt-llm")
+ENGINES = ("vllm", "sglang", "tensorrt-llm")
 PLATFORMS = ("x86_64", "aarch64", "jetson")
 SEGMENTS = ("datacenter", "workstation", "consumer", "jetson")
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4")

@@ -172,7 +172,9 @@ def _check_bundled_torch(cat: Catalog, rel: FrameworkRelease, b: FrameworkBuild,
     if rel.framework == "pytorch":
         bad(rel, field, "a PyTorch build cannot bundle another PyTorch")
         return
-    refs = [r for r in cat.builds("pytorch") if r.version == torch and r.build.gpu == b.gpu
+    public = Version(torch.public)
+    refs = [r for r in cat.builds("pytorch") if r.version == public and r.build.gpu == b.gpu
+            and (torch.local is None or r.build.variant == torch.local)
             and set(b.platforms) <= set(r.build.platforms)]
     if not refs:
         bad(rel, field, f"{label} pins torch {torch}, which has no catalogued PyTorch build for "

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 DEFAULT_SIZES = {
     "cuda": 3_000_000_000, "cudnn": 800_000_000, "tensorrt": 1_000_000_000, "python": 100_000_000,
     "pytorch": 2_500_000_000, "tensorflow": 600_000_000, "onnxruntime": 300_000_000,
-    "jax": 1_000_000_000, "vllm": 1_000_000_000, "sglang": 500_000_000,
+    "jax": 1_000_000_000, "vllm": 1_000_000_000, "sglang": 500_000_000, "tensorrt-llm": 2_000_000_000,
 }
 _ZERO = Version("0")
 _CACHE: OrderedDict[tuple, tuple[Candidate, ...]] = OrderedDict()

@@ -28,11 +28,12 @@ __all__ = [
     "parse_request",
 ]
 
-FRAMEWORKS = ("pytorch", "tensorflow", "onnxruntime", "tensorrt", "jax", "vllm", "sglang", "none")
+FRAMEWORKS = ("pytorch", "tensorflow", "onnxruntime", "tensorrt", "jax", "vllm", "sglang", "tensorrt-llm", "none")
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4")
 ARCHES = ("x86_64", "aarch64")
 FORMAT_KINDS = ("onnx", "tensorrt-engine", "torchscript", "savedmodel", "safetensors")
-REQUIRE_KINDS = ("cuda", "cudnn", "tensorrt", "python", "pytorch", "tensorflow", "onnxruntime", "jax", "vllm", "sglang")
+REQUIRE_KINDS = ("cuda", "cudnn", "tensorrt", "python", "pytorch", "tensorflow", "onnxruntime", "jax", "vllm", "sglang",
+                 "tensorrt-llm")
 _KEYS = {"name", "framework", "framework_version", "python", "precision", "min_gpu_memory_gib", "gpu_count",
          "arch", "format", "requires"}
 _FORMAT_KEYS = {"kind", "opset", "tensorrt_version", "compute_capability"}

@@ -21,7 +21,7 @@ from workflow.store.layout import Component, RuntimeStore
 
 __all__ = ["ComposedRuntime", "Mount", "compose", "kind_rank"]
 
-_RANK = {"pytorch": 0, "tensorflow": 0, "onnxruntime": 0, "jax": 0, "vllm": 0, "sglang": 0, "tensorrt": 2,
+_RANK = {"pytorch": 0, "tensorflow": 0, "onnxruntime": 0, "jax": 0, "vllm": 0, "sglang": 0, "tensorrt-llm": 0, "tensorrt": 2,
          "cudnn": 3, "cuda": 4}
 
 

@@ -81,7 +81,7 @@ def validate(catalog: Path | None = CatalogOpt, as_json: bool = typer.Option(Fal
 
 
 @app.command("list")
-def list_(kind: str = typer.Argument(..., help="driver | cuda | cudnn | python | gpu | pytorch | tensorflow | "
+def list_(kind: str = typer.Argument(..., help="driver | cuda | cudnn | python | gpu | pytorch | tensorflow | jax | vllm | sglang | tensorrt-llm | "
                                                "onnxruntime | tensorrt | sources | facts | discrepancies"),
           name: str | None = typer.Option(None, "--name", help="Substring filter on the name."),
           catalog: Path | None = CatalogOpt, as_json: bool = typer.Option(False, "--json")) -> None:
@@ -201,7 +201,7 @@ def diff(old: str = typer.Argument(..., help="Catalog folder or git revision (e.
 
 
 @app.command()
-def why(framework: str = typer.Argument(..., help="pytorch | tensorflow | onnxruntime | tensorrt"),
+def why(framework: str = typer.Argument(..., help="pytorch | tensorflow | onnxruntime | tensorrt | jax | vllm | sglang | tensorrt-llm"),
         version: str = typer.Argument(..., help="Build version, e.g. 2.6.0+cu124"),
         gpu: str = typer.Argument(..., help="GPU product as NVML names it (or an alias), e.g. 'NVIDIA GeForce RTX 5090'"),
         driver: str | None = typer.Option(None, "--driver", help="Also check this driver version."),

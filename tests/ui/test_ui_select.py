@@ -123,3 +123,24 @@ def test_ui_select_bad_input_shows_the_problem(console: ConsolePage) -> None:
     assert problem["detail"] in text and "422" in text
     # The browser logs the 422 response itself; anything else would be a console bug.
     assert all("422" in e for e in console.errors), console.errors
+
+
+def test_ui_select_vllm_shows_the_pinned_torch(console: ConsolePage) -> None:
+    """A serving engine is offered in the form; its answer names the torch it pins, shown as sent."""
+    console.sign_in("reader")
+    console.open("select")
+    page = console.page
+    page.select_option("select[name=framework]", "vllm")
+    page.fill("input[name=top]", "2")
+    sent = _sent(console)
+    assert sent == {"model": {"framework": "vllm", "gpu_count": 1}, "top": 2}
+    shown = _submit(console)
+    expected = _api(console, sent)
+    assert shown == expected
+    if expected["feasible"]:
+        placements = _rendered_placements(console)
+        assert placements == _expected_placements(expected)
+        assert all("vllm" in p["runtime"] and "pytorch" in p["runtime"] for p in placements)
+    else:
+        assert expected["conflicts"]
+    assert console.errors == []

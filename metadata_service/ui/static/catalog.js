@@ -4,7 +4,8 @@
 import { explain, get } from "./api.js";
 import { fmtTime, h, mount, notice, options, shortRev } from "./dom.js";
 
-const FAMILY_ORDER = ["driver", "cuda", "cudnn", "python", "gpu", "pytorch", "tensorflow", "onnxruntime", "tensorrt"];
+const FAMILY_ORDER = ["driver", "cuda", "cudnn", "python", "gpu", "pytorch", "tensorflow", "onnxruntime", "tensorrt",
+  "jax", "vllm", "sglang", "tensorrt-llm"];
 
 export async function renderCatalog(root) {
   const [active, rows, revisions] = await Promise.all([

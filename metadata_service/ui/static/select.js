@@ -5,7 +5,7 @@
 import { del, explain, get, post } from "./api.js";
 import { badge, h, mount, notice, options } from "./dom.js";
 
-const FRAMEWORKS = ["pytorch", "tensorflow", "onnxruntime", "tensorrt", "none"];
+const FRAMEWORKS = ["pytorch", "tensorflow", "onnxruntime", "tensorrt", "jax", "vllm", "sglang", "tensorrt-llm", "none"];
 const PRECISIONS = ["", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4"];
 const FORMATS = ["", "onnx", "tensorrt-engine", "torchscript", "savedmodel", "safetensors"];
 

@@ -141,7 +141,6 @@ def test_committed_snapshot_covers_every_family_package():
             assert projects[pkg].uploaded, pkg
 
 
-@pytest.mark.xfail(strict=True, reason="the catalog lags the 2026-12-01 registry; records land in #14 part C")
 def test_bundled_catalog_is_fresh_against_the_committed_snapshot():
     """The catalog shipped with rtfit lags no family more than 30 days at the snapshot's time."""
     projects, url, when = load_snapshot(SNAPSHOT)

@@ -16,7 +16,7 @@ import yaml
 
 import solver
 from catalog import load_catalog
-from solver.validate import validate_selection
+from solver.check.validate import validate_selection
 
 GOLDEN = sorted((Path(__file__).parent / "golden_catalog").glob("*.yaml"))
 

@@ -68,6 +68,17 @@ def validate(catalog: Path | None = CatalogOpt, as_json: bool = typer.Option(Fal
         raise typer.Exit(1) from e
     except CatalogError as e:
         raise _fail(str(e)) from e
+    from catalog.evidence import evidence_problems
+
+    problems = evidence_problems(cat, (catalog or default_catalog_dir()) / "evidence")
+    if problems:
+        if as_json:
+            print(json.dumps({"valid": False, "problems": [p.to_dict() for p in problems]}, indent=2))
+        else:
+            err.print(f"[red]{len(problems)} problem(s)[/red] between the catalog and its evidence:")
+            for p in problems:
+                err.print(f"  {p.file}: {p.record or '-'}: {p.field or '-'}: {p.message}", soft_wrap=True)
+        raise typer.Exit(1)
     counts = cat.counts()
     if as_json:
         print(json.dumps({"valid": True, "revision": cat.revision, "counts": counts}, indent=2))
@@ -236,6 +247,82 @@ def why(framework: str = typer.Argument(..., help="pytorch | tensorflow | onnxru
             if fixes:
                 out.print(f"  builds that do run on it: {', '.join(fixes[:6])}" + (" ..." if len(fixes) > 6 else ""))
     raise typer.Exit(0 if ok else 3)
+
+
+@app.command()
+def evidence(artifacts: list[str] = typer.Argument(None, help="Wheel files, or stored evidence JSON files."),
+             from_registry: list[str] = typer.Option([], "--from-registry", metavar="NAME==VERSION",
+                                                     help="Read this release from the registry (repeatable)."),
+             platform: list[str] = typer.Option([], "--platform", help="x86_64 | aarch64 (repeatable; registry)."),
+             python: str | None = typer.Option(None, "--python", help="Python of the wheel to read, e.g. 3.12."),
+             device_code: bool = typer.Option(False, "--device-code", help="Registry: also read the wheel's GPU "
+                                              "code (HTTP range reads of its libraries)."),
+             via: str = typer.Option("pip", "--via", help="Registry metadata through pip's resolver (pip) or "
+                                     "HTTP range reads of the wheel's METADATA (range)."),
+             stored: bool = typer.Option(False, "--stored", help="Also take every stored evidence file."),
+             check: bool = typer.Option(False, "--check", help="Compare with the catalog; exit 1 on any mismatch."),
+             save: bool = typer.Option(False, "--save", help="Write the evidence JSON into the catalog's evidence folder."),
+             catalog: Path | None = CatalogOpt, as_json: bool = typer.Option(False, "--json")) -> None:
+    """What a wheel really holds (pins, tags, GPU code), and whether the catalog agrees."""
+    from catalog import evidence as ev_mod
+
+    folder = (catalog or default_catalog_dir()) / "evidence"
+    items: list[ev_mod.Evidence] = []
+    try:
+        if stored:
+            items.extend(ev_mod.load_evidence_dir(folder).values())
+        for a in artifacts or []:
+            items.append(ev_mod.load_evidence(a) if a.endswith(".json") else ev_mod.read_wheel(a))
+        for req in from_registry:
+            for plat in platform or ["x86_64"]:
+                items.append(ev_mod.probe(req, machine=plat, python=python, device=device_code, via=via))
+    except (CatalogError, OSError) as e:
+        raise _fail(str(e)) from e
+    if not items:
+        raise _fail("give wheel files, evidence JSON files, --from-registry NAME==VERSION or --stored")
+    cat = _load(catalog) if check else None
+    results = []
+    for item in items:
+        mismatches = ev_mod.check_evidence(cat, item) if cat is not None else []
+        if save:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / item.name).write_text(item.to_json(), encoding="utf-8")
+        results.append((item, mismatches))
+    if as_json:
+        print(json.dumps([{"evidence": i.to_dict(), **({"checked": ev_mod.checkable(i),
+                                                          "mismatches": [m.to_dict() for m in ms]} if check else {})}
+                          for i, ms in results], indent=2))
+    else:
+        for item, ms in results:
+            _print_evidence(item)
+            if check:
+                ref = ev_mod.find_build(cat, item) if cat is not None else None
+                which = f"{ref.release.id} [{ref.build.variant or 'default'}]" if ref else "no catalog build"
+                if not ev_mod.checkable(item):
+                    out.print(f"  [yellow]not checked[/]: the catalog has no family for {escape(item.project)}")
+                elif ms:
+                    out.print(f"  [red]check: {len(ms)} mismatch(es)[/] with {escape(which)}")
+                    for m in ms:
+                        out.print(escape(f"    {m.field}: catalog {m.catalog} / artifact {m.artifact}"), soft_wrap=True)
+                else:
+                    out.print(f"  [green]check: agrees[/] with {escape(which)}")
+    if check and any(ms for _i, ms in results):
+        raise typer.Exit(1)
+
+
+def _print_evidence(item: Any) -> None:
+    out.print(f"[bold]{escape(item.project)} {escape(item.version)}[/] ({item.platform}) {escape(item.file)} "
+              f"read: {item.read}", soft_wrap=True)
+    out.print(f"  tags: {', '.join(item.tags)}; requires-python: {item.requires_python or '-'}", soft_wrap=True)
+    if item.python_files is not None:
+        out.print(f"  wheels for Python: {', '.join(item.python_files) or 'none'}")
+    comps = ", ".join(f"{k} {v}" for k, v in item.components.items()) or "none"
+    out.print(escape(f"  NVIDIA components: {comps}"), soft_wrap=True)
+    if item.device_code is not None:
+        dc = item.device_code
+        out.print(f"  device code ({dc['primary'] or 'no library with GPU code'}): SASS [{', '.join(dc['sass'])}] "
+                  f"PTX [{', '.join(dc['ptx'])}]" + (f"; partial: {', '.join(dc['partial'])}" if dc["partial"] else ""),
+                  soft_wrap=True)
 
 
 @app.command("import")

@@ -154,6 +154,8 @@ class FrameworkBuild:
     size_bytes: int | None = None
     size_sources: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
+    evidence: tuple[str, ...] = ()
+    confidence: str | None = None
 
     @property
     def cuda(self) -> Version | None:

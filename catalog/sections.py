@@ -37,6 +37,7 @@ from catalog.versions import parse_spec, parse_version
 __all__ = ["SECTION_PARSERS", "parse_source"]
 
 _ENVELOPE = {"id", "source", "confidence", "note"}
+_CONFIDENCE = ("high", "medium", "low")
 _QUALITIES = ("primary", "primary-copy", "secondary", "observation", "registry")
 
 
@@ -167,10 +168,14 @@ def _framework_build(r: RecordReader, raw: Any, i: int) -> FrameworkBuild | None
         variant=variant, platforms=platforms, bundled=bundled, needs=needs,
         sass=sub.version_list("sass") or (), ptx=sub.version_list("ptx") or (),
         cc_range=sub.spec("cc_range", required=False), gpu=sub.bool("gpu", True),
-        sources=build_sources, **_size(sub),
+        sources=build_sources, evidence=sub.str_list("evidence"),
+        confidence=sub.str("confidence", required=False, choices=_CONFIDENCE), **_size(sub),
     )
+    for name in values["evidence"]:
+        if not name.endswith(".json") or "/" in name or name.startswith("."):
+            sub.fail("evidence", f"{name!r} is not an evidence file name (project-version-platform.json)")
     sub.check_unknown_fields({"variant", "platforms", "bundled", "needs", "sass", "ptx", "cc_range", "gpu",
-                              "size_bytes", "size_source", "source", "note", "confidence"})
+                              "size_bytes", "size_source", "source", "note", "confidence", "evidence"})
     _prefix_problems(r, start, f"builds[{i}]")
     if not sub.ok:
         r.ok = False

@@ -1,0 +1,201 @@
+"""Compare an artifact's evidence with the catalog build it is (`rtfit catalog evidence --check`).
+
+The matching build: the framework of the project (torch -> pytorch, onnxruntime-gpu ->
+onnxruntime, ...), the release whose `versions` hold the version, and the build with the same
+variant (the local label, `+cu130`; none for the registry's default wheel) that lists the
+artifact's platform. Each field the evidence knows is compared; every disagreement is one
+`Mismatch` naming the field, the catalog value and the artifact value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from catalog.errors import Problem
+from catalog.evidence.record import Evidence, EvidenceInvalid, load_evidence
+from catalog.model import BuildRef, FrameworkRelease
+from catalog.versions import spec_allows
+from catalog.view import Catalog
+
+__all__ = ["FRAMEWORK_OF", "Mismatch", "check_evidence", "checkable", "evidence_problems", "find_build"]
+
+FRAMEWORK_OF = {
+    "torch": "pytorch", "tensorflow": "tensorflow", "tensorflow-gpu": "tensorflow",
+    "onnxruntime-gpu": "onnxruntime", "tensorrt": "tensorrt", "tensorrt-cu12": "tensorrt",
+    "tensorrt-cu13": "tensorrt", "jax-cuda12-plugin": "jax", "jax-cuda13-plugin": "jax", "vllm": "vllm",
+}
+_COMPONENTS = ("cuda", "cudnn", "cublas", "nccl")
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    field: str
+    catalog: str
+    artifact: str
+    record: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.record}: " if self.record else ""
+        return f"{where}{self.field}: catalog says {self.catalog}, artifact says {self.artifact}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"record": self.record, "field": self.field, "catalog": self.catalog, "artifact": self.artifact}
+
+
+def find_build(cat: Catalog, ev: Evidence) -> BuildRef | None:
+    framework = FRAMEWORK_OF.get(ev.project)
+    if framework is None:
+        return None
+    try:
+        version = Version(ev.version)
+    except InvalidVersion:
+        return None
+    public = Version(version.public)
+    for release in cat.releases(framework):
+        if public not in release.versions and version not in release.versions:
+            continue
+        for same_platform in (True, False):  # else: the build of this variant, but for another platform
+            for variant in _variants(release, ev, version.local):
+                for build in release.builds:
+                    if build.variant == variant and (ev.platform in build.platforms or not same_platform):
+                        return BuildRef(release, build, public)
+    return None
+
+
+def _variants(release: FrameworkRelease, ev: Evidence, local: str | None) -> list[str | None]:
+    """Variants the artifact can be: its local label; for a registry default wheel (no label) the
+    catalog's default build, else the labelled build with the same CUDA series, else `cpu`."""
+    if local is not None:
+        return [local]
+    out: list[str | None] = [None]
+    cuda = ev.components.get("cuda")
+    if cuda and cuda[0].isdigit():
+        out += [b.variant for b in release.builds if b.variant and b.cuda is not None
+                and f"{b.cuda.major}.{b.cuda.minor}" == cuda]
+    elif ev.device_code is not None and not ev.device_code["sass"] and not ev.device_code["ptx"]:
+        out.append("cpu")
+    return out
+
+
+def checkable(ev: Evidence) -> bool:
+    """Whether the catalog has a family to compare this artifact with (frameworks, cuDNN)."""
+    return ev.project in FRAMEWORK_OF or ev.project.startswith("nvidia-cudnn")
+
+
+def _check_cudnn(cat: Catalog, ev: Evidence) -> list[Mismatch]:
+    try:
+        rec = cat.cudnn_release(Version(ev.version))
+    except InvalidVersion:
+        rec = None
+    if rec is None:
+        return [Mismatch("cudnn", "no record", f"{ev.project} {ev.version} exists", "cudnn")]
+    return []
+
+
+def _fmt(values: tuple[str, ...] | list[str] | None) -> str:
+    return "[" + ", ".join(values or ()) + "]"
+
+
+def _ccs(values: tuple[Version, ...]) -> tuple[str, ...]:
+    return tuple(f"{v.major}.{v.minor}" for v in values)
+
+
+def check_evidence(cat: Catalog, ev: Evidence) -> list[Mismatch]:
+    """Every field on which the catalog build disagrees with the artifact ([] = all agree)."""
+    if ev.project.startswith("nvidia-cudnn"):
+        return _check_cudnn(cat, ev)
+    if not checkable(ev):
+        return []
+    ref = find_build(cat, ev)
+    if ref is None:
+        framework = FRAMEWORK_OF.get(ev.project, "?")
+        return [Mismatch("build", "none", f"{ev.project} {ev.version} ({ev.platform}) exists",
+                         f"{framework} {ev.version}")]
+    b = ref.build
+    rec = f"{ref.release.id} [{b.variant or 'default'}]"
+    out: list[Mismatch] = []
+    if ev.platform not in b.platforms:
+        out.append(Mismatch("platforms", _fmt(list(b.platforms)), f"a {ev.platform} wheel ({ev.file})", rec))
+    uses_cuda = bool(ev.components) or bool(ev.device_code and (ev.device_code["sass"] or ev.device_code["ptx"]))
+    if uses_cuda != b.gpu and (ev.device_code is not None or uses_cuda):
+        out.append(Mismatch("gpu", str(b.gpu).lower(), "CUDA pins or device code" if uses_cuda
+                            else "no CUDA pins and no device code", rec))
+    for comp in _COMPONENTS:
+        art = ev.components.get(comp)
+        have = b.bundled.get(comp)
+        if art is None:
+            continue
+        if art[0] in "<>=!~":  # a range, not a pin: compare with `needs`
+            need = b.needs.get(comp)
+            if need is None or str(need) != art.replace(" ", ""):
+                out.append(Mismatch(f"needs.{comp}", str(need) if need is not None else "absent", art, rec))
+            continue
+        if have is None and comp in ("cublas", "nccl"):
+            continue  # not modelled by the catalog for this build: nothing to disagree with
+        if have is None or str(have) != art:
+            out.append(Mismatch(f"bundled.{comp}", str(have) if have is not None else "absent", art, rec))
+    if ev.device_code is not None:
+        sass, ptx = _ccs(b.sass), _ccs(b.ptx)
+        if tuple(ev.device_code["sass"]) != sass:
+            out.append(Mismatch("sass", _fmt(sass), _fmt(ev.device_code["sass"]), rec))
+        if tuple(ev.device_code["ptx"]) != ptx:
+            out.append(Mismatch("ptx", _fmt(ptx), _fmt(ev.device_code["ptx"]), rec))
+    out.extend(_python(cat, ref, ev, rec))
+    return out
+
+
+def _python(cat: Catalog, ref: BuildRef, ev: Evidence, rec: str) -> list[Mismatch]:
+    spec = ref.release.python
+    if spec is None:
+        return []
+    known = [f"{p.major}.{p.minor}" for p in cat.python_series()]
+    if ev.python_files is not None:
+        have = {p for p in ev.python_files if p[0].isdigit()}
+        if any(not p[0].isdigit() for p in ev.python_files):
+            return []  # abi3 / py3 wheels: the range comes from Requires-Python, not the files
+        allowed = {p for p in known if spec_allows(spec, Version(p))}
+        have_known = have & set(known)
+        if have_known != allowed:
+            return [Mismatch("python", f"{spec} ({', '.join(sorted(allowed, key=Version))})",
+                             "wheels for " + ", ".join(sorted(have, key=Version)), rec)]
+        return []
+    out = []
+    for tag in ev.tags:
+        interp = tag.split("-", 1)[0]
+        if interp.startswith("cp3") and interp[3:].isdigit():
+            py = Version(f"3.{interp[3:]}")
+            if not spec_allows(spec, py):
+                out.append(Mismatch("python", str(spec), f"a wheel for Python {py} ({ev.file})", rec))
+    return out
+
+
+def evidence_problems(cat: Catalog, folder: str | Path) -> list[Problem]:
+    """Problems of the builds that cite evidence: a missing or unreadable file, or a disagreement.
+
+    Offline: reads only the JSON files in `folder` (the catalog's `evidence/`).
+    """
+    problems: list[Problem] = []
+    folder = Path(folder)
+    for release in cat.frameworks:
+        for i, build in enumerate(release.builds):
+            for name in build.evidence:
+                where = f"builds[{i}].evidence"
+                try:
+                    ev = load_evidence(folder / name)
+                except EvidenceInvalid as e:
+                    problems.append(Problem(release.file, release.id, where, str(e)))
+                    continue
+                ref = find_build(cat, ev)
+                if ref is None or ref.build is not build:
+                    found = f"{ref.release.id} [{ref.build.variant or 'default'}]" if ref else "no build"
+                    problems.append(Problem(release.file, release.id, where,
+                                            f"{name} describes {ev.project} {ev.version} ({ev.platform}), which "
+                                            f"matches {found}, not this build"))
+                    continue
+                for m in check_evidence(cat, ev):
+                    problems.append(Problem(release.file, release.id, f"builds[{i}].{m.field}",
+                                            f"catalog says {m.catalog}, artifact says {m.artifact} ({name})"))
+    return problems

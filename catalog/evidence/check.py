@@ -26,6 +26,7 @@ FRAMEWORK_OF = {
     "torch": "pytorch", "tensorflow": "tensorflow", "tensorflow-gpu": "tensorflow",
     "onnxruntime-gpu": "onnxruntime", "tensorrt": "tensorrt", "tensorrt-cu12": "tensorrt",
     "tensorrt-cu13": "tensorrt", "jax-cuda12-plugin": "jax", "jax-cuda13-plugin": "jax", "vllm": "vllm",
+    "sglang": "sglang", "tensorrt-llm": "tensorrt-llm",
 }
 _COMPONENTS = ("cuda", "cudnn", "cublas", "nccl")
 
@@ -54,14 +55,15 @@ def find_build(cat: Catalog, ev: Evidence) -> BuildRef | None:
     except InvalidVersion:
         return None
     public = Version(version.public)
-    for release in cat.releases(framework):
-        if public not in release.versions and version not in release.versions:
-            continue
-        for same_platform in (True, False):  # else: the build of this variant, but for another platform
-            for variant in _variants(release, ev, version.local):
-                for build in release.builds:
-                    if build.variant == variant and (ev.platform in build.platforms or not same_platform):
-                        return BuildRef(release, build, public)
+    releases = [r for r in cat.releases(framework) if public in r.versions or version in r.versions]
+    for same_platform in (True, False):  # else: the build of this variant, but for another platform
+        for rank in range(3):  # the label (or no label) first in every release, then the fallbacks
+            for release in releases:
+                variants = _variants(release, ev, version.local)
+                for variant in variants[rank:rank + 1] if rank < 2 else variants[2:]:
+                    for build in release.builds:
+                        if build.variant == variant and (ev.platform in build.platforms or not same_platform):
+                            return BuildRef(release, build, public)
     return None
 
 

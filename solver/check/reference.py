@@ -211,8 +211,10 @@ def brute_force(catalog: Catalog, request: ModelRequest | Mapping[str, Any],
 
 def brute_force_batch(catalog: Catalog, requests: list[ModelRequest | Mapping[str, Any]],
                       inventory: Inventory | Mapping[str, Any], *, policy: Policy | None = None,
-                      ) -> tuple[int, ...]:
+                      quotas: Mapping[str, int] | None = None) -> tuple[int, ...]:
     """The best batch objective (placed, per-term sums) over *every* assignment of requests to slots.
+
+    `quotas`: per cluster, the most GPUs the assignment may use there.
 
     Per request and slot the runtime is the slot's best legal one (by the core's key); its terms
     come from the core's `Problem.terms`. Exponential: for a handful of requests and slots only.
@@ -236,7 +238,10 @@ def brute_force_batch(catalog: Catalog, requests: list[ModelRequest | Mapping[st
             if where not in best or pair.key > best[where][0]:
                 best[where] = (pair.key, tuple(terms[t] for t in pol.order))
         options.append([(w, req.gpu_count, t) for w, (_, t) in sorted(best.items(), key=lambda kv: str(kv[0]))])
-    free = {(s.node, s.product): s.free for s in slots_of(catalog, inv, gpu=True)}
+    gpu_slots = slots_of(catalog, inv, gpu=True)
+    free = {(s.node, s.product): s.free for s in gpu_slots}
+    cluster = {(s.node, s.product): s.cluster for s in gpu_slots}
+    quota = dict(quotas or {})
     top: tuple[int, ...] = (0,) * (len(pol.order) + 1)
     for combo in itertools.product(*[[None, *opts] for opts in options]):
         used: dict[tuple[str | None, str | None], int] = {}
@@ -244,6 +249,11 @@ def brute_force_batch(catalog: Catalog, requests: list[ModelRequest | Mapping[st
             if o is not None and o[1]:
                 used[o[0]] = used.get(o[0], 0) + o[1]
         if any(n > free.get(w, 0) for w, n in used.items()):
+            continue
+        in_cluster: dict[str | None, int] = {}
+        for w, n in used.items():
+            in_cluster[cluster.get(w)] = in_cluster.get(cluster.get(w), 0) + n
+        if any(c in quota and n > quota[c] for c, n in in_cluster.items()):
             continue
         chosen = [o for o in combo if o is not None]
         value = (len(chosen), *(sum(o[2][t] for o in chosen) for t in range(len(pol.order))))

@@ -163,8 +163,10 @@ def validate_selection(catalog: Catalog, request: ModelRequest | Mapping[str, An
 
 
 def validate_batch(catalog: Catalog, requests: Sequence[ModelRequest | Mapping[str, Any]],
-                   inventory: Inventory | Mapping[str, Any], answer: Any) -> list[Violation]:
-    """Check a batch answer: one legal placement per request, and no pool used beyond its free GPUs."""
+                   inventory: Inventory | Mapping[str, Any], answer: Any,
+                   quotas: Mapping[str, int] | None = None) -> list[Violation]:
+    """Check a batch answer: one legal placement per request, no pool used beyond its free GPUs, and
+    no cluster beyond its quota (`quotas`: the most GPUs the batch may use per cluster)."""
     data = answer.to_dict() if hasattr(answer, "to_dict") else answer
     reqs = [_coerce(r, None)[0] for r in requests]
     inv = _coerce(reqs[0] if reqs else {}, inventory)[1] if inventory is not None else None
@@ -181,11 +183,21 @@ def validate_batch(catalog: Catalog, requests: Sequence[ModelRequest | Mapping[s
             known = catalog.gpu(str(gpu.get("product")))
             key = (str(p["choice"].get("node")), known.name if known else str(gpu.get("product")))
             used[key] = used.get(key, 0) + int(gpu.get("count") or 0)
-    free = {(s.node, s.product): s.free for s in slots_of(catalog, inv, gpu=True)} if inv is not None else {}
+    slots = slots_of(catalog, inv, gpu=True) if inv is not None else []
+    free = {(s.node, s.product): s.free for s in slots}
     for (node, product), n in sorted(used.items()):
         if n > free.get((node, product), 0):
             out.append(Violation("over-capacity", f"{n} x {product} placed on {node}, "
                                  f"{free.get((node, product), 0)} free", ""))
+    cluster_of = {s.node: s.cluster for s in slots}
+    per_cluster: dict[str, int] = {}
+    for (node, _), n in used.items():
+        cluster = cluster_of.get(node)
+        if cluster is not None:
+            per_cluster[cluster] = per_cluster.get(cluster, 0) + n
+    for cluster, n in sorted(per_cluster.items()):
+        if quotas and cluster in quotas and n > quotas[cluster]:
+            out.append(Violation("over-quota", f"{n} GPUs placed in cluster {cluster}, quota {quotas[cluster]}", ""))
     if data.get("feasible") != all(p.get("feasible") for p in placements):
         out.append(Violation("shape", "batch `feasible` must be true exactly when every request is placed", ""))
     return out

@@ -9,8 +9,11 @@ Pipeline:
    and policy) its best runtime and objective terms, as `Problem.key` scores the pair. GPU classes share the request-independent
    base groups, so a group is one capacity pool: `k` member nodes with `f` free GPUs each of one
    product. CPU-only requests use no GPUs, never compete, and take their single-select best.
-2. *Greedy first-fit* (baseline and hint): requests in order, each to the best-keyed option whose
-   group still has a member node (in name order) with enough free GPUs.
+2. *Heuristics* (`batch_heuristics`: baselines, hint and floor): greedy first-fit (requests in
+   order, each to the best-keyed option whose group still has a member node, in name order, with
+   enough free GPUs) and best-fit-decreasing (largest requests first, each to the tightest node
+   among all its options). Both respect the cluster quotas. The better one (first-fit on a tie)
+   is CP-SAT's hint and floor.
 3. *CP-SAT* on integer counts `y[c, g]` = requests of class c placed in group g. Capacity of a
    group with sizes S (the GPU counts of the classes that may use it) is modelled with node
    *configurations*: a configuration is a maximal multiset of sizes from S that fits in `f`;
@@ -20,17 +23,22 @@ Pipeline:
    that dominates its contents (so z exists), and any (y, z) meeting the constraints is realised
    by filling each node's slots in name order (so a packing exists). One size gives one
    configuration, i.e. `sum y <= k * (f // s)`. When a group has more than `MAX_CONFIGS`
-   configurations the model falls back to one capacity constraint per member node (also exact).
+   configurations the model falls back to one capacity constraint per member node (also exact),
+   with the member nodes' loads ordered (symmetry breaking: they are identical). *Quotas*: per
+   cluster, `sum size(c) * y[c, g]` over the cluster's groups is at most its quota.
 4. *Objective*, lexicographic, solved stage by stage (maximise, fix, next): placed requests,
    then the sum over placed requests of each policy term in `policy.order` (cached bytes, newest
    rank, fit, idle GPUs, preference) exactly as single selection scores the pair. The per-node
    name tie-break is not part of the batch objective; member nodes are filled in name order.
-   Every stage starts from the greedy solution as a hint, keeps the previous stages' values, and
-   the result is compared with greedy: the better one (greedy on a tie) is returned, so the batch
-   is never worse than greedy first-fit, also when CP-SAT runs out of time.
-If greedy already gives every request its single-selection best option, it is optimal for every
-stage (each sum is at its per-request maximum) and CP-SAT is skipped; if greedy places every
-request that has any option, the first stage is settled without a solve.
+   Every stage starts from the best heuristic's solution as a hint, keeps the previous stages'
+   values, and the result is compared with that heuristic: the better one (the heuristic on a
+   tie) is returned, so the batch is never worse than either heuristic, also when CP-SAT runs out
+   of time (each stage keeps the best solution found by its deadline). The first stage (placed
+   count) gets `FIRST_STAGE_SHARE` of the CP-SAT time, each later one half of what is left;
+   the proven bound of every stage solved is in `stats["bounds"]` (value, bound).
+If the best heuristic already gives every request its single-selection best option, it is
+optimal for every stage (each sum is at its per-request maximum) and CP-SAT is skipped; if it
+places every request that has any option, the first stage is settled without a solve.
 
 Large batches (more than `MAX_VARS` class x group options, e.g. 60 models on 850 groups) keep
 the model small: each class may use its best options until they could hold `SLACK` times its
@@ -40,7 +48,9 @@ greedy and the explanations of classes no node can run come first, and the CP-SA
 what is left (minus `FINISH_S` for packing and the answer; none below `MIN_CPSAT_S`) (the option
 building before them costs one single-selection evaluation per model and node group).
 
-Deterministic: one CP-SAT worker, fixed seed, stable orders everywhere.
+One CP-SAT worker, fixed seed, stable orders everywhere: the same answer for the same input as
+long as no stage stops at its time limit (a stage that does keeps what it found by then, which
+depends on the machine's speed and load).
 """
 
 from __future__ import annotations
@@ -54,6 +64,7 @@ from typing import Any
 from catalog import Catalog
 from solver.engines.batch_cpsat import MAX_CONFIGS, MAX_VARS, SLACK, configurations, cpsat_counts, pack
 from solver.engines.batch_cpsat import objective as _objective
+from solver.engines.batch_heuristics import HEURISTICS
 from solver.engines.fast import RowScores, assignment
 from solver.facts.groups import NodeGroup
 from solver.facts.problem import Problem, build_problem
@@ -84,18 +95,22 @@ class BatchPlan:
 
     selection: BatchSelection
     objective: tuple[int, ...]          # (placed, sum of term 1, ...) — bigger is better
-    greedy_objective: tuple[int, ...]
-    engine: str                         # "greedy-optimal" | "cpsat" | "greedy-fallback" | "trivial"
+    greedy_objective: tuple[int, ...]   # first-fit's (the baseline)
+    engine: str                         # "cpsat" | "<heuristic>-optimal" | "<heuristic>-cpsat-equal" |
+                                        # "<heuristic>-fallback" | "<heuristic>" (asked for, no CP-SAT)
     status: str                         # CP-SAT status of the last stage, or "skipped"
     wall_s: float = 0.0
+    heuristics: dict[str, tuple[int, ...]] = field(default_factory=dict)   # objective per heuristic run
     stats: dict[str, Any] = field(default_factory=dict)
 
 
 class _Instance:
     """Classes, options and capacity pools of one batch."""
 
-    def __init__(self, catalog: Catalog, requests: list[ModelRequest], inventory: Inventory, policy: Policy):
+    def __init__(self, catalog: Catalog, requests: list[ModelRequest], inventory: Inventory, policy: Policy,
+                 quotas: Mapping[str, int] | None = None):
         self.catalog, self.inventory, self.policy = catalog, inventory, policy
+        self.quotas: dict[str, int] = dict(quotas or {})
         self.requests = requests
         self.classes: list[ModelRequest] = []
         self.members: list[list[int]] = []
@@ -126,26 +141,6 @@ class _Instance:
         return self.classes[c].gpu_count
 
 
-def _greedy(inst: _Instance) -> tuple[dict[tuple[int, int], int], list[tuple[int, int, str] | None]]:
-    """First-fit in request order; returns option counts and, per request, (class, option, node)."""
-    left: dict[tuple[int, str], int] = {}
-    counts: dict[tuple[int, int], int] = {}
-    where: list[tuple[int, int, str] | None] = [None] * len(inst.requests)
-    cls_of = {i: c for c, ms in enumerate(inst.members) for i in ms}
-    for i in range(len(inst.requests)):
-        c = cls_of[i]
-        need = inst.size(c)
-        for j, o in enumerate(inst.options[c]):
-            node = next((n for n in o.group.nodes if left.get((o.group.index, n), o.group.free) >= need), None)
-            if node is not None:
-                if need:
-                    left[(o.group.index, node)] = left.get((o.group.index, node), o.group.free) - need
-                counts[(c, j)] = counts.get((c, j), 0) + 1
-                where[i] = (c, j, node)
-                break
-    return counts, where
-
-
 def _unplaced(inst: _Instance, c: int, infeasible: dict[int, Selection]) -> Selection:
     if not inst.options[c]:
         if c not in infeasible:
@@ -156,10 +151,14 @@ def _unplaced(inst: _Instance, c: int, infeasible: dict[int, Selection]) -> Sele
     nodes = sum(len(o.group.nodes) for o in inst.options[c])
     products = sorted({o.group.gpu_product for o in inst.options[c] if o.group.gpu_product})
     what = f"{inst.size(c)} x {', '.join(products)}" if products else "a node"
+    capped = sorted({o.group.cluster for o in inst.options[c] if o.group.cluster in inst.quotas})
+    quota = (" or are beyond the batch's GPU quota of cluster(s) "
+             + ", ".join(f"{k} ({inst.quotas[k]})" for k in capped)) if capped and inst.size(c) else ""
     return Selection(feasible=False, catalog_revision=inst.catalog.revision,
                      conflicts=(Conflict("no-capacity", f"{nodes} node(s) can run this request ({what}), but their "
-                                         "free GPUs went to other requests of the batch"),),
-                     suggestions=("free GPUs on those nodes, add nodes, or place this request in a later batch",),
+                                         "free GPUs went to other requests of the batch" + quota),),
+                     suggestions=("free GPUs on those nodes, add nodes, or place this request in a later batch"
+                                  + (", or raise the cluster quotas" if quota else ""),),
                      status="infeasible", engine="batch")
 
 
@@ -186,15 +185,36 @@ def _selection(inst: _Instance, where: list[tuple[int, int, str] | None],
 
 def plan_batch(catalog: Catalog, requests: Sequence[ModelRequest | Mapping[str, Any]],
                inventory: Inventory | Mapping[str, Any] | list[Any], *, policy: Policy | None = None,
-               time_limit_s: float = 5.0, use_cpsat: bool = True) -> BatchPlan:
-    """Place every request (see the module docstring); returns the answer with its objective and greedy's."""
+               time_limit_s: float = 5.0, use_cpsat: bool = True, quotas: Mapping[str, int] | None = None,
+               heuristic: str | None = None) -> BatchPlan:
+    """Place every request (see the module docstring); returns the answer with its objective and greedy's.
+
+    `quotas`: per cluster, the most GPUs the batch may use there. `heuristic` (a name in
+    `HEURISTICS`): return that heuristic's answer, no CP-SAT (baselines); `use_cpsat=False` is
+    `heuristic="first-fit"`."""
     t0 = time.perf_counter()
     reqs = [r if isinstance(r, ModelRequest) else parse_request(r) for r in requests]
     inv = inventory if isinstance(inventory, Inventory) else parse_inventory(inventory)
-    inst = _Instance(catalog, reqs, inv, policy or Policy())
+    inst = _Instance(catalog, reqs, inv, policy or Policy(), quotas)
     options_s = time.perf_counter() - t0
-    g_counts, g_where = _greedy(inst)
-    greedy_obj = _objective(inst, g_counts)
+    if heuristic is None and not use_cpsat:
+        heuristic = "first-fit"
+    runs: dict[str, tuple[dict[tuple[int, int], int], list[tuple[int, int, str] | None]]] = {}
+    values: dict[str, tuple[int, ...]] = {}
+    seconds: dict[str, float] = {}
+    for name, fn in HEURISTICS.items():
+        if heuristic is not None and name != heuristic:
+            continue
+        t1 = time.perf_counter()
+        runs[name] = fn(inst)
+        values[name] = _objective(inst, runs[name][0])
+        seconds[name] = round(time.perf_counter() - t1, 3)
+    if heuristic is not None and heuristic not in runs:
+        raise ValueError(f"unknown batch heuristic {heuristic!r}; one of {', '.join(HEURISTICS)}")
+    best_h = max(values, key=lambda n: values[n])       # first-fit on a tie (dict order)
+    g_counts, g_where = runs[best_h]
+    greedy_obj = values.get("first-fit", values[best_h])
+    best_obj = values[best_h]
     cls_of = {i: c for c, ms in enumerate(inst.members) for i in ms}
     # classes no node can run are explained (single-selection failure) before CP-SAT, so the
     # time limit covers the whole plan: CP-SAT gets what is left of it
@@ -203,42 +223,44 @@ def plan_batch(catalog: Catalog, requests: Sequence[ModelRequest | Mapping[str, 
         if not opts:
             _unplaced(inst, c, infeasible)
     top = all(w[1] == 0 if w is not None else not inst.options[cls_of[i]] for i, w in enumerate(g_where))
-    engine, status, counts, where, size = "greedy-optimal", "skipped", g_counts, g_where, {}
+    engine, status, counts, where, size = f"{best_h}-optimal", "skipped", g_counts, g_where, {}
     left_s = time_limit_s - (time.perf_counter() - t0) - FINISH_S
-    if not top and use_cpsat and left_s < MIN_CPSAT_S:
-        engine = "greedy-fallback"
-    elif not top and use_cpsat:
+    if heuristic is not None:
+        engine = heuristic
+    elif not top and left_s < MIN_CPSAT_S:
+        engine = f"{best_h}-fallback"
+    elif not top:
         t1 = time.perf_counter()
         best, status, size = cpsat_counts(inst, g_counts, left_s, g_where)
         size["cpsat_s"] = round(time.perf_counter() - t1, 3)
-        if best is not None and _objective(inst, best) > greedy_obj:
+        engine = f"{best_h}-fallback"
+        if best is not None and _objective(inst, best) > best_obj:
             packed = pack(inst, best)
             kept = {}
             for w in packed:
                 if w is not None:
                     kept[(w[0], w[1])] = kept.get((w[0], w[1]), 0) + 1
-            if _objective(inst, kept) > greedy_obj:
+            if _objective(inst, kept) > best_obj:
                 engine, counts, where = "cpsat", kept, packed
-            else:
-                engine = "greedy-fallback"
-        else:
-            engine = "greedy-fallback" if best is None or _objective(inst, best) < greedy_obj else "cpsat-equal"
-    elif not use_cpsat:
-        engine = "greedy"
+        elif best is not None and _objective(inst, best) == best_obj:
+            engine = f"{best_h}-cpsat-equal"
     obj = _objective(inst, counts)
     selection = _selection(inst, where, infeasible)
     wall = time.perf_counter() - t0
     log.info("batch: %d requests, %d classes, placed %d (greedy %d), engine %s, %.2f s", len(reqs),
              len(inst.classes), obj[0], greedy_obj[0], engine, wall)
     return BatchPlan(selection=selection, objective=obj, greedy_objective=greedy_obj, engine=engine,
-                     status=status, wall_s=wall,
-                     stats={"classes": len(inst.classes), "options_s": round(options_s, 3), **size})
+                     status=status, wall_s=wall, heuristics=values,
+                     stats={"classes": len(inst.classes), "options_s": round(options_s, 3),
+                            "heuristic_s": seconds, **size})
 
 
 def select_batch(catalog: Catalog, requests: Sequence[ModelRequest | Mapping[str, Any]],
                  inventory: Inventory | Mapping[str, Any] | list[Any] | None, *, policy: Policy | None = None,
-                 time_limit_s: float = 5.0) -> BatchSelection:
+                 time_limit_s: float = 5.0, quotas: Mapping[str, int] | None = None) -> BatchSelection:
     """Place many requests at once; `.to_dict()` -> {"feasible", "catalog_revision", "placements"}.
+
+    `quotas`: per cluster, the most GPUs this batch may use there.
 
     Without an inventory (hardware planning) there is no capacity to share: each request gets its
     own single selection.
@@ -249,4 +271,5 @@ def select_batch(catalog: Catalog, requests: Sequence[ModelRequest | Mapping[str
         out = tuple(select(catalog, r, None, policy=policy) for r in requests)
         return BatchSelection(feasible=all(s.feasible for s in out), catalog_revision=catalog.revision,
                               placements=out)
-    return plan_batch(catalog, requests, inventory, policy=policy, time_limit_s=time_limit_s).selection
+    return plan_batch(catalog, requests, inventory, policy=policy, time_limit_s=time_limit_s,
+                      quotas=quotas).selection

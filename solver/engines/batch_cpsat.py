@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ortools.sat.python import cp_model
 
@@ -25,6 +25,7 @@ __all__ = ["MAX_CONFIGS", "MAX_VARS", "SLACK", "configurations", "cpsat_counts",
 MAX_CONFIGS = 256
 MAX_VARS = 4000
 SLACK = 3
+FIRST_STAGE_SHARE = 0.75    # of the CP-SAT time: the placed count is where batches differ most
 
 
 def objective(inst: _Instance, counts: Mapping[tuple[int, int], int]) -> tuple[int, ...]:
@@ -62,7 +63,7 @@ def configurations(sizes: Sequence[int], free: int, limit: int = MAX_CONFIGS) ->
 
 def cpsat_counts(inst: _Instance, hint: Mapping[tuple[int, int], int], time_limit_s: float,
            placed: Sequence[tuple[int, int, str] | None] = ()) -> tuple[dict[tuple[int, int], int] | None, str,
-                                                                     dict[str, int]]:
+                                                                     dict[str, Any]]:
     """Staged lexicographic CP-SAT on class counts; returns (counts or None, status, model size).
 
     `time_limit_s` covers building the model too (the deadline starts here)."""
@@ -93,17 +94,30 @@ def cpsat_counts(inst: _Instance, hint: Mapping[tuple[int, int], int], time_limi
     configs = 0
     for gi, keys in by_group.items():
         configs += _capacity(m, inst, groups[gi], keys, y, contents)
+    for cluster, quota in sorted(inst.quotas.items()):
+        used = [inst.size(c) * y[(c, j)] for gi, keys in by_group.items() if groups[gi].cluster == cluster
+                for c, j in keys]
+        if used:
+            m.Add(sum(used) <= quota)
     width = len(inst.policy.order)
     exprs = [sum(y.values())] + [sum(inst.options[c][j].terms[t] * v for (c, j), v in y.items()
                                      if inst.options[c][j].terms[t]) for t in range(width)]
     bound = sum(min(len(inst.members[c]), sum(_cap(inst, c, j) for j in range(len(opts))))
                 for c, opts in enumerate(inst.options))
+    bounds: list[tuple[int, int]] = []      # per stage solved: (value found, proven upper bound)
     if sum(hint.values()) >= bound:     # greedy already places every placeable request
         m.Add(exprs[0] >= bound)
         exprs[0] = 0
+        bounds.append((bound, bound))
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = 0
+    # the configuration rows' LP relaxation is what proves the placed count: full linearization
+    # closes the gap on the contended family where the default level leaves it wide open
+    solver.parameters.linearization_level = 2
+    # the hint (the best heuristic's answer) is CP-SAT's first solution; following it further
+    # before searching costs seconds on the contended family and finds nothing better
+    solver.parameters.hint_conflict_limit = 0
     status = "skipped"
     best: dict[tuple[int, int], int] | None = None
     greedy_hint = list(zip(m.Proto().solution_hint.vars, m.Proto().solution_hint.values, strict=True))
@@ -117,7 +131,7 @@ def cpsat_counts(inst: _Instance, hint: Mapping[tuple[int, int], int], time_limi
         if remaining <= 0.01:
             status = "timeout"
             break
-        solver.parameters.max_time_in_seconds = remaining / (len(stages) - k)
+        solver.parameters.max_time_in_seconds = remaining * _share(k, len(stages))
         m.Maximize(expr)
         code = solver.Solve(m)
         if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -126,6 +140,7 @@ def cpsat_counts(inst: _Instance, hint: Mapping[tuple[int, int], int], time_limi
         best = {key: solver.Value(v) for key, v in y.items()}
         m.ClearObjective()
         found = round(solver.ObjectiveValue())
+        bounds.append((found, round(solver.BestObjectiveBound())))
         m.Add(expr >= found)
         tied = tied and found == floor
         m.ClearHints()          # next start: greedy while it ties (it meets every floor), else this solution
@@ -142,7 +157,15 @@ def cpsat_counts(inst: _Instance, hint: Mapping[tuple[int, int], int], time_limi
         elif status != "timeout":
             status = "optimal"
     return best, status, {"vars": len(y), "groups": len(by_group), "configs": configs,
-                          "restricted": int(keep is not None)}
+                          "restricted": int(keep is not None), "bounds": bounds}
+
+
+def _share(k: int, n: int) -> float:
+    """Part of the remaining time stage k of n gets: the first (placed count) most of it, each later
+    one half of what is left (the last one all of it): earlier terms weigh more."""
+    if k == n - 1:
+        return 1.0
+    return FIRST_STAGE_SHARE if k == 0 else 0.5
 
 
 def _all_vars(m: cp_model.CpModel) -> list[cp_model.IntVar]:
@@ -182,8 +205,11 @@ def _capacity(m: cp_model.CpModel, inst: _Instance, g: NodeGroup, keys: list[tup
         per_node = {key: [m.NewIntVar(0, g.free // inst.size(key[0]), "") for _ in g.nodes] for key in keys}
         for key, vs in per_node.items():
             m.Add(sum(vs) == y[key])
-        for i in range(len(g.nodes)):
-            m.Add(sum(inst.size(c) * per_node[(c, j)][i] for c, j in keys) <= g.free)
+        loads = [sum(inst.size(c) * per_node[(c, j)][i] for c, j in keys) for i in range(len(g.nodes))]
+        for i, load in enumerate(loads):
+            m.Add(load <= g.free)
+            if i:   # symmetry breaking: member nodes are identical, so loads may be taken non-increasing
+                m.Add(loads[i - 1] >= load)
         return 0
     z = [m.NewIntVar(0, len(g.nodes), f"z_g{g.index}_{i}") for i in range(len(confs))]
     m.Add(sum(z) <= len(g.nodes))

@@ -27,9 +27,12 @@ def test_batch_avoids_the_stranding_greedy_causes() -> None:
     cat = tiny_catalog()
     # Greedy gives the 1-GPU request its favourite (tightest memory fit: the L4 node) and then
     # the 2-GPU request finds no node with two free GPUs. CP-SAT places both.
+    # Best-fit-decreasing (the 2-GPU request first, to the tightest node) places both too, and
+    # CP-SAT proves nothing is better: its answer is returned.
     plan = plan_batch(cat, [ONE, TWO], BOTH)
-    assert plan.greedy_objective[0] == 1
-    assert plan.objective[0] == 2 and plan.engine == "cpsat"
+    assert plan.greedy_objective[0] == 1 and plan.heuristics["first-fit"] == plan.greedy_objective
+    assert plan.heuristics["best-fit-decreasing"][0] == 2
+    assert plan.objective[0] == 2 and plan.engine == "best-fit-decreasing-cpsat-equal"
     out = plan.selection.to_dict()
     assert out["feasible"] is True
     assert [p["choice"]["node"] for p in out["placements"]] == ["b-a100", "a-l4"]
@@ -75,3 +78,56 @@ def test_planning_mode_batch_is_one_selection_per_request() -> None:
     out = solver.select_batch(cat, [ONE, TWO], None).to_dict()
     assert out["feasible"] is True
     assert [p["choice"]["node"] for p in out["placements"]] == [None, None]
+
+
+# The cached runtime stack draws every request to the A100 node: the 2-GPU request that could run
+# on the L4s takes it first (first-fit, request order) or as the largest (best-fit-decreasing), and
+# the two 70 GiB requests, which only the A100s can hold, are left out. CP-SAT sends it to the L4s.
+CACHED = {"nodes": [
+    {"name": "a-a100", "driver_version": "550.54.15", "cluster": "gold",
+     "gpus": [{"product": "NVIDIA A100-SXM4-80GB", "count": 2}],
+     "cached_components": ["cuda/12.4.1", "cudnn/9.1.0", "python/3.11", "pytorch/2.4.1+cu124"]},
+    {"name": "b-l4", "driver_version": "550.54.15", "cluster": "std", "gpus": [{"product": "NVIDIA L4", "count": 2}]},
+]}
+BIG = {"framework": "pytorch", "gpu_count": 1, "min_gpu_memory_gib": 70}
+
+
+def test_cpsat_beats_both_heuristics_when_cached_stacks_draw_requests_to_scarce_gpus() -> None:
+    cat = tiny_catalog()
+    reqs = [TWO, BIG, BIG]
+    plan = plan_batch(cat, reqs, CACHED)
+    assert plan.heuristics["first-fit"][0] == 1 and plan.heuristics["best-fit-decreasing"][0] == 1
+    assert plan.engine == "cpsat" and plan.objective[0] == 3
+    nodes = [p.to_dict()["choice"]["node"] for p in plan.selection.placements]
+    assert nodes == ["b-l4", "a-a100", "a-a100"]
+    assert validate_batch(cat, reqs, CACHED, plan.selection) == []
+
+
+def test_cluster_quotas_bound_every_engine_and_are_named_when_they_bite() -> None:
+    cat = tiny_catalog()
+    reqs = [ONE, ONE, ONE, BIG]
+    quotas = {"gold": 1, "std": 2}
+    for kw in ({"heuristic": "first-fit"}, {"heuristic": "best-fit-decreasing"}, {}):
+        plan = plan_batch(cat, reqs, CACHED, quotas=quotas, **kw)
+        assert validate_batch(cat, reqs, CACHED, plan.selection, quotas) == []
+    # gold may lend one GPU of its two: 3 placed, and the one left out is told about the quota
+    assert plan.objective[0] == 3
+    left = [p for p in plan.selection.placements if not p.feasible]
+    assert len(left) == 1 and "quota" in left[0].conflicts[0].message and "gold (1)" in left[0].conflicts[0].message
+    # without quotas all four fit (2 + 2 GPUs); a quota the answer breaks is a violation
+    free = plan_batch(cat, reqs, CACHED)
+    assert free.objective[0] == 4
+    assert [v.rule for v in validate_batch(cat, reqs, CACHED, free.selection, {"gold": 1})] == ["over-quota"]
+
+
+def test_best_fit_decreasing_avoids_first_fit_fragmentation() -> None:
+    cat = tiny_catalog()
+    # two 8-GPU L4 nodes, 16 GPUs asked: first-fit in request order strands a 4 (3+4 | 3+2 leave
+    # 1 and 3 GPUs), largest-first packs 4+4 | 3+3+2 exactly
+    inv = {"nodes": [{"name": f"l4-{i}", "driver_version": "550.54.15", "gpus": [{"product": "NVIDIA L4", "count": 8}]}
+                     for i in range(2)]}
+    reqs = [{"framework": "pytorch", "gpu_count": n} for n in (3, 4, 3, 2, 4)]
+    plan = plan_batch(cat, reqs, inv)
+    assert plan.heuristics["first-fit"][0] == 4
+    assert plan.heuristics["best-fit-decreasing"][0] == 5 and plan.objective[0] == 5
+    assert validate_batch(cat, reqs, inv, plan.selection) == []

@@ -21,6 +21,13 @@ def batches(draw: st.DrawFn, *, max_nodes: int, max_kinds: int, max_requests: in
     return cat, reqs, inv
 
 
+@st.composite
+def quota_batches(draw: st.DrawFn, *, max_nodes: int, max_kinds: int, max_requests: int):
+    cat, reqs, inv = draw(batches(max_nodes=max_nodes, max_kinds=max_kinds, max_requests=max_requests))
+    quotas = draw(st.dictionaries(st.sampled_from(["c1", "c2"]), st.integers(0, 6), max_size=2))
+    return cat, reqs, inv, quotas
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batches(max_nodes=6, max_kinds=4, max_requests=14))
 def test_batch_is_legal_within_capacity_and_not_worse_than_greedy(data) -> None:
@@ -28,7 +35,21 @@ def test_batch_is_legal_within_capacity_and_not_worse_than_greedy(data) -> None:
     plan = plan_batch(cat, reqs, inv, time_limit_s=2.0)
     assert validate_batch(cat, reqs, inv, plan.selection) == []
     assert plan.objective >= plan.greedy_objective
+    assert all(plan.objective >= h for h in plan.heuristics.values()) and len(plan.heuristics) == 2
     assert plan.objective[0] == sum(p.feasible for p in plan.selection.placements)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(quota_batches(max_nodes=6, max_kinds=4, max_requests=14))
+def test_batch_with_cluster_quotas_is_legal_and_not_worse_than_either_heuristic(data) -> None:
+    cat, reqs, inv, quotas = data
+    plan = plan_batch(cat, reqs, inv, time_limit_s=2.0, quotas=quotas)
+    assert validate_batch(cat, reqs, inv, plan.selection, quotas) == []
+    assert all(plan.objective >= h for h in plan.heuristics.values())
+    for name in plan.heuristics:        # each baseline's own answer keeps the quotas too
+        alone = plan_batch(cat, reqs, inv, quotas=quotas, heuristic=name)
+        assert alone.objective == plan.heuristics[name]
+        assert validate_batch(cat, reqs, inv, alone.selection, quotas) == []
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -37,3 +58,11 @@ def test_batch_objective_equals_exhaustive_search(data) -> None:
     cat, reqs, inv = data
     plan = plan_batch(cat, reqs, inv, time_limit_s=5.0)
     assert plan.objective == brute_force_batch(cat, reqs, inv)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(quota_batches(max_nodes=3, max_kinds=2, max_requests=4))
+def test_batch_objective_with_quotas_equals_exhaustive_search(data) -> None:
+    cat, reqs, inv, quotas = data
+    plan = plan_batch(cat, reqs, inv, time_limit_s=5.0, quotas=quotas)
+    assert plan.objective == brute_force_batch(cat, reqs, inv, quotas=quotas)

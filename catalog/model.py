@@ -35,6 +35,7 @@ __all__ = [
     "PRECISIONS",
     "PythonSeries",
     "Record",
+    "INTERCONNECTS",
     "SEGMENTS",
     "Source",
 ]
@@ -44,6 +45,7 @@ FRAMEWORKS = ("pytorch", "tensorflow", "onnxruntime", "tensorrt", "jax", "vllm",
 ENGINES = ("vllm", "sglang", "tensorrt-llm")
 PLATFORMS = ("x86_64", "aarch64", "jetson")
 SEGMENTS = ("datacenter", "workstation", "consumer", "jetson")
+INTERCONNECTS = ("nvlink",)     # GPU-to-GPU within a node, where a source records it
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4")
 _EMPTY: Mapping = MappingProxyType({})
 
@@ -119,6 +121,7 @@ class GpuProduct(Record):
     aliases: tuple[str, ...] = ()
     memory_mib: int | None = None
     platform: str | None = None
+    interconnect: str | None = None     # between the GPUs of one node: "nvlink" (SXM baseboards); None: not recorded
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Any
 from catalog.fields import RecordReader
 from catalog.model import (
     FRAMEWORKS,
+    INTERCONNECTS,
     PLATFORMS,
     PRECISIONS,
     SEGMENTS,
@@ -101,6 +102,7 @@ def parse_gpu(r: RecordReader) -> GpuProduct | None:
         segment=r.str("segment", choices=SEGMENTS), aliases=r.str_list("aliases"),
         memory_mib=r.int("memory_mib", required=False, minimum=1),
         platform=r.str("platform", required=False, choices=PLATFORMS),
+        interconnect=r.str("interconnect", required=False, choices=INTERCONNECTS),
     )
 
 

@@ -8,7 +8,8 @@ GPUs are grouped: identical devices (same product, memory and compute capability
 entry with ``count`` and ``free``; a GPU that is in use counts as not free. A MIG-enabled GPU is
 not allocatable whole: each of its MIG devices is one allocatable unit, grouped by slice memory,
 with the parent product name (so the catalog still knows the product, its architecture and its
-compute capability) and the slice's own ``memory_mib``.
+compute capability), the slice's own ``memory_mib`` and its ``mig_profile`` (e.g. "1g.10gb", from
+NVML's MIG device name): the solver gives a replica at most one MIG device.
 """
 
 from __future__ import annotations
@@ -62,32 +63,35 @@ def host_facts() -> HostFacts:
     return HostFacts(hostname=socket.gethostname(), arch=normalize_arch(platform.machine()))
 
 
-def _units(gpu: Gpu) -> list[tuple[str, int | None, str | None, bool]]:
-    """The allocatable units of one GPU: (product, memory MiB, compute capability, in use)."""
+def _units(gpu: Gpu) -> list[tuple[str, int | None, str | None, str | None, bool]]:
+    """The allocatable units of one GPU: (product, memory MiB, compute capability, MIG profile, in use)."""
     assert gpu.name is not None
     if gpu.mig_enabled:
         return [
-            (gpu.name, m.memory_total_mib, gpu.compute_capability, bool(m.in_use)) for m in gpu.mig_devices
+            (gpu.name, m.memory_total_mib, gpu.compute_capability, m.profile, bool(m.in_use))
+            for m in gpu.mig_devices
         ]
-    return [(gpu.name, gpu.memory_total_mib, gpu.compute_capability, bool(gpu.in_use))]
+    return [(gpu.name, gpu.memory_total_mib, gpu.compute_capability, None, bool(gpu.in_use))]
 
 
 def gpu_groups(gpus: Iterable[Gpu]) -> list[dict[str, Any]]:
     """Contract 2 ``gpus`` entries, in order of first appearance. Nameless GPUs are left out."""
-    groups: dict[tuple[str, int | None, str | None], dict[str, Any]] = {}
+    groups: dict[tuple[str, int | None, str | None, str | None], dict[str, Any]] = {}
     for gpu in gpus:
         if gpu.name is None:
             continue
-        for product, memory, cc, busy in _units(gpu):
-            entry = groups.get((product, memory, cc))
+        for product, memory, cc, profile, busy in _units(gpu):
+            entry = groups.get((product, memory, cc, profile))
             if entry is None:
                 entry = {"product": product}
                 if memory is not None:
                     entry["memory_mib"] = memory
                 if cc is not None:
                     entry["compute_capability"] = cc
+                if profile is not None:
+                    entry["mig_profile"] = profile
                 entry.update(count=0, free=0)
-                groups[(product, memory, cc)] = entry
+                groups[(product, memory, cc, profile)] = entry
             entry["count"] += 1
             entry["free"] += 0 if busy else 1
     return list(groups.values())

@@ -17,9 +17,17 @@ class GpuChoice:
     product: str
     count: int
     compute_capability: str
+    mig_profile: str | None = None      # set when the GPU is a MIG device of this profile
+    interconnect: str | None = None     # between the `count` GPUs on the node (count > 1), as the catalog records it
 
     def to_dict(self) -> dict[str, Any]:
-        return {"product": self.product, "count": self.count, "compute_capability": self.compute_capability}
+        out: dict[str, Any] = {"product": self.product, "count": self.count,
+                               "compute_capability": self.compute_capability}
+        if self.mig_profile is not None:
+            out["mig_profile"] = self.mig_profile
+        if self.interconnect is not None:
+            out["interconnect"] = self.interconnect
+        return out
 
 
 @dataclass(frozen=True)

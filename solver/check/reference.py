@@ -124,9 +124,9 @@ class _CoreMap:
         self.groups: dict[tuple, Any] = {}
         for g in problem.groups:
             if problem.planning:
-                self.groups[(None, g.gpu_product if problem.request.uses_gpu else g.arch)] = g
+                self.groups[(None, g.gpu_product if problem.request.uses_gpu else g.arch, None)] = g
             for n in g.nodes:
-                self.groups[(n, g.gpu_product)] = g
+                self.groups[(n, g.gpu_product, g.mig_profile)] = g
 
     def key(self, runtime: tuple[tuple[str, str], ...], slot: Slot) -> tuple[tuple[int, ...] | None, str | None]:
         p = self.problem
@@ -134,7 +134,8 @@ class _CoreMap:
         where = f"runtime {dict(runtime)} on {slot.node or ''}/{slot.product or slot.arch}"
         if cand is None:
             return None, f"legal {where}: the core has no such candidate"
-        g = self.groups.get((slot.node, slot.product if p.request.uses_gpu or slot.node else slot.arch))
+        g = self.groups.get((slot.node, slot.product if p.request.uses_gpu or slot.node else slot.arch,
+                             slot.mig_profile))
         if g is None:
             return None, f"legal {where}: the core has no group for this slot"
         if cand.index in p.filtered:
@@ -223,28 +224,28 @@ def brute_force_batch(catalog: Catalog, requests: list[ModelRequest | Mapping[st
     reqs = [_parse(catalog, r, None)[0] for r in requests]
     inv = _parse(catalog, {}, inventory)[1]
     assert inv is not None
-    options: list[list[tuple[tuple[str | None, str | None], int, tuple[int, ...]]]] = []
+    options: list[list[tuple[tuple[str | None, str | None, str | None], int, tuple[int, ...]]]] = []
     for req in reqs:
         problem = build_problem(catalog, req, inv, pol)
         core = _CoreMap(problem)
-        best: dict[tuple[str | None, str | None], tuple[tuple[int, ...], tuple[int, ...]]] = {}
+        best: dict[tuple[str | None, str | None, str | None], tuple[tuple[int, ...], tuple[int, ...]]] = {}
         for pair, _ in _legal_pairs(catalog, req, inv, core):
             if pair.key is None:
                 continue
-            where = (pair.slot.node, pair.slot.product)
+            where = (pair.slot.node, pair.slot.product, pair.slot.mig_profile)
             cand = core.cands[pair.runtime]
-            group = core.groups[(pair.slot.node, pair.slot.product)]
+            group = core.groups[(pair.slot.node, pair.slot.product, pair.slot.mig_profile)]
             terms = problem.terms(cand, group)
             if where not in best or pair.key > best[where][0]:
                 best[where] = (pair.key, tuple(terms[t] for t in pol.order))
         options.append([(w, req.gpu_count, t) for w, (_, t) in sorted(best.items(), key=lambda kv: str(kv[0]))])
     gpu_slots = slots_of(catalog, inv, gpu=True)
-    free = {(s.node, s.product): s.free for s in gpu_slots}
-    cluster = {(s.node, s.product): s.cluster for s in gpu_slots}
+    free = {(s.node, s.product, s.mig_profile): s.free for s in gpu_slots}
+    cluster = {(s.node, s.product, s.mig_profile): s.cluster for s in gpu_slots}
     quota = dict(quotas or {})
     top: tuple[int, ...] = (0,) * (len(pol.order) + 1)
     for combo in itertools.product(*[[None, *opts] for opts in options]):
-        used: dict[tuple[str | None, str | None], int] = {}
+        used: dict[tuple[str | None, str | None, str | None], int] = {}
         for o in combo:
             if o is not None and o[1]:
                 used[o[0]] = used.get(o[0], 0) + o[1]

@@ -89,7 +89,7 @@ def _find_slot(catalog: Catalog, request: ModelRequest, inventory: Inventory | N
         return [], [Violation("no-gpu", "a GPU request's answer names no GPU", where)]
     known = catalog.gpu(str(gpu.get("product")))
     name = known.name if known else gpu.get("product")
-    found = [s for s in slots if s.product == name]
+    found = [s for s in slots if s.product == name and s.mig_profile == gpu.get("mig_profile")]
     bad: list[Violation] = []
     if not found:
         bad.append(Violation("no-such-gpu", f"{gpu.get('product')!r} is not on {node or 'the catalog'}", where))
@@ -181,17 +181,19 @@ def validate_batch(catalog: Catalog, requests: Sequence[ModelRequest | Mapping[s
         if p.get("feasible") and req.uses_gpu and isinstance(p.get("choice"), Mapping):
             gpu = p["choice"].get("gpu") or {}
             known = catalog.gpu(str(gpu.get("product")))
-            key = (str(p["choice"].get("node")), known.name if known else str(gpu.get("product")))
+            key = (str(p["choice"].get("node")), known.name if known else str(gpu.get("product")),
+                   gpu.get("mig_profile"))
             used[key] = used.get(key, 0) + int(gpu.get("count") or 0)
     slots = slots_of(catalog, inv, gpu=True) if inv is not None else []
-    free = {(s.node, s.product): s.free for s in slots}
-    for (node, product), n in sorted(used.items()):
-        if n > free.get((node, product), 0):
-            out.append(Violation("over-capacity", f"{n} x {product} placed on {node}, "
-                                 f"{free.get((node, product), 0)} free", ""))
+    free = {(s.node, s.product, s.mig_profile): s.free for s in slots}
+    for (node, product, mig), n in sorted(used.items(), key=str):
+        if n > free.get((node, product, mig), 0):
+            what = f"{product} MIG {mig}" if mig else product
+            out.append(Violation("over-capacity", f"{n} x {what} placed on {node}, "
+                                 f"{free.get((node, product, mig), 0)} free", ""))
     cluster_of = {s.node: s.cluster for s in slots}
     per_cluster: dict[str, int] = {}
-    for (node, _), n in used.items():
+    for (node, _, _), n in used.items():
         cluster = cluster_of.get(node)
         if cluster is not None:
             per_cluster[cluster] = per_cluster.get(cluster, 0) + n

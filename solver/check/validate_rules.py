@@ -58,6 +58,7 @@ class Slot:
     count: int
     free: int
     driver: Version | None
+    mig_profile: str | None = None   # a MIG slot: `count` is 1 (one MIG device per process), `free` its free devices
 
 
 def _v(text: Any) -> Version | None:
@@ -105,15 +106,15 @@ def slots_of(catalog: Catalog, inventory: Inventory, *, gpu: bool) -> list[Slot]
         for g in node.gpus:
             known = catalog.gpu(g.product)
             name = known.name if known else g.product
-            mem = g.memory_mib or (known.memory_mib if known else None)
+            mem = g.unit_memory_mib or (known.memory_mib if known and g.mig_profile is None else None)
             cc = g.compute_capability or (known.cc if known else None)
             platform = known.platform if known and known.platform else node.arch
-            tot = merged.setdefault((name, mem, cc, platform), [0, 0])
+            tot = merged.setdefault((name, mem, cc, platform, g.mig_profile), [0, 0])
             tot[0] += g.count
             tot[1] += g.free
-        for (name, mem, cc, platform), (count, free) in merged.items():
-            out.append(Slot(node.name, node.cluster, node.arch, platform, name, cc, mem, count, free,
-                            node.driver_version))
+        for (name, mem, cc, platform, mig), (count, free) in merged.items():
+            out.append(Slot(node.name, node.cluster, node.arch, platform, name, cc, mem,
+                            1 if mig is not None else count, free, node.driver_version, mig))
     return out
 
 

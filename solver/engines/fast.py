@@ -50,10 +50,20 @@ def best_candidate(problem: Problem, group: NodeGroup) -> Candidate | None:
     return best_for(problem, group.target, group.cached)
 
 
+def gpu_interconnect(problem: Problem, group: NodeGroup) -> str | None:
+    """The interconnect between a multi-GPU replica's GPUs on one node, as the catalog records it
+    for the product (None: one GPU, a MIG device, or not recorded)."""
+    if problem.request.gpu_count < 2 or group.mig_profile is not None or group.gpu_id is None:
+        return None
+    known = problem.catalog.gpu(group.gpu_product or "")
+    return known.interconnect if known is not None else None
+
+
 def assignment(problem: Problem, cand: Candidate, group: NodeGroup, node: str | None = None) -> Assignment:
     gpu = None
     if problem.request.uses_gpu and group.gpu_product is not None and group.target.cc is not None:
-        gpu = GpuChoice(group.gpu_product, problem.request.gpu_count, str(group.target.cc))
+        gpu = GpuChoice(group.gpu_product, problem.request.gpu_count, str(group.target.cc),
+                        mig_profile=group.mig_profile, interconnect=gpu_interconnect(problem, group))
     member = node if node is not None else group.representative
     return Assignment(node=member, cluster=group.cluster, gpu=gpu, runtime=tuple(cand.runtime().items()),
                       key=problem.key(cand, group, member), candidate=cand.index, group=group.index)

@@ -199,6 +199,7 @@ def explain_choice(problem: Problem, choice: Assignment, total_units: int) -> li
         "hardware plan (no inventory)"
     gpu = f" with {choice.gpu.count} x {choice.gpu.product} (CC {choice.gpu.compute_capability})" if choice.gpu else ""
     lines = [f"chose {where}{gpu} and runtime {runtime}"]
+    lines.extend(_gpu_topology(problem, choice, group))
     lines.extend(_why_pair(problem, cand, group))
     terms = problem.terms(cand, group)
     if terms["cached"]:
@@ -214,6 +215,27 @@ def explain_choice(problem: Problem, choice: Assignment, total_units: int) -> li
     if tallies:
         lines.append(f"not usable: {'; '.join(tallies)}")
     return lines
+
+
+def _gpu_topology(problem: Problem, choice: Assignment, group: NodeGroup) -> list[str]:
+    """MIG device or multi-GPU interconnect of the chosen GPUs, with the catalog's source."""
+    gpu = choice.gpu
+    if gpu is None:
+        return []
+    if gpu.mig_profile is not None:
+        mem = f" ({group.memory_mib} MiB)" if group.memory_mib is not None else ""
+        return [f"runs on one MIG {gpu.mig_profile} device{mem} of a {gpu.product}: its own memory and SMs, "
+                "isolated from the GPU's other MIG devices"]
+    if gpu.count < 2:
+        return []
+    known = problem.catalog.gpu(gpu.product)
+    if gpu.interconnect is not None and known is not None:
+        cat = problem.catalog
+        said = [s for s in known.sources if s in cat.sources and gpu.interconnect in cat.sources[s].doc.lower()]
+        return [f"the {gpu.count} GPUs are on one node, connected by {gpu.interconnect.upper()} "
+                f"(catalog {known.id}: {cat.cite(said or known.sources)})"]
+    return [f"the {gpu.count} GPUs are on one node; the catalog records no NVLink for {gpu.product}, so "
+            "expect PCIe bandwidth between them (tensor parallelism pays for it)"]
 
 
 def _why_pair(problem: Problem, cand: Candidate, group: NodeGroup) -> list[str]:

@@ -64,7 +64,10 @@ def _one(problem: Problem, rule: str, examples: list[Example]) -> str | None:
     if rule == "no-free-gpu":
         return f"free {req.gpu_count} GPU(s){on}, or add capacity"
     if rule == "gpu-count":
-        return f"use a node with >= {req.gpu_count} GPUs of one product, or lower gpu_count"
+        mig = sorted({e[1].mig_profile for e in examples if e[1].mig_profile is not None})
+        hint = (f" (MIG devices{on} count as one GPU each: use {req.gpu_count} whole GPUs with MIG disabled)"
+                if mig else "")
+        return f"use a node with >= {req.gpu_count} GPUs of one product, or lower gpu_count{hint}"
     if rule == "precision-unsupported" and req.precision is not None:
         fmt = problem.catalog.numeric_format(req.precision)
         if fmt is not None and fmt.cc_allowed:

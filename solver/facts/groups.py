@@ -39,10 +39,11 @@ class NodeGroup:
     gpu_product: str | None                # NVML name (catalog name when known)
     gpu_id: str | None                     # catalog record id, None for unknown products
     memory_mib: int | None
-    count: int                             # GPUs of this product on one member node
-    free: int
+    count: int                             # GPUs of this product one replica can use on a member node
+    free: int                              # (a MIG slot: count 1, free = its free MIG devices)
     cached: frozenset[str]
     node_checks: tuple[Check, ...] = ()
+    mig_profile: str | None = None         # the slot's units are MIG devices of this profile
 
     @property
     def representative(self) -> str | None:
@@ -62,15 +63,21 @@ def resolve_gpu(catalog: Catalog, product: str, memory_mib: int | None, cc: Vers
 
 
 def _slots(catalog: Catalog, node: Node, i: int) -> list[tuple]:
+    """(name, id, memory, CC, platform, MIG profile, count, free) per product (and MIG profile) of a node.
+
+    A MIG slot's count is 1: a process uses one MIG device (see `inventory`); `free` stays the
+    number of free devices, the capacity batch placement shares out."""
     merged: dict[tuple, list[int]] = {}
     for j, g in enumerate(node.gpus):
-        name, gid, mem, cc, platform = resolve_gpu(catalog, g.product, g.memory_mib, g.compute_capability,
+        name, gid, mem, cc, platform = resolve_gpu(catalog, g.product, g.unit_memory_mib, g.compute_capability,
                                                    f"nodes[{i}].gpus[{j}]")
-        key = (name, gid, mem, cc, platform)
+        if g.mig_profile is not None:   # a MIG device never has the whole GPU's memory
+            mem = g.unit_memory_mib
+        key = (name, gid, mem, cc, platform, g.mig_profile)
         tot = merged.setdefault(key, [0, 0])
         tot[0] += g.count
         tot[1] += g.free
-    return [(*k, c, f) for k, (c, f) in merged.items()]
+    return [(*k, 1 if k[-1] is not None else c, f) for k, (c, f) in merged.items()]
 
 
 def resolve_inventory(catalog: Catalog, inventory: Inventory) -> None:
@@ -90,16 +97,16 @@ def base_groups(catalog: Catalog, inventory: Inventory, label_keys: tuple[str, .
         common = (node.cluster, labels, node.arch, node.driver_version, node.cached_components)
         slots = _slots(catalog, node, i)
         if not slots:
-            members[(*common, None, None, None, None, None, 0, 0)].append(node.name)
+            members[(*common, None, None, None, None, None, None, 0, 0)].append(node.name)
         for slot in slots:
             members[(*common, *slot)].append(node.name)
     # Order first (stable sort on the same key as before: first member, product), then build each
     # frozen group once with its final index (no `replace` per group).
-    order = sorted(members, key=lambda k: (min(members[k]), k[5] or ""))
+    order = sorted(members, key=lambda k: (min(members[k]), k[5] or "", k[10] or ""))
     targets: dict[tuple, Target] = {}
     groups = []
     for i, key in enumerate(order):
-        cluster, labels, arch, driver, cached, name, gid, mem, cc, platform, count, free = key
+        cluster, labels, arch, driver, cached, name, gid, mem, cc, platform, mig, count, free = key
         gpu_plat = platform if platform is not None else arch
         tkey = (gpu_plat if cc is not None else arch, cc, name, driver)
         target = targets.get(tkey)
@@ -107,7 +114,7 @@ def base_groups(catalog: Catalog, inventory: Inventory, label_keys: tuple[str, .
             target = targets[tkey] = Target(platform=tkey[0], cc=cc, product=name, driver=driver)
         groups.append(NodeGroup(index=i, nodes=tuple(sorted(members[key])), cluster=cluster, labels=labels,
                                 arch=arch, driver=driver, target=target, gpu_product=name, gpu_id=gid,
-                                memory_mib=mem, count=count, free=free, cached=cached))
+                                memory_mib=mem, count=count, free=free, cached=cached, mig_profile=mig))
     result = tuple(groups)
     inventory._memo[memo_key] = result
     return result
@@ -207,10 +214,16 @@ def node_checks(catalog: Catalog, request: ModelRequest, group: NodeGroup) -> tu
     need = request.min_memory_mib
     if need and (group.memory_mib is None or group.memory_mib < need):
         have = f"{group.memory_mib} MiB" if group.memory_mib is not None else "unknown memory"
-        out.append(Check("gpu-memory", False, f"{group.gpu_product} on {where} has {have}; the model needs "
+        what = f"{group.gpu_product} MIG {group.mig_profile}" if group.mig_profile else group.gpu_product
+        out.append(Check("gpu-memory", False, f"{what} on {where} has {have}; the model needs "
                          f"{request.min_gpu_memory_gib:g} GiB ({need} MiB) per GPU", (),
                          f"use a GPU with >= {request.min_gpu_memory_gib:g} GiB"))
-    if group.count < request.gpu_count:
+    if group.count < request.gpu_count and group.mig_profile is not None:
+        out.append(Check("gpu-count", False, f"{where} offers {group.gpu_product} as MIG {group.mig_profile} "
+                         f"devices; a process can use one MIG device (NVIDIA MIG User Guide: only enumeration "
+                         f"of a single MIG instance is supported) and the model needs {request.gpu_count} GPUs",
+                         (), f"use {request.gpu_count} whole GPUs on one node (MIG disabled), or one MIG device"))
+    elif group.count < request.gpu_count:
         out.append(Check("gpu-count", False, f"{where} has {group.count} x {group.gpu_product}; the model needs "
                          f"{request.gpu_count}", (), f"use a node with >= {request.gpu_count} GPUs"))
     elif group.free < request.gpu_count:

@@ -3,11 +3,20 @@
 Parsing here is structural (names, versions, counts). Resolving each GPU against the catalog
 (NVML name or alias -> product, memory and compute capability) happens in `groups.py`, because
 it needs a catalog; `parse_inventory(data, catalog=cat)` does both at once when one is at hand.
-Fields a node agent adds beyond Contract 2 (UUIDs, MIG, CUDA driver version) are ignored.
+Fields a node agent adds beyond Contract 2 (UUIDs, CUDA driver version, the `agent` detail) are
+ignored. One optional field of a `gpus` entry is read: `mig_profile` (e.g. "1g.10gb"), which says
+the entry's units are MIG devices of that profile (the agent sets it from NVML's MIG device name),
+not whole GPUs. A MIG device is one CUDA device: a process can use one MIG device, never several
+("With CUDA 11/R450 and CUDA 12/R525, only enumeration of a single MIG instance is supported",
+NVIDIA MIG User Guide, MIG Device Names - Device Enumeration), so a MIG entry offers at most one
+device per replica however many it counts. Without `memory_mib`, a MIG entry's memory is the
+profile's (its "Ngb" part, in decimal GB, rounded down to MiB: conservative), never the whole
+GPU's; a profile name of another shape is kept as given, its memory then unknown.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,7 +29,18 @@ from solver.errors import InvalidInventory
 if TYPE_CHECKING:
     from catalog import Catalog
 
-__all__ = ["Inventory", "Node", "NodeGpu", "parse_inventory"]
+__all__ = ["Inventory", "MIG_PROFILE", "Node", "NodeGpu", "mig_profile_memory_mib", "parse_inventory"]
+
+# "1g.10gb", "1g.10gb+me", "2c.3g.20gb" (a compute instance of a 3g.20gb GPU instance)
+MIG_PROFILE = re.compile(r"^(?:(\d+)c\.)?(\d+)g\.(\d+)gb(?:\+\w+)?$")
+
+
+def mig_profile_memory_mib(profile: str) -> int:
+    """The memory a MIG profile's name states ("1g.10gb" -> 10 GB), in MiB, rounded down."""
+    m = MIG_PROFILE.match(profile)
+    if m is None:
+        raise ValueError(f"not a MIG profile name: {profile!r}")
+    return int(m.group(3)) * 10**9 // 2**20
 
 
 @dataclass(frozen=True)
@@ -30,6 +50,14 @@ class NodeGpu:
     free: int = 1
     memory_mib: int | None = None
     compute_capability: Version | None = None
+    mig_profile: str | None = None          # the units are MIG devices of this profile
+
+    @property
+    def unit_memory_mib(self) -> int | None:
+        """Memory of one unit as reported, else (MIG) the profile's; None: ask the catalog."""
+        if self.memory_mib is not None or self.mig_profile is None or not MIG_PROFILE.match(self.mig_profile):
+            return self.memory_mib
+        return mig_profile_memory_mib(self.mig_profile)
 
 
 @dataclass(frozen=True)
@@ -98,11 +126,15 @@ def _gpu(raw: Any, where: str) -> NodeGpu:
     if free > count:
         raise InvalidInventory(f"{where}.free", f"free ({free}) exceeds count ({count})")
     mem = raw.get("memory_mib")
+    profile = _str(raw.get("mig_profile"), f"{where}.mig_profile", required=False) or None
+    if profile is not None and len(profile) > 64:
+        raise InvalidInventory(f"{where}.mig_profile", "longer than 64 characters (expected e.g. \"1g.10gb\")")
     return NodeGpu(
         product=_str(raw.get("product"), f"{where}.product") or "",
         count=count, free=free,
         memory_mib=_int(mem, f"{where}.memory_mib", 0, 1) if mem is not None else None,
         compute_capability=_version(raw.get("compute_capability"), f"{where}.compute_capability"),
+        mig_profile=profile,
     )
 
 

@@ -33,8 +33,8 @@ GROUPING = [
         "mig-slices-are-the-units",
         fake_node(fake_a100_mig(["3g.20gb", "1g.5gb", "1g.5gb"], busy=2), fake_a100()),
         [
-            {**A100, "memory_mib": 19968, "count": 1, "free": 0},
-            {**A100, "memory_mib": 4864, "count": 2, "free": 1},
+            {**A100, "memory_mib": 19968, "mig_profile": "3g.20gb", "count": 1, "free": 0},
+            {**A100, "memory_mib": 4864, "mig_profile": "1g.5gb", "count": 2, "free": 1},
             {**A100, "memory_mib": 40960, "count": 1, "free": 1},
         ],
     ),

@@ -8,6 +8,7 @@ See docs/solver.md (users) and docs/solver-internals.md (contributors).
 """
 
 from solver.engines.batch import select_batch
+from solver.engines.flowplan import FlowPlan, Stage, plan_flow
 from solver.errors import InvalidInventory, InvalidRequest, SolverError
 from solver.inputs.inventory import Inventory, Node, NodeGpu, parse_inventory
 from solver.inputs.policy import Policy, parse_policy
@@ -19,6 +20,7 @@ __all__ = [
     "Assignment",
     "BatchSelection",
     "Conflict",
+    "FlowPlan",
     "GpuChoice",
     "InvalidInventory",
     "InvalidRequest",
@@ -29,9 +31,11 @@ __all__ = [
     "Policy",
     "Selection",
     "SolverError",
+    "Stage",
     "parse_inventory",
     "parse_policy",
     "parse_request",
+    "plan_flow",
     "select",
     "select_batch",
 ]

@@ -219,7 +219,7 @@ def flow_run(
             backend=backend, store=rs, state_dir=_state_dir(state, rs), parallel=parallel,
             inventory=_inventory(inventory, server), catalog=catalog, server=server, namespace=namespace,
             store_pvc=store_pvc, store_image_prefix=store_image_prefix, kubeconfig=kubeconfig,
-            on_event=None if as_json else _echo_event,
+            on_event=None if as_json else _echo_event, on_plan=None if as_json else _echo_plan,
         )
         result = engine.run(flow, run_id=run_id, new=new)
     except WorkflowError as e:
@@ -233,6 +233,45 @@ def flow_run(
         for name, st in result.states.items():
             typer.echo(f"  {name:<24} {st}")
     raise typer.Exit(1 if result.failed else 0)
+
+
+@flow_app.command("plan")
+def flow_plan(
+    flow_file: Path = typer.Argument(..., help="Flow YAML (Contract 5)."),
+    inventory: Path | None = typer.Option(None, "--inventory", help="Contract 2 nodes file (default: this machine)."),
+    catalog: Path | None = typer.Option(None, "--catalog", help="Catalog folder (default: bundled or RTFIT_CATALOG)."),
+    server: str | None = typer.Option(None, "--server", help="Metadata service URL: its inventory."),
+    store: Path | None = _STORE_OPT,
+    as_json: bool = typer.Option(False, "--json", help="Print {feasible, edges, co_located, same_cluster, tasks}."),
+) -> None:
+    """Place every model task of a flow together, without running it: where each goes and why.
+
+    Exit 0 when every model task can be placed, 3 when one cannot (its reason is printed)."""
+    from workflow.placement import SolverPlacer, local_inventory
+
+    flow = _load(flow_file)
+    inv = _inventory(inventory, server) or local_inventory(_store(store))
+    try:
+        plan = SolverPlacer(inventory=inv, catalog_path=catalog).plan_flow(flow)
+    except (WorkflowError, ValueError) as e:
+        _die(str(e))
+    if plan is None:
+        typer.echo(json.dumps({"feasible": True, "tasks": {}}) if as_json else "no task has a model: nothing to place")
+        return
+    if as_json:
+        tasks = {n: {"node": p.node, "cluster": p.cluster, "gpu": p.gpu, "runtime": dict(p.runtime),
+                     "why": list(p.explanation), "error": p.error} for n, p in plan.placements.items()}
+        typer.echo(json.dumps({"feasible": plan.feasible, "edges": plan.edges, "co_located": plan.co_located,
+                               "same_cluster": plan.same_cluster, "tasks": tasks}, indent=2))
+    else:
+        for line in plan.lines():
+            typer.echo(line)
+    raise typer.Exit(0 if plan.feasible else 3)
+
+
+def _echo_plan(plan: Any) -> None:
+    for line in plan.lines():
+        typer.echo(line, err=True)
 
 
 def _echo_event(run_id: str, rec: Any) -> None:

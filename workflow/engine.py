@@ -21,7 +21,7 @@ from pathlib import Path
 from workflow.backends.base import Backend, Handle, Launch, Outcome
 from workflow.errors import StoreError, WorkflowError
 from workflow.flow import Flow, Task
-from workflow.placement import Placement, Placer
+from workflow.placement import FlowPlacement, Placement, Placer
 from workflow.state import FINAL_STATES, RunRecord, StateStore, TaskRecord, reset_for_resume
 from workflow.store.compose import ComposedRuntime, compose
 from workflow.store.layout import RuntimeStore
@@ -67,6 +67,7 @@ class Engine:
         parallel: int = 4,
         poll_interval: float = 0.05,
         on_event: Event | None = None,
+        on_plan: Callable[[FlowPlacement], None] | None = None,
     ) -> None:
         self.backend = backend
         self.placer = placer
@@ -76,6 +77,8 @@ class Engine:
         self.parallel = max(1, parallel)
         self.poll_interval = poll_interval
         self.on_event = on_event
+        self.on_plan = on_plan
+        self.plan: FlowPlacement | None = None      # the last run's whole-flow plan, if the placer made one
 
     # -- run lifecycle -------------------------------------------------------------------------
 
@@ -110,6 +113,7 @@ class Engine:
             if records[t.name] != old:
                 self.state.update_task(run_id, records[t.name])
         running: dict[str, _Running] = {}
+        self.plan = self._plan(flow, run_id, records)
         try:
             self._loop(flow, run_id, records, running)
         except BaseException:
@@ -122,6 +126,35 @@ class Engine:
         states = {n: r.state for n, r in records.items()}
         self.state.finish_run(run_id, "Failed" if "Failed" in states.values() else "Succeeded")
         return RunResult(run_id, flow.name, states, resumed)
+
+    def _plan(self, flow: Flow, run_id: str, records: dict[str, TaskRecord]) -> FlowPlacement | None:
+        """Place the whole flow before it starts (placers that can): each Pending model task's
+        record gets its planned node and runtime and, as its message, where it goes and why - or
+        why it cannot be placed (it then Fails when it is reached, as before)."""
+        plan_flow = getattr(self.placer, "plan_flow", None)
+        if plan_flow is None:
+            return None
+        try:
+            plan = plan_flow(flow)
+        except Exception as e:  # the solver is another package: report on the tasks, don't crash the run
+            plan = None
+            for t in flow.tasks:
+                if t.model is not None and records[t.name].state == "Pending":
+                    self._save(run_id, records, replace(records[t.name], message=f"no flow plan: {e}"))
+        if plan is None:
+            return None
+        if self.on_plan is not None:
+            self.on_plan(plan)
+        for name, p in plan.placements.items():
+            rec = records.get(name)
+            if rec is None or rec.state != "Pending":
+                continue
+            if p.error is not None:
+                self._save(run_id, records, replace(rec, message=f"cannot be placed: {p.error}"))
+            else:
+                self._save(run_id, records, replace(rec, node=p.node, runtime=dict(p.runtime),
+                                                    message=f"planned: {p.why or 'its best node'}"))
+        return plan
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -166,7 +199,7 @@ class Engine:
             self._fail_or_retry(flow, run_id, task, placement, records, running, base, Outcome(False, None, str(e)))
             return
         running[task.name] = _Running(handle, time.monotonic(), launch)
-        self._save(run_id, records, replace(base, state="Running", pid=handle.pid, message=None))
+        self._save(run_id, records, replace(base, state="Running", pid=handle.pid, message=placement.why))
 
     def _fail_or_retry(self, flow: Flow, run_id: str, task: Task, placement: Placement, records: dict[str, TaskRecord],
                        running: dict[str, _Running], rec: TaskRecord, outcome: Outcome) -> None:

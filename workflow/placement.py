@@ -1,10 +1,18 @@
-"""Placement: which node and runtime each ready task gets, asked of the solver in one batch.
+"""Placement: which node and runtime each task gets, for the whole flow before it starts.
 
-The engine hands the tasks that became ready together to a `Placer`. `SolverPlacer` turns each
-task's `model` (Contract 1) into a request, calls `solver.select_batch` with the inventory, and
-reads back Contract 3 choices; a task's own `runtime:` pins then override or extend the chosen
-runtime (this is how a flow names the exact store build, e.g. `pytorch: 2.13.0+cpu`). Tasks without
-a model are not sent to the solver: they run in the runner's own environment.
+Before a run starts, the engine asks the placer for a `FlowPlacement` (`plan_flow`): every task
+with a `model` (Contract 1) is one stage of `solver.plan_flow`, which places the stages together
+- a stage and the stages it depends on (which hand it their artifacts) prefer the same node, else
+the same cluster; each stage's GPU needs are met on its node; stages that can run at the same time
+share the nodes' free GPUs - and explains a stage no node can run before anything is launched.
+The engine records each stage's planned node, runtime and reason (the console and `flow status`
+show them) and launches each stage where the plan put it.
+
+Without a plan (a placer that has none, or a task outside it) the tasks that became ready
+together are placed in one `solver.select_batch`. Either way a task's own `runtime:` pins then
+override or extend the chosen runtime (this is how a flow names the exact store build, e.g.
+`pytorch: 2.13.0+cpu`). Tasks without a model are not sent to the solver: they run in the
+runner's own environment.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from workflow.errors import PlacementError
 from workflow.flow import Task
 from workflow.store.layout import RuntimeStore
 
-__all__ = ["Placement", "Placer", "SolverPlacer", "local_inventory"]
+__all__ = ["FlowPlacement", "Placement", "Placer", "SolverPlacer", "local_inventory", "model_stages"]
 
 
 @dataclass(frozen=True)
@@ -34,14 +42,60 @@ class Placement:
     runtime: Mapping[str, str] = field(default_factory=dict)
     explanation: tuple[str, ...] = ()
     error: str | None = None
+    why: str | None = None      # one line: where the flow plan put the task and why
 
     @property
     def gpu_count(self) -> int:
         return int((self.gpu or {}).get("count") or 0)
 
 
+@dataclass(frozen=True)
+class FlowPlacement:
+    """Where every model task of a flow goes (or why it cannot), decided before the flow starts."""
+
+    placements: Mapping[str, Placement]
+    co_located: int = 0          # dependency edges whose two tasks share a node
+    same_cluster: int = 0        # ... a cluster but not a node
+    edges: int = 0
+
+    @property
+    def feasible(self) -> bool:
+        return all(p.error is None for p in self.placements.values())
+
+    def lines(self) -> list[str]:
+        """The plan for a console: one line per task, then its reasons."""
+        out = [f"placement plan: {len(self.placements)} model task(s); {self.co_located} of {self.edges} "
+               f"dependency edge(s) on one node, {self.same_cluster} more in one cluster"]
+        for name, p in self.placements.items():
+            if p.error is not None:
+                out.append(f"  {name}: CANNOT BE PLACED - {p.error}")
+                continue
+            out.extend(f"  {x}" if i == 0 else f"      {x}" for i, x in enumerate(p.explanation))
+        return out
+
+
 class Placer(Protocol):
     def place(self, tasks: Sequence[Task]) -> dict[str, Placement]: ...
+
+
+def model_stages(flow_tasks: Sequence[Task]) -> list[tuple[Task, tuple[str, ...]]]:
+    """The tasks with a model, each with the model tasks it depends on most closely (through
+    tasks without a model): the edges along which artifacts travel between stages."""
+    by_name = {t.name: t for t in flow_tasks}
+    memo: dict[str, tuple[str, ...]] = {}
+
+    def nearest(name: str) -> tuple[str, ...]:
+        if name not in memo:
+            memo[name] = ()
+            found: list[str] = []
+            for p in sorted(by_name[name].predecessors):
+                for q in ((p,) if by_name[p].model is not None else nearest(p)):
+                    if q not in found:
+                        found.append(q)
+            memo[name] = tuple(found)
+        return memo[name]
+
+    return [(t, nearest(t.name)) for t in flow_tasks if t.model is not None]
 
 
 def local_inventory(store: RuntimeStore | None = None) -> dict[str, Any]:
@@ -97,18 +151,48 @@ class SolverPlacer:
         self.catalog = catalog
         self.inventory = solver.parse_inventory(dict(inventory)) if inventory is not None else None
         self.request_defaults = dict(request_defaults or {})
+        self._planned: dict[str, Placement] = {}
+
+    def _request(self, t: Task) -> Any:
+        return self._solver.parse_request({**self.request_defaults, **dict(t.model or {})})
+
+    def plan_flow(self, flow: Any) -> FlowPlacement | None:
+        """Place every model task of `flow` together (see the module docstring); None: no model task."""
+        stages = model_stages(flow.tasks)
+        if not stages:
+            return None
+        plan = self._solver.plan_flow(
+            self.catalog, [self._solver.Stage(t.name, self._request(t), after) for t, after in stages], self.inventory)
+        out: dict[str, Placement] = {}
+        for t, _ in stages:
+            sp = plan.stages[t.name]
+            if not sp.feasible or sp.choice is None:
+                sel = sp.selection.to_dict() if sp.selection is not None else {}
+                out[t.name] = Placement(t.name, error=_conflict_text(sel))
+                continue
+            choice = sp.choice.to_dict()
+            runtime = {str(k): str(v) for k, v in (choice.get("runtime") or {}).items()} | dict(t.runtime)
+            why = "; ".join(sp.why[1:2]) or None
+            out[t.name] = Placement(t.name, node=choice.get("node"), cluster=choice.get("cluster"), gpu=choice.get("gpu"),
+                                    runtime=runtime, explanation=tuple(sp.why), why=why)
+        result = FlowPlacement(out, co_located=plan.co_located, same_cluster=plan.same_cluster, edges=plan.edges)
+        self._planned = dict(out)
+        return result
 
     def place(self, tasks: Sequence[Task]) -> dict[str, Placement]:
         out: dict[str, Placement] = {}
         modelled: list[Task] = []
+        planned = self._planned
         for t in tasks:
             if t.model is None:
                 out[t.name] = Placement(t.name, runtime=dict(t.runtime), explanation=("no model: runner environment",))
+            elif t.name in planned:
+                out[t.name] = planned[t.name]
             else:
                 modelled.append(t)
         if not modelled:
             return out
-        requests = [self._solver.parse_request({**self.request_defaults, **dict(t.model or {})}) for t in modelled]
+        requests = [self._request(t) for t in modelled]
         batch = self._solver.select_batch(self.catalog, requests, self.inventory).to_dict()
         for t, p in zip(modelled, batch.get("placements") or [], strict=True):
             if not p.get("feasible"):

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from workflow.engine import Engine, Event
 from workflow.errors import PlacementError, WorkflowError
 from workflow.flow import Flow, Task
-from workflow.placement import Placement, Placer, SolverPlacer, local_inventory
+from workflow.placement import FlowPlacement, Placement, Placer, SolverPlacer, local_inventory
 from workflow.state import SqliteStateStore
 from workflow.store.layout import RuntimeStore
 
@@ -39,20 +39,31 @@ class LazySolverPlacer:
         self._placer: Placer | None = None
         self._error: str | None = None
 
-    def place(self, tasks: Sequence[Task]) -> dict[str, Placement]:
-        if all(t.model is None for t in tasks):
-            return {t.name: Placement(t.name, runtime=dict(t.runtime), explanation=("no model: runner environment",))
-                    for t in tasks}
+    def _build(self) -> Placer | None:
         if self._placer is None and self._error is None:
             try:
                 self._placer = SolverPlacer(**self._kwargs)
             except (PlacementError, WorkflowError, ValueError) as e:
                 self._error = str(e)
-        if self._placer is None:
+        return self._placer
+
+    def plan_flow(self, flow: Any) -> FlowPlacement | None:
+        """The whole-flow plan (None when the flow has no model task or no solver can be built:
+        each modelled task then Fails with the reason when it is placed)."""
+        if all(t.model is None for t in flow.tasks):
+            return None
+        placer = self._build()
+        return placer.plan_flow(flow) if isinstance(placer, SolverPlacer) else None
+
+    def place(self, tasks: Sequence[Task]) -> dict[str, Placement]:
+        if all(t.model is None for t in tasks):
+            return {t.name: Placement(t.name, runtime=dict(t.runtime), explanation=("no model: runner environment",))
+                    for t in tasks}
+        if self._build() is None:
             return {t.name: Placement(t.name, error=self._error) if t.model is not None
                     else Placement(t.name, runtime=dict(t.runtime), explanation=("no model: runner environment",))
                     for t in tasks}
-        return self._placer.place(tasks)
+        return self._placer.place(tasks)  # type: ignore[union-attr]
 
 
 def build_engine(
@@ -69,6 +80,7 @@ def build_engine(
     store_image_prefix: str | None = None,
     kubeconfig: str | None = None,
     on_event: Event | None = None,
+    on_plan: Callable[[FlowPlacement], None] | None = None,
     api_client: Any = None,
 ) -> Engine:
     """An Engine for `backend` ('local' or 'kubernetes') as `rtfit flow run` builds it."""
@@ -95,7 +107,7 @@ def build_engine(
     else:
         raise WorkflowError(f"unknown backend {backend!r} (local | kubernetes)")
     return Engine(backend=be, placer=placer, store=store, state=state, logs_root=Path(state_dir) / "runs",
-                  parallel=parallel, on_event=on_event)
+                  parallel=parallel, on_event=on_event, on_plan=on_plan)
 
 
 def export_flow(

@@ -219,6 +219,10 @@ def inventory_data(draw: st.DrawFn, cat: Catalog, *, max_nodes: int = 4) -> dict
             count = draw(st.integers(1, 4))
             free = count if draw(st.booleans()) else draw(st.integers(0, count))
             entry: dict[str, Any] = {"product": gpu.name, "count": count, "free": free}
+            if draw(st.integers(0, 5)) == 0:    # MIG devices of the product (one per replica)
+                entry["mig_profile"] = draw(st.sampled_from(["1g.10gb", "2g.20gb", "3g.40gb", "1g.5gb+me"]))
+                if draw(st.booleans()):
+                    entry["memory_mib"] = draw(st.sampled_from([4864, 9856, 19968, 40192]))
             gpus.append(entry)
         arch = draw(st.sampled_from(["x86_64", "aarch64"]))
         cached = draw(st.lists(st.sampled_from(_cache_candidates(cat)), max_size=3, unique=True))

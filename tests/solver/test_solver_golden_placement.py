@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 import yaml
-from solver.batch import plan_batch
-from solver.validate import validate_batch, validate_selection
 
 import solver
 from catalog import load_catalog
+from solver.check.validate import validate_batch, validate_selection
+from solver.engines.batch import plan_batch
 
 GOLDEN = sorted((Path(__file__).parent / "golden_placement").glob("*.yaml"))
 

@@ -11,9 +11,10 @@ Pipeline:
    product. CPU-only requests use no GPUs, never compete, and take their single-select best.
 2. *Heuristics* (`batch_heuristics`: baselines, hint and floor): greedy first-fit (requests in
    order, each to the best-keyed option whose group still has a member node, in name order, with
-   enough free GPUs) and best-fit-decreasing (largest requests first, each to the tightest node
-   among all its options). Both respect the cluster quotas. The better one (first-fit on a tie)
-   is CP-SAT's hint and floor.
+   enough free GPUs), best-fit-decreasing (largest requests first, each to the tightest node
+   among all its options) and scarce-first (requests whose options hold the fewest free GPUs
+   first, then larger ones, each as first-fit). All respect the cluster quotas. The best one
+   (first-fit on a tie) is CP-SAT's hint and floor.
 3. *CP-SAT* on integer counts `y[c, g]` = requests of class c placed in group g. Capacity of a
    group with sizes S (the GPU counts of the classes that may use it) is modelled with node
    *configurations*: a configuration is a maximal multiset of sizes from S that fits in `f`;
@@ -32,7 +33,7 @@ Pipeline:
    name tie-break is not part of the batch objective; member nodes are filled in name order.
    Every stage starts from the best heuristic's solution as a hint, keeps the previous stages'
    values, and the result is compared with that heuristic: the better one (the heuristic on a
-   tie) is returned, so the batch is never worse than either heuristic, also when CP-SAT runs out
+   tie) is returned, so the batch is never worse than any heuristic, also when CP-SAT runs out
    of time (each stage keeps the best solution found by its deadline). The first stage (placed
    count) gets `FIRST_STAGE_SHARE` of the CP-SAT time, each later one half of what is left;
    the proven bound of every stage solved is in `stats["bounds"]` (value, bound).
@@ -42,7 +43,8 @@ places every request that has any option, the first stage is settled without a s
 
 Large batches (more than `MAX_VARS` class x group options, e.g. 60 models on 850 groups) keep
 the model small: each class may use its best options until they could hold `SLACK` times its
-requests, plus every option greedy used. Optimality then holds within that neighbourhood only;
+requests, plus every option a heuristic used. Optimality (and the stage bounds) then hold within
+that neighbourhood only;
 "never worse than greedy" still holds. `time_limit_s` bounds the whole plan: option building,
 greedy and the explanations of classes no node can run come first, and the CP-SAT stages get
 what is left (minus `FINISH_S` for packing and the answer; none below `MIN_CPSAT_S`) (the option
@@ -231,7 +233,8 @@ def plan_batch(catalog: Catalog, requests: Sequence[ModelRequest | Mapping[str, 
         engine = f"{best_h}-fallback"
     elif not top:
         t1 = time.perf_counter()
-        best, status, size = cpsat_counts(inst, g_counts, left_s, g_where)
+        best, status, size = cpsat_counts(inst, g_counts, left_s, g_where,
+                                          also=[runs[n][0] for n in runs if n != best_h])
         size["cpsat_s"] = round(time.perf_counter() - t1, 3)
         engine = f"{best_h}-fallback"
         if best is not None and _objective(inst, best) > best_obj:

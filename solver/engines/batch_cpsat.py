@@ -62,17 +62,19 @@ def configurations(sizes: Sequence[int], free: int, limit: int = MAX_CONFIGS) ->
 
 
 def cpsat_counts(inst: _Instance, hint: Mapping[tuple[int, int], int], time_limit_s: float,
-           placed: Sequence[tuple[int, int, str] | None] = ()) -> tuple[dict[tuple[int, int], int] | None, str,
-                                                                     dict[str, Any]]:
+           placed: Sequence[tuple[int, int, str] | None] = (),
+           also: Sequence[Mapping[tuple[int, int], int]] = ()) -> tuple[dict[tuple[int, int], int] | None, str,
+                                                                        dict[str, Any]]:
     """Staged lexicographic CP-SAT on class counts; returns (counts or None, status, model size).
 
-    `time_limit_s` covers building the model too (the deadline starts here)."""
+    `time_limit_s` covers building the model too (the deadline starts here). `also`: other
+    heuristics' counts, whose options stay in the model when it is restricted to a neighbourhood."""
     deadline = time.perf_counter() + time_limit_s
     m = cp_model.CpModel()
     y: dict[tuple[int, int], cp_model.IntVar] = {}
     by_group: dict[int, list[tuple[int, int]]] = {}
     groups: dict[int, NodeGroup] = {}
-    keep = _neighbourhood(inst, hint)
+    keep = _neighbourhood(inst, hint, also)
     for c, opts in enumerate(inst.options):
         n_c, s = len(inst.members[c]), inst.size(c)
         for j, o in enumerate(opts):
@@ -156,6 +158,7 @@ def cpsat_counts(inst: _Instance, hint: Mapping[tuple[int, int], int], time_limi
             status = "timeout"
         elif status != "timeout":
             status = "optimal"
+    # with a restricted model the bounds hold for that neighbourhood only ("restricted": 1)
     return best, status, {"vars": len(y), "groups": len(by_group), "configs": configs,
                           "restricted": int(keep is not None), "bounds": bounds}
 
@@ -179,14 +182,16 @@ def _cap(inst: _Instance, c: int, j: int) -> int:
     return n_c if s == 0 else min(n_c, len(g.nodes) * (g.free // s))
 
 
-def _neighbourhood(inst: _Instance, hint: Mapping[tuple[int, int], int]) -> set[tuple[int, int]] | None:
+def _neighbourhood(inst: _Instance, hint: Mapping[tuple[int, int], int],
+                   also: Sequence[Mapping[tuple[int, int], int]] = ()) -> set[tuple[int, int]] | None:
     """For large batches (> MAX_VARS options) the options CP-SAT may use: per class its best options
-    until they could hold `SLACK` times the class's requests, plus every option greedy used (so the
-    greedy hint stays feasible and the result is never worse). None: no restriction (exact)."""
+    until they could hold `SLACK` times the class's requests, plus every option the hint or another
+    heuristic used (so the hint stays feasible, the result is never worse, and CP-SAT can combine
+    the heuristics' moves). None: no restriction (exact)."""
     total = sum(len(o) for o in inst.options)
     if total <= MAX_VARS:
         return None
-    keep = {key for key, n in hint.items() if n}
+    keep = {key for counts in (hint, *also) for key, n in counts.items() if n}
     for c, opts in enumerate(inst.options):
         room = 0
         for j in range(len(opts)):

@@ -6,6 +6,10 @@
   request order); each to the node, among all its options, left with the fewest free GPUs after
   taking it (ties: the better-keyed option, then node name order). The classic bin-packing
   heuristic: it fragments capacity less than first-fit, at the price of the policy terms.
+- `scarce_first`: most constrained first - requests whose options hold the fewest free GPUs in
+  all (e.g. the 80 GB models on a few large nodes), then larger ones, then request order; each to
+  its best-keyed option with room, as first-fit. Requests that could run anywhere no longer take
+  the scarce capacity before the requests that need it.
 
 Both return (counts per (class, option), per request (class, option, node) or None); the caller
 scores them with `batch_cpsat.objective` and keeps the better one.
@@ -109,4 +113,26 @@ def best_fit_decreasing(inst: _Instance) -> tuple[dict[tuple[int, int], int], Wh
     return _finish(inst, where)
 
 
-HEURISTICS = {"first-fit": first_fit, "best-fit-decreasing": best_fit_decreasing}
+def scarce_first(inst: _Instance) -> tuple[dict[tuple[int, int], int], Where]:
+    """Most constrained first: requests whose options hold the fewest GPUs in all, then larger
+    ones, then request order; each to its best-keyed option with room (first-fit)."""
+    cap = _Capacity(inst)
+    where: Where = [None] * len(inst.requests)
+    cls_of = _classes(inst)
+    room = [sum(len(o.group.nodes) * o.group.free for o in opts) for opts in inst.options]
+    order = sorted(range(len(inst.requests)), key=lambda i: (room[cls_of[i]], -inst.size(cls_of[i]), i))
+    for i in order:
+        c = cls_of[i]
+        need = inst.size(c)
+        for j, o in enumerate(inst.options[c]):
+            if not cap.quota_ok(c, j):
+                continue
+            node = next((n for n in o.group.nodes if cap.free(c, j, n) >= need), None)
+            if node is not None:
+                cap.take(c, j, node)
+                where[i] = (c, j, node)
+                break
+    return _finish(inst, where)
+
+
+HEURISTICS = {"first-fit": first_fit, "best-fit-decreasing": best_fit_decreasing, "scarce-first": scarce_first}

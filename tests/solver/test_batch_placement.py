@@ -92,12 +92,14 @@ CACHED = {"nodes": [
 BIG = {"framework": "pytorch", "gpu_count": 1, "min_gpu_memory_gib": 70}
 
 
-def test_cpsat_beats_both_heuristics_when_cached_stacks_draw_requests_to_scarce_gpus() -> None:
+def test_cached_stacks_drawing_requests_to_scarce_gpus_are_undone() -> None:
     cat = tiny_catalog()
     reqs = [TWO, BIG, BIG]
     plan = plan_batch(cat, reqs, CACHED)
     assert plan.heuristics["first-fit"][0] == 1 and plan.heuristics["best-fit-decreasing"][0] == 1
-    assert plan.engine == "cpsat" and plan.objective[0] == 3
+    # the most constrained requests first (the 70 GiB ones) already places all three; CP-SAT proves it
+    assert plan.heuristics["scarce-first"][0] == 3
+    assert plan.engine == "scarce-first-cpsat-equal" and plan.objective[0] == 3
     nodes = [p.to_dict()["choice"]["node"] for p in plan.selection.placements]
     assert nodes == ["b-l4", "a-a100", "a-a100"]
     assert validate_batch(cat, reqs, CACHED, plan.selection) == []
@@ -130,4 +132,21 @@ def test_best_fit_decreasing_avoids_first_fit_fragmentation() -> None:
     plan = plan_batch(cat, reqs, inv)
     assert plan.heuristics["first-fit"][0] == 4
     assert plan.heuristics["best-fit-decreasing"][0] == 5 and plan.objective[0] == 5
+    assert validate_batch(cat, reqs, inv, plan.selection) == []
+
+
+def test_cpsat_places_more_than_every_heuristic() -> None:
+    # two 4-GPU L4 nodes, requests 4, 4, 1, 1, 1, 1: every heuristic seats the 4s first (request
+    # order, largest first, or alike room then largest first) and then no 1 fits: 2 placed. The
+    # count is what matters first: four 1s on one node and a 4 on the other place 5.
+    cat = tiny_catalog()
+    inv = {"nodes": [{"name": f"l4-{i}", "driver_version": "550.54.15", "gpus": [{"product": "NVIDIA L4", "count": 4}]}
+                     for i in range(2)]}
+    one, four = {"framework": "pytorch", "gpu_count": 1}, {"framework": "pytorch", "gpu_count": 4}
+    reqs = [four, four, one, one, one, one]
+    plan = plan_batch(cat, reqs, inv)
+    assert {h: v[0] for h, v in plan.heuristics.items()} == {"first-fit": 2, "best-fit-decreasing": 2,
+                                                             "scarce-first": 2}
+    assert plan.engine == "cpsat" and plan.objective[0] == 5
+    assert plan.stats["bounds"][0] == (5, 5)
     assert validate_batch(cat, reqs, inv, plan.selection) == []

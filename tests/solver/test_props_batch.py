@@ -35,7 +35,7 @@ def test_batch_is_legal_within_capacity_and_not_worse_than_greedy(data) -> None:
     plan = plan_batch(cat, reqs, inv, time_limit_s=2.0)
     assert validate_batch(cat, reqs, inv, plan.selection) == []
     assert plan.objective >= plan.greedy_objective
-    assert all(plan.objective >= h for h in plan.heuristics.values()) and len(plan.heuristics) == 2
+    assert all(plan.objective >= h for h in plan.heuristics.values()) and len(plan.heuristics) == 3
     assert plan.objective[0] == sum(p.feasible for p in plan.selection.placements)
 
 

@@ -332,7 +332,8 @@ def import_(path: str = typer.Argument(..., help="A wheel METADATA file, a `pip 
             from_registry: bool = typer.Option(False, "--from-registry", help="Read NAME==VERSION's wheel METADATA "
                                                "and tags from the index pip uses (no install)."),
             machine: list[str] = typer.Option(["x86_64"], "--platform", help="x86_64 | aarch64 (repeatable)."),
-            index_url: str | None = typer.Option(None, "--index-url", help="Simple index (default: pip's).")) -> None:
+            index_url: str | None = typer.Option(None, "--index-url", help="Simple index (default: pip's)."),
+            catalog: Path | None = CatalogOpt) -> None:
     """Draft framework_releases records from package metadata (printed as YAML for review)."""
     from catalog.importer import draft_from_registry
 
@@ -343,6 +344,16 @@ def import_(path: str = typer.Argument(..., help="A wheel METADATA file, a `pip 
             drafts = import_file(Path(path))
     except CatalogError as e:
         raise _fail(str(e)) from e
+    if any("pytorch" in d.bundled for d in drafts):
+        from catalog.importer import complete_engine_draft
+
+        try:
+            cat = load_catalog(catalog)
+        except CatalogError:
+            cat = None  # an invalid working catalog only means the torch pin stays a todo
+        for d in drafts:
+            if cat is not None:
+                complete_engine_draft(d, cat)
     records = [d.record(source_id) for d in drafts]
     sys.stdout.write(yaml.safe_dump({"framework_releases": records}, sort_keys=False, width=110))
     for d in drafts:

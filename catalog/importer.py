@@ -21,7 +21,7 @@ from packaging.version import Version
 
 from catalog.errors import CatalogError
 
-__all__ = ["Draft", "ImportFailed", "draft_from_metadata", "draft_from_registry", "draft_from_report", "import_file"]
+__all__ = ["Draft", "ImportFailed", "complete_engine_draft", "draft_from_metadata", "draft_from_registry", "draft_from_report", "import_file"]
 
 _FRAMEWORK_OF = {"torch": "pytorch", "tensorflow": "tensorflow", "tensorflow-gpu": "tensorflow",
                  "onnxruntime-gpu": "onnxruntime", "onnxruntime": "onnxruntime", "tensorrt": "tensorrt",
@@ -225,3 +225,27 @@ def draft_from_registry(requirement: str, machine: str = "x86_64", index_url: st
         d.evidence.append(f"CPython wheels {', '.join(wm.pythons)} for {machine}")
     d.evidence.append(f"read {wm.filename} ({'METADATA file' if wm.read == 'core-metadata' else 'METADATA by HTTP ranges'})")
     return d
+
+
+def complete_engine_draft(d: Draft, cat: Any) -> bool:
+    """Fill an engine draft's CUDA / cuDNN from the catalogued torch build it pins (same platforms).
+
+    Returns True when a build was found (the todo is dropped), False when the pin stays a todo.
+    """
+    pin = d.bundled.get("pytorch")
+    if pin is None or "cuda" in d.bundled:
+        return False
+    want = Version(pin)
+    platforms = set(d.platforms or ["x86_64"])
+    refs = [r for r in cat.builds("pytorch") if r.version == Version(want.public) and r.build.gpu
+            and (want.local is None or r.build.variant == want.local) and platforms <= set(r.build.platforms)]
+    refs.sort(key=lambda r: r.build.variant is not None)  # the registry's own wheel (no label) first
+    if not refs or refs[0].build.cuda is None:
+        return False
+    build = refs[0].build
+    d.bundled["cuda"] = f"{build.cuda.major}.{build.cuda.minor}"
+    if "cudnn" in build.bundled:
+        d.bundled["cudnn"] = str(build.bundled["cudnn"])
+    d.evidence.append(f"CUDA/cuDNN of the catalogued torch {refs[0].label} build ({refs[0].release.id})")
+    d.todo = [t for t in d.todo if not t.startswith("copy bundled.cuda")]
+    return True

@@ -220,3 +220,18 @@ def test_draft_from_registry_refuses_a_bare_name():
 
     with pytest.raises(ImportFailed, match="NAME==VERSION"):
         draft_from_registry("vllm")
+
+
+def test_engine_draft_takes_cuda_from_the_catalogued_torch(monkeypatch):
+    import catalog.registry
+    from catalog.importer import complete_engine_draft, draft_from_registry
+
+    monkeypatch.setattr(catalog.registry, "wheel_metadata", _fake_wheel(VLLM_METADATA, ()))
+    d = draft_from_registry("vllm==0.33.0")
+    assert any(t.startswith("copy bundled.cuda") for t in d.todo)
+    assert complete_engine_draft(d, load_catalog())
+    assert d.bundled == {"pytorch": "2.14.0", "cuda": "13.0", "cudnn": "9.24.0.43"}
+    assert not any(t.startswith("copy bundled.cuda") for t in d.todo)
+    d2 = draft_from_registry("vllm==0.33.0")
+    d2.bundled["pytorch"] = "9.9.9"                       # a torch the catalog does not know stays a todo
+    assert not complete_engine_draft(d2, load_catalog()) and "cuda" not in d2.bundled

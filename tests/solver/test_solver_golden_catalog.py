@@ -67,5 +67,5 @@ def test_golden_catalog(path: Path, cat) -> None:
 
 def test_every_new_family_has_a_scenario() -> None:
     frameworks = {yaml.safe_load(p.read_text())["model"].get("framework") for p in GOLDEN}
-    assert {"vllm", "jax", "pytorch"} <= frameworks
+    assert {"vllm", "jax", "sglang", "tensorrt-llm", "pytorch"} <= frameworks
     assert any("jetson" in p.stem for p in GOLDEN)

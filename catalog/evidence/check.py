@@ -29,6 +29,7 @@ FRAMEWORK_OF = {
     "sglang": "sglang", "tensorrt-llm": "tensorrt-llm",
 }
 _COMPONENTS = ("cuda", "cudnn", "cublas", "nccl")
+_PLUGIN_VARIANT = {"jax-cuda12-plugin": "cuda12", "jax-cuda13-plugin": "cuda13"}
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,8 @@ def _variants(release: FrameworkRelease, ev: Evidence, local: str | None) -> lis
     catalog's default build, else the labelled build with the same CUDA series, else `cpu`."""
     if local is not None:
         return [local]
+    if ev.project in _PLUGIN_VARIANT:  # a JAX CUDA plugin: the catalog variant is the pip extra it serves
+        return [_PLUGIN_VARIANT[ev.project]]
     out: list[str | None] = [None]
     cuda = ev.components.get("cuda")
     if cuda and cuda[0].isdigit():

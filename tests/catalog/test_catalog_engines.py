@@ -50,3 +50,16 @@ def test_bundled_catalog_engines_and_jax():
     assert str(min(vllm["0.33.0"].build.sass)) == "7.5"
     jax = {r.label for r in cat.builds("jax")}
     assert {"0.12.0.1+cuda12", "0.12.0.1+cuda13"} <= jax
+
+
+def test_evidence_of_a_jax_plugin_finds_its_extra_variant():
+    from types import SimpleNamespace
+
+    from catalog.evidence.check import find_build
+
+    cat = load_catalog()
+    for project, variant in (("jax-cuda13-plugin", "cuda13"), ("jax-cuda12-plugin", "cuda12")):
+        ev = SimpleNamespace(project=project, version="0.12.0.1", platform="x86_64", components={"cuda": ">=12.1"},
+                             device_code=None)
+        ref = find_build(cat, ev)
+        assert ref is not None and ref.build.variant == variant and "x86_64" in ref.build.platforms

@@ -40,6 +40,7 @@ _GROUPS = {
     "architectures": "architectures", "gpus": "gpus", "cudnn": "cudnn", "python": "python",
     "framework_releases": "frameworks", "numeric_formats": "numeric_formats", "jetson_stacks": "jetson_stacks",
     "facts": "facts", "discrepancies": "discrepancies",
+    "pip_channels": "pip_channels", "nvidia_wheels": "nvidia_wheels", "ngc_containers": "ngc_containers",
 }
 
 

@@ -7,6 +7,7 @@ parsing happens here (see `loader`), and nothing here knows about the solver.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -30,7 +31,10 @@ __all__ = [
     "GpuProduct",
     "JetsonStack",
     "MvcFloor",
+    "NgcContainer",
     "NumericFormat",
+    "NvidiaWheel",
+    "PipChannel",
     "PLATFORMS",
     "PRECISIONS",
     "PythonSeries",
@@ -233,3 +237,70 @@ class Discrepancy(Record):
     text: str
     chosen: str | None = None
     records: tuple[str, ...] = ()
+
+
+# -- how builds are installed (docs/catalog-format.md, "Install channels") -------------------
+
+PIN_RULES = ("exact", "series", "major", "none")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PipChannel(Record):
+    """How one framework family's builds are installed with pip; the first matching row wins.
+
+    `package` and `index_url` are templates: `{variant}` is the build's variant ("cu126"),
+    `{cuda_major}` the major of the runtime's CUDA. `variant` is a regular expression the
+    build's variant must match in full ("none" = a build without a variant; absent = any).
+    """
+
+    framework: str
+    package: str
+    gpu: bool | None = None
+    variant: str | None = None
+    versions: SpecifierSet | None = None
+    extras: tuple[str, ...] = ()
+    index_url: str | None = None
+    index_role: str = "index"               # index (replaces PyPI) | extra (added to PyPI)
+    pin_label: bool = False                 # pin "torch==2.6.0+cu126" rather than "torch==2.6.0"
+    nvidia_wheels: tuple[str, ...] = ()     # components whose NVIDIA wheels the recipe adds
+    conda_package: str | None = None
+    conda_build: str | None = None          # conda build-string glob, e.g. "cuda*"
+
+    def matches(self, *, framework: str, variant: str | None, gpu: bool, version: Version) -> bool:
+        if framework != self.framework or (self.gpu is not None and self.gpu != gpu):
+            return False
+        if self.variant is not None:
+            if self.variant == "none":
+                if variant is not None:
+                    return False
+            elif variant is None or re.fullmatch(self.variant, variant) is None:
+                return False
+        return self.versions is None or self.versions.contains(version, prereleases=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NvidiaWheel(Record):
+    """The NVIDIA pip wheel that carries one CUDA library for one CUDA major (nvidia-cudnn-cu12)."""
+
+    component: str              # cudnn | cuda-runtime | cublas | cufft | curand | cuda-nvrtc
+    cuda_major: int
+    package: str
+    pin_from: str = "cuda"      # which runtime value the pin is derived from: cuda | cudnn
+    pin: str = "series"         # exact | series (==12.6.*) | major (==12.*) | none
+    versions: SpecifierSet | None = None   # the pin when no runtime value sets it (pin: none), e.g. ~=11.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class NgcContainer(Record):
+    """One NGC framework container release and what it ships (NGC framework support matrix)."""
+
+    framework: str
+    release: str                # "24.10"
+    image: str                  # "nvcr.io/nvidia/pytorch:24.10-py3"
+    framework_version: str      # as shipped, e.g. "2.5.0a0+e000cf0ad9"
+    cuda: Version
+    cudnn: Version | None = None
+    tensorrt: Version | None = None
+    python: Version | None = None
+    ubuntu: str | None = None
+    min_driver: Version | None = None

@@ -7,6 +7,7 @@ record, or None when any field was bad. Unknown fields are reported, so a typo s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from catalog.fields import RecordReader
 from catalog.model import (
     FRAMEWORKS,
     INTERCONNECTS,
+    PIN_RULES,
     PLATFORMS,
     PRECISIONS,
     SEGMENTS,
@@ -29,7 +31,10 @@ from catalog.model import (
     GpuProduct,
     JetsonStack,
     MvcFloor,
+    NgcContainer,
     NumericFormat,
+    NvidiaWheel,
+    PipChannel,
     PythonSeries,
     Source,
 )
@@ -233,6 +238,64 @@ def parse_discrepancy(r: RecordReader) -> Discrepancy | None:
     )
 
 
+def _regex(r: RecordReader, name: str) -> str | None:
+    value = r.str(name, required=False)
+    if value is not None and value != "none":
+        try:
+            re.compile(value)
+        except re.error as e:
+            r.fail(name, f"not a valid regular expression: {value!r} ({e})")
+    return value
+
+
+def _template(r: RecordReader, name: str, *, required: bool) -> str | None:
+    value = r.str(name, required=required)
+    if value is not None:
+        try:
+            value.format(variant="x", cuda_major="0")
+        except (KeyError, IndexError, ValueError) as e:
+            r.fail(name, f"template may use only {{variant}} and {{cuda_major}}: {value!r} ({e})")
+    return value
+
+
+def parse_pip_channel(r: RecordReader) -> PipChannel | None:
+    gpu = r.raw.get("gpu")
+    r.used.add("gpu")
+    if gpu is not None and not isinstance(gpu, bool):
+        r.fail("gpu", f"must be true, false or absent (any), got {gpu!r}")
+    return _finish(
+        r, PipChannel, set(), **r.common(),
+        framework=r.str("framework", choices=FRAMEWORKS), package=_template(r, "package", required=True),
+        gpu=gpu if isinstance(gpu, bool) else None, variant=_regex(r, "variant"),
+        versions=r.spec("versions", required=False), extras=r.str_list("extras"),
+        index_url=_template(r, "index_url", required=False),
+        index_role=r.str("index_role", required=False, choices=("index", "extra")) or "index",
+        pin_label=r.bool("pin_label", False), nvidia_wheels=r.str_list("nvidia_wheels"),
+        conda_package=r.str("conda_package", required=False), conda_build=r.str("conda_build", required=False),
+    )
+
+
+def parse_nvidia_wheel(r: RecordReader) -> NvidiaWheel | None:
+    return _finish(
+        r, NvidiaWheel, set(), **r.common(),
+        component=r.str("component"), cuda_major=r.int("cuda_major", minimum=1), package=r.str("package"),
+        pin_from=r.str("pin_from", required=False, choices=("cuda", "cudnn")) or "cuda",
+        pin=r.str("pin", required=False, choices=PIN_RULES) or "series",
+        versions=r.spec("versions", required=False),
+    )
+
+
+def parse_ngc_container(r: RecordReader) -> NgcContainer | None:
+    return _finish(
+        r, NgcContainer, set(), **r.common(),
+        framework=r.str("framework", choices=FRAMEWORKS), release=r.str("release"), image=r.str("image"),
+        framework_version=r.str("framework_version"), cuda=r.version("cuda"),
+        cudnn=r.version("cudnn", required=False), tensorrt=r.version("tensorrt", required=False),
+        python=r.version("python", required=False), ubuntu=r.str("ubuntu", required=False),
+        min_driver=r.driver("min_driver", required=False),
+    )
+
+
 SECTION_PARSERS: dict[str, Callable[[RecordReader], Any]] = {
     "driver_branches": parse_driver_branch,
     "cuda_toolkits": parse_cuda_toolkit,
@@ -246,4 +309,7 @@ SECTION_PARSERS: dict[str, Callable[[RecordReader], Any]] = {
     "jetson_stacks": parse_jetson_stack,
     "facts": parse_fact,
     "discrepancies": parse_discrepancy,
+    "pip_channels": parse_pip_channel,
+    "nvidia_wheels": parse_nvidia_wheel,
+    "ngc_containers": parse_ngc_container,
 }

@@ -26,7 +26,10 @@ from catalog.model import (
     GpuProduct,
     JetsonStack,
     MvcFloor,
+    NgcContainer,
     NumericFormat,
+    NvidiaWheel,
+    PipChannel,
     PythonSeries,
     Record,
     Source,
@@ -57,6 +60,9 @@ class Catalog:
     jetson_stacks: tuple[JetsonStack, ...] = ()
     facts: tuple[Fact, ...] = ()
     discrepancies: tuple[Discrepancy, ...] = ()
+    pip_channels: tuple[PipChannel, ...] = ()
+    nvidia_wheels: tuple[NvidiaWheel, ...] = ()
+    ngc_containers: tuple[NgcContainer, ...] = ()
     _gpu_index: dict[str, GpuProduct] = field(default_factory=dict, repr=False)
     _by_id: dict[str, Record] = field(default_factory=dict, repr=False)
     _arch_index: dict[Version, Architecture] = field(default_factory=dict, repr=False)
@@ -76,7 +82,7 @@ class Catalog:
     def records(self) -> Iterator[Record]:
         for group in (self.driver_branches, self.cuda_toolkits, self.mvc_floors, self.architectures, self.gpus,
                       self.cudnn, self.python, self.frameworks, self.numeric_formats, self.jetson_stacks,
-                      self.facts, self.discrepancies):
+                      self.facts, self.discrepancies, self.pip_channels, self.nvidia_wheels, self.ngc_containers):
             yield from group
 
     def record(self, record_id: str) -> Record | None:
@@ -98,6 +104,9 @@ class Catalog:
             "jetson_stacks": len(self.jetson_stacks),
             "facts": len(self.facts),
             "discrepancies": len(self.discrepancies),
+            "pip_channels": len(self.pip_channels),
+            "nvidia_wheels": len(self.nvidia_wheels),
+            "ngc_containers": len(self.ngc_containers),
         }
 
     def cite(self, source_ids: tuple[str, ...] | list[str]) -> str:

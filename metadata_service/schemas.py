@@ -161,6 +161,8 @@ class SelectCreate(BaseModel):
     top: int = Field(default=1, ge=1, le=50)
     where: Where | None = None
     plan: bool = Field(default=False, description="ignore the nodes and plan hardware (Contract 3, node null)")
+    install: bool = Field(default=False, description="add the 'install' object: pip lines with their package "
+                          "indexes, uv, pixi, Dockerfile, store-stage commands and Kubernetes GPU scheduling")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SelectCreate:

@@ -87,6 +87,7 @@ class _Prepared:
     requests: list[dict[str, Any]] | None = None
     top: int = 1
     plan: bool = False
+    install: bool = False
 
 
 class _Lru:
@@ -174,6 +175,8 @@ class SelectionService:
         InvalidRequest = solver.errors.InvalidRequest  # noqa: N806
         model = self._resolve(body.model, body.model_name, field="model_name")
         request_key = {"model": model, "top": body.top, "where": _where_dict(body.where), "plan": body.plan}
+        if body.install:
+            request_key["install"] = True
         prepared = self._prepare("single", request_key)
         if prepared.answer is None:
             try:
@@ -183,6 +186,7 @@ class SelectionService:
             prepared.requests = [model]
             prepared.top = body.top
             prepared.plan = body.plan
+            prepared.install = body.install
             prepared.whole_fleet = body.where is None
             prepared.entries = apply_where(prepared.entries or [], body.where)
         return prepared
@@ -271,6 +275,12 @@ class SelectionService:
         else:
             result = solver.select_batch(prepared.catalog, requests, inventory)
         answer = result.to_dict()
+        if prepared.install:
+            from solver.install import install_for_answer
+
+            arches = {e["name"]: str(e.get("arch") or "x86_64") for e in prepared.entries or []}
+            answer["install"] = install_for_answer(prepared.catalog, requests[0].framework, answer, node_arch=arches,
+                                                   request_arch=requests[0].arch)
         return answer, time.perf_counter() - started
 
     def _inventory(self, solver: Any, prepared: _Prepared) -> Any:

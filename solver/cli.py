@@ -42,7 +42,8 @@ def _read_yaml(path: Path, what: str) -> Any:
     return data
 
 
-def _local(model: Any, inventory_path: Path | None, catalog_dir: Path | None, top: int, engine: str) -> dict[str, Any]:
+def _local(model: Any, inventory_path: Path | None, catalog_dir: Path | None, top: int, engine: str,
+           install: bool = False) -> dict[str, Any]:
     import catalog
     import solver
 
@@ -68,16 +69,26 @@ def _local(model: Any, inventory_path: Path | None, catalog_dir: Path | None, to
         sel = solver.select(cat, request, inventory, top=top, policy=solver.Policy(engine=engine))
     except (solver.InvalidRequest, solver.InvalidInventory) as e:
         raise _BadInput(str(e)) from e
-    return sel.to_dict()
+    answer = sel.to_dict()
+    if install:
+        from solver.install import install_for_answer
+
+        arches = {n.name: n.arch for n in inventory.nodes} if inventory is not None else None
+        answer["install"] = install_for_answer(cat, request.framework, answer, node_arch=arches,
+                                               request_arch=request.arch)
+    return answer
 
 
-def _remote(model: Any, server: str, token_file: Path | None, top: int) -> dict[str, Any]:
+def _remote(model: Any, server: str, token_file: Path | None, top: int, install: bool = False) -> dict[str, Any]:
     from metadata_service.client import read_token, select_remote
     from metadata_service.errors import ClientError
 
     try:
         token = read_token(token_file)
-        return select_remote(server, token, {"model": model, "top": top})
+        body: dict[str, Any] = {"model": model, "top": top}
+        if install:
+            body["install"] = True
+        return select_remote(server, token, body)
     except ClientError as e:
         raise _BadInput(str(e).splitlines()[0] if str(e) else "service call failed") from e
 
@@ -120,26 +131,46 @@ def select_command(
     engine: str = typer.Option("fast", "--engine", help="fast (direct evaluation) or cpsat."),
     server: str | None = typer.Option(None, "--server", help="Ask a running rtfit service instead."),
     token_file: Path | None = typer.Option(None, "--token-file", help="Bearer token file for --server."),
+    emit: str | None = typer.Option(None, "--emit", help="Print how to install the chosen runtime: requirements, "
+                                    "uv, pixi, dockerfile or stage (with --json: add the 'install' object)."),
 ) -> None:
     """Choose a runtime, GPU and node for a model (or plan hardware without an inventory)."""
+    from solver.install.recipe import EMIT_FORMATS
+
     try:
         if engine not in ("fast", "cpsat"):
             raise _BadInput(f"--engine must be fast or cpsat, not {engine!r}")
+        if emit is not None and emit not in EMIT_FORMATS:
+            raise _BadInput(f"--emit must be one of {', '.join(EMIT_FORMATS)}, not {emit!r}")
         data = _read_yaml(model, "model")
         if server is not None:
             if inventory is not None:
                 raise _BadInput("--inventory cannot be combined with --server (the service uses its registered nodes)")
-            result = _remote(data, server, token_file, top)
+            result = _remote(data, server, token_file, top, install=emit is not None)
         else:
-            result = _local(data, inventory, catalog_dir, top, engine)
+            result = _local(data, inventory, catalog_dir, top, engine, install=emit is not None)
     except _BadInput as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
+    if emit is not None and not as_json and result.get("feasible"):
+        _emit(result, emit)
     if as_json:
         sys.stdout.write(json.dumps(result) + "\n")
     else:
         _render(result)
     raise typer.Exit(EXIT_OK if result.get("feasible") else EXIT_INFEASIBLE)
+
+
+def _emit(result: dict[str, Any], form: str) -> None:
+    """Print one install form of a feasible answer; exit 3 when the catalog has no recipe for it."""
+    from solver.install.recipe import emit_text
+
+    install = result.get("install") or {}
+    if "unavailable" in install or not install:
+        typer.echo(f"error: no install recipe: {install.get('unavailable', 'the answer carries none')}", err=True)
+        raise typer.Exit(EXIT_INFEASIBLE)
+    sys.stdout.write(emit_text(install, form))
+    raise typer.Exit(EXIT_OK)
 
 
 def register(app: typer.Typer) -> None:

@@ -52,15 +52,23 @@ def store_stage(
     source: Path | None = typer.Option(None, "--from", help="A folder or archive (.tar.gz, .tgz, .zip) to stage."),
     pip: list[str] = typer.Option([], "--pip", help="A requirement to pip install --target the component (repeatable)."),
     python: str | None = typer.Option(None, "--python", help="Interpreter whose pip installs the --pip specs."),
+    index_url: str | None = typer.Option(None, "--index-url", help="Package index for --pip instead of PyPI "
+                                         "(e.g. a framework's per-CUDA wheel index)."),
+    extra_index_url: list[str] = typer.Option([], "--extra-index-url", help="Additional package index for --pip "
+                                              "(repeatable)."),
     store: Path | None = _STORE_OPT,
 ) -> None:
     """Stage one component version into the store (atomically; staged components are immutable)."""
     if (source is None) == (not pip):
         _die("give exactly one of --from DIR|ARCHIVE or --pip SPEC")
+    if (index_url or extra_index_url) and not pip:
+        _die("--index-url/--extra-index-url apply to --pip only")
+    pip_args = (["--index-url", index_url] if index_url else []) + [
+        a for url in extra_index_url for a in ("--extra-index-url", url)]
     rs = _store(store)
     try:
         if pip:
-            component = stage_pip(rs, kind, version, pip, python=python, log=sys.stderr)
+            component = stage_pip(rs, kind, version, pip, python=python, pip_args=pip_args, log=sys.stderr)
         elif source is not None and source.is_dir():
             component = stage_folder(rs, kind, version, source)
         else:

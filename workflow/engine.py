@@ -192,7 +192,7 @@ class Engine:
             composed: ComposedRuntime | None = None
             if task.model is not None or task.runtime:
                 composed = compose(placement.runtime, self.store, mount_root=self.backend.mount_root,
-                                   provided=self.backend.provided)
+                                   provided=self.backend.provided, stage_hints=placement.stage_hints())
             launch = Launch(run_id, flow, task, attempt, placement, composed, log_path, self.logs_root / run_id / "artifacts")
             handle = self.backend.launch(launch)
         except (StoreError, WorkflowError) as e:

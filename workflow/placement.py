@@ -43,6 +43,12 @@ class Placement:
     explanation: tuple[str, ...] = ()
     error: str | None = None
     why: str | None = None      # one line: where the flow plan put the task and why
+    install: Mapping[str, Any] | None = None   # the answer's install recipe (stage commands, GPU scheduling)
+
+    def stage_hints(self) -> dict[str, str]:
+        """kind -> the exact `rtfit store stage` command of the install recipe."""
+        rows = (self.install or {}).get("stage_components") or []
+        return {str(r["kind"]): str(r["command"]) for r in rows if r.get("command")}
 
     @property
     def gpu_count(self) -> int:
@@ -161,8 +167,9 @@ class SolverPlacer:
         stages = model_stages(flow.tasks)
         if not stages:
             return None
+        requests = {t.name: self._request(t) for t, _ in stages}
         plan = self._solver.plan_flow(
-            self.catalog, [self._solver.Stage(t.name, self._request(t), after) for t, after in stages], self.inventory)
+            self.catalog, [self._solver.Stage(t.name, requests[t.name], after) for t, after in stages], self.inventory)
         out: dict[str, Placement] = {}
         for t, _ in stages:
             sp = plan.stages[t.name]
@@ -173,8 +180,9 @@ class SolverPlacer:
             choice = sp.choice.to_dict()
             runtime = {str(k): str(v) for k, v in (choice.get("runtime") or {}).items()} | dict(t.runtime)
             why = "; ".join(sp.why[1:2]) or None
+            install = self._install(requests[t.name], {"feasible": True, "choice": {**choice, "runtime": runtime}})
             out[t.name] = Placement(t.name, node=choice.get("node"), cluster=choice.get("cluster"), gpu=choice.get("gpu"),
-                                    runtime=runtime, explanation=tuple(sp.why), why=why)
+                                    runtime=runtime, explanation=tuple(sp.why), why=why, install=install)
         result = FlowPlacement(out, co_located=plan.co_located, same_cluster=plan.same_cluster, edges=plan.edges)
         self._planned = dict(out)
         return result
@@ -194,12 +202,13 @@ class SolverPlacer:
             return out
         requests = [self._request(t) for t in modelled]
         batch = self._solver.select_batch(self.catalog, requests, self.inventory).to_dict()
-        for t, p in zip(modelled, batch.get("placements") or [], strict=True):
+        for t, request, p in zip(modelled, requests, batch.get("placements") or [], strict=True):
             if not p.get("feasible"):
                 out[t.name] = Placement(t.name, error=_conflict_text(p))
                 continue
             choice = p.get("choice") or {}
             runtime = {str(k): str(v) for k, v in (choice.get("runtime") or {}).items()} | dict(t.runtime)
+            install = self._install(request, {**p, "choice": {**choice, "runtime": runtime}})
             out[t.name] = Placement(
                 t.name,
                 node=choice.get("node"),
@@ -207,5 +216,13 @@ class SolverPlacer:
                 gpu=choice.get("gpu"),
                 runtime=runtime,
                 explanation=tuple(str(x) for x in p.get("explanation") or ()),
+                install=install,
             )
         return out
+
+    def _install(self, request: Any, answer: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        from solver.install import install_for_answer
+
+        arches = {n.name: n.arch for n in self.inventory.nodes} if self.inventory is not None else None
+        found = install_for_answer(self.catalog, request.framework, answer, node_arch=arches, request_arch=request.arch)
+        return None if "unavailable" in found else found

@@ -142,3 +142,23 @@ def test_batch_selection(client: TestClient, tokens: Tokens) -> None:
     assert len(answer["placements"]) == 2
     r = client.post("/v1/select/batch", json={"models": [PYTORCH, {"framework": "x"}]}, headers=tokens.h("reader"))
     assert r.status_code == 422 and r.json()["field"] == "models[1].framework"
+
+
+def test_select_with_install_adds_the_recipe(client: TestClient, tokens: Tokens) -> None:
+    import catalog
+    from solver.install import install_for_answer
+
+    entry = node_entry()
+    _register(client, tokens, entry)
+    plain = _select(client, tokens, {"model": PYTORCH})
+    assert plain.status_code == 200 and "install" not in plain.json()
+    r = _select(client, tokens, {"model": PYTORCH, "install": True})
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    install = answer.pop("install")
+    assert answer == plain.json()
+    assert install == install_for_answer(catalog.load_catalog(), "pytorch", answer, node_arch={"node-a": "x86_64"})
+    assert install["kubernetes"]["nodeSelector"]["nvidia.com/gpu.product"] == "NVIDIA-L4"
+    assert install["pip"]["requirements"] and install["stage"]
+    bad = _select(client, tokens, {"model": PYTORCH, "install": "yes please"})
+    assert bad.status_code == 422

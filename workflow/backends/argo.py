@@ -53,6 +53,8 @@ def _task_template(flow: Flow, task: Task, placement: Placement, composed: Compo
         tpl["volumes"] = spec["volumes"]
     if "nodeSelector" in spec:
         tpl["nodeSelector"] = spec["nodeSelector"]
+    if "affinity" in spec:
+        tpl["affinity"] = spec["affinity"]
     if "nodeName" in spec:
         tpl["podSpecPatch"] = json.dumps({"nodeName": spec["nodeName"]})
     if task.retries:
@@ -92,7 +94,8 @@ def argo_workflow(flow: Flow, placements: Mapping[str, Placement], *, store: Run
         placement = placements[task.name]
         composed = None
         if task.model is not None or task.runtime:
-            composed = compose(placement.runtime, store, mount_root=opts.mount_root, provided={"python": opts.base_python})
+            composed = compose(placement.runtime, store, mount_root=opts.mount_root, provided={"python": opts.base_python},
+                               stage_hints=placement.stage_hints())
         entry: dict[str, Any] = {"name": k8s_name(task.name), "template": "t-" + k8s_name(task.name)}
         if task.depends is not None:
             entry["depends"] = task.depends.render()

@@ -124,8 +124,24 @@ def pod_spec(
     elif placement.node:
         spec["nodeSelector"] = {"kubernetes.io/hostname": placement.node}
     elif placement.gpu and placement.gpu.get("product"):
-        spec["nodeSelector"] = {GPU_PRODUCT_LABEL: str(placement.gpu["product"]).replace(" ", "-")}
+        spec.update(_gpu_scheduling(placement))
     return spec
+
+
+def _gpu_scheduling(placement: Placement) -> dict[str, Any]:
+    """No node chosen: GPU Feature Discovery node selector (product, compute capability) and the
+    driver-major affinity of the answer's install recipe."""
+    sched = (placement.install or {}).get("kubernetes")
+    if not sched:
+        from solver.install.kube import gpu_scheduling
+
+        gpu = placement.gpu or {}
+        sched = gpu_scheduling(product=gpu.get("product"), compute_capability=gpu.get("compute_capability"),
+                               count=placement.gpu_count or 1, min_driver_major=None)
+    out: dict[str, Any] = {"nodeSelector": dict(sched["nodeSelector"])}
+    if sched.get("affinity"):
+        out["affinity"] = sched["affinity"]
+    return out
 
 
 def _labels(flow: str, task: str, run: str) -> dict[str, str]:

@@ -74,13 +74,16 @@ def compose(
     *,
     mount_root: str | None = None,
     provided: Mapping[str, str] | None = None,
+    stage_hints: Mapping[str, str] | None = None,
 ) -> ComposedRuntime:
     """Resolve each `kind: version` in the store and build mounts and env.
 
     `mount_root=None` uses the store folders in place (local backend); otherwise each component
     is mounted at `<mount_root>/<kind>/<version>` (containers). `provided` maps kinds the base
     environment already has to their version: such a kind is used from the store when staged
-    there, else accepted when the versions match, else it is an error.
+    there, else accepted when the versions match, else it is an error. `stage_hints` maps a kind
+    to the exact `rtfit store stage` command of the answer's install recipe, quoted in the error
+    when that component is missing.
     """
     provided = dict(provided or {})
     components: list[Component] = []
@@ -99,10 +102,9 @@ def compose(
                 f"runtime wants {kind} {version} but the base environment has {kind} {provided[kind]} "
                 f"and the store {store.root} holds no {kind} {version}"
             )
-        raise ComponentMissing(
-            f"component {kind} {version} is not staged in {store.root}; "
-            f"stage it with: rtfit store stage {kind} {version} --from DIR (or --pip SPEC)"
-        )
+        hint = (stage_hints or {}).get(kind)
+        how = hint if hint else f"rtfit store stage {kind} {version} --from DIR (or --pip SPEC)"
+        raise ComponentMissing(f"component {kind} {version} is not staged in {store.root}; stage it with: {how}")
     mounts: list[Mount] = []
     paths: dict[str, list[str]] = {"PATH": [], "LD_LIBRARY_PATH": [], "PYTHONPATH": []}
     cuda_home: str | None = None

@@ -192,4 +192,7 @@ def stage_pip(
         if proc.returncode != 0:
             tail = (proc.stdout or "")[-2000:]
             raise StageFailed(f"pip install for {kind}/{version} failed (exit {proc.returncode}): {tail}")
-        return st.commit(env=None, source={"pip": list(specs), "python": interpreter})
+        source: dict[str, Any] = {"pip": list(specs), "python": interpreter}
+        if pip_args:
+            source["pip_args"] = list(pip_args)
+        return st.commit(env=None, source=source)

@@ -1,0 +1,231 @@
+"""The `install` object of a selection answer: how to obtain and schedule the chosen runtime.
+
+Input is plain Contract-3 data (the framework and one `choice`), so the CLI, the service and
+the workflow runner derive the same recipe from what they already hold. Every part names the
+catalog records it came from; `sources` cites them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+
+from catalog import Catalog
+from solver.install import render
+from solver.install.errors import NoRecipe
+from solver.install.kube import gpu_scheduling
+from solver.install.pip import PipRecipe, find_build, pin, pip_recipe
+
+__all__ = ["EMIT_FORMATS", "EMIT_KEYS", "InstallRecipe", "choice_platform", "emit_text", "install_for_answer",
+           "install_recipe"]
+
+EMIT_FORMATS = ("requirements", "uv", "pixi", "dockerfile", "stage")
+# Where each emit form's text lives in the `install` object (so a remote answer renders the same).
+EMIT_KEYS = {"requirements": ("requirements_txt",), "uv": ("uv",), "pixi": ("pixi_toml",),
+             "dockerfile": ("container", "dockerfile"), "stage": ("stage",)}
+_CONDA_PLATFORM = {"x86_64": "linux-64", "aarch64": "linux-aarch64"}
+_RUNTIME_KINDS = ("cuda", "cudnn", "tensorrt", "python")
+
+
+@dataclass(frozen=True)
+class InstallRecipe:
+    framework: str
+    runtime: Mapping[str, str]
+    python: str | None
+    pip: PipRecipe
+    conda: tuple[tuple[str, str, str | None], ...]
+    platform: str
+    image: str
+    stage: tuple[str, ...]
+    stage_components: tuple[Mapping[str, str], ...]
+    kubernetes: Mapping[str, Any] | None
+    records: tuple[str, ...]
+    sources: tuple[Mapping[str, str], ...]
+    notes: tuple[str, ...] = field(default=())
+
+    def text(self, form: str) -> str:
+        """One emit form as text (`rtfit select --emit FORM`)."""
+        if form == "requirements":
+            return render.requirements_txt(self.pip)
+        if form == "uv":
+            return render.uv_command(self.pip, self.python) + "\n"
+        if form == "pixi":
+            return self.pixi()
+        if form == "dockerfile":
+            return self.dockerfile()
+        if form == "stage":
+            return "\n".join(self.stage) + "\n"
+        raise ValueError(f"unknown emit form {form!r}; one of {', '.join(EMIT_FORMATS)}")
+
+    def pixi(self) -> str:
+        return render.pixi_toml(name=f"rtfit-{self.framework}", platform=_CONDA_PLATFORM.get(self.platform, "linux-64"),
+                                cuda=_series(self.runtime.get("cuda")), conda=list(self.conda))
+
+    def dockerfile(self) -> str:
+        labels = {"org.opencontainers.image.description": "rtfit runtime: " + ", ".join(
+            f"{k} {v}" for k, v in self.runtime.items())}
+        return render.dockerfile(image=self.image, pip=self.pip, gpu="cuda" in self.runtime, labels=labels)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "framework": self.framework,
+            "python": self.python,
+            "pip": {**self.pip.to_dict(), "lines": self.pip.lines()},
+            "requirements_txt": render.requirements_txt(self.pip),
+            "uv": render.uv_command(self.pip, self.python),
+            "conda": {"channels": ["conda-forge"],
+                      "dependencies": [" ".join(p for p in (n, v, b) if p) for n, v, b in self.conda],
+                      "checked_against_registry": False},
+            "pixi_toml": self.pixi(),
+            "container": {"image": self.image, "dockerfile": self.dockerfile()},
+            "stage": list(self.stage),
+            "stage_components": [dict(c) for c in self.stage_components],
+            "kubernetes": dict(self.kubernetes) if self.kubernetes is not None else None,
+            "records": list(self.records),
+            "sources": [dict(s) for s in self.sources],
+            "notes": list(self.notes),
+        }
+
+
+def _series(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        rel = Version(value).release
+    except InvalidVersion:
+        return None
+    return f"{rel[0]}.{rel[1] if len(rel) > 1 else 0}"
+
+
+def _framework_key(framework: str, runtime: Mapping[str, str]) -> str:
+    if framework in runtime:
+        return framework
+    others = [k for k in runtime if k not in _RUNTIME_KINDS]
+    if len(others) == 1:
+        return others[0]
+    raise NoRecipe(f"the runtime names no {framework} version")
+
+
+def _min_driver_major(catalog: Catalog, cuda: Version | None) -> int | None:
+    if cuda is None:
+        return None
+    floor = catalog.mvc_floor(cuda.major)
+    if floor is not None:
+        return floor.min_driver.major
+    native = catalog.native_min_driver(cuda)
+    return native[0].major if native is not None else None
+
+
+def _component_pips(catalog: Catalog, runtime: Mapping[str, str]) -> list[tuple[str, str, PipRecipe | None]]:
+    """pip lines that stage the CUDA and cuDNN components of the runtime from NVIDIA's wheels."""
+    out: list[tuple[str, str, PipRecipe | None]] = []
+    cuda = Version(runtime["cuda"]) if runtime.get("cuda") else None
+    for kind, component in (("cuda", "cuda-runtime"), ("cudnn", "cudnn")):
+        if kind not in runtime or cuda is None:
+            continue
+        row = next((w for w in catalog.nvidia_wheels if w.component == component and w.cuda_major == cuda.major), None)
+        if row is None:
+            raise NoRecipe(f"no nvidia_wheels row carries {component} for CUDA {cuda.major}")
+        req = f"{row.package}{pin(Version(runtime[row.pin_from]), row.pin)}"
+        out.append((kind, runtime[kind], PipRecipe((req,), None, (), (row.id,))))
+    return out
+
+
+def install_recipe(catalog: Catalog, framework: str, choice: Mapping[str, Any], *,
+                   platform: str = "x86_64") -> InstallRecipe:
+    """The recipe for one Contract-3 `choice` (node, gpu, runtime) of a `framework` request."""
+    runtime = {str(k): str(v) for k, v in (choice.get("runtime") or {}).items()}
+    if framework == "none":
+        raise NoRecipe("a request without a framework has nothing to install")
+    if platform == "jetson":
+        raise NoRecipe("Jetson runtimes come with JetPack (see the jetson_stacks records), not from pip")
+    key = _framework_key(framework, runtime)
+    gpu = "cuda" in runtime
+    ref = find_build(catalog, key, runtime[key], gpu=gpu)
+    pip, row = pip_recipe(catalog, ref, runtime)
+    python = _series(runtime.get("python"))
+    cuda = Version(runtime["cuda"]) if gpu else None
+
+    conda: list[tuple[str, str, str | None]] = []
+    if python:
+        conda.append(("python", f"{python}.*", None))
+    if cuda is not None:
+        conda.append(("cuda-version", f"{_series(str(cuda))}.*", None))
+    if row.conda_package:
+        conda.append((row.conda_package, f"=={ref.version.public}", row.conda_build))
+
+    components: list[tuple[str, str, PipRecipe | None]] = [(key, runtime[key], pip)]
+    components += _component_pips(catalog, runtime)
+    if python:
+        components.append(("python", runtime["python"], None))
+    stage = render.stage_commands(components, python=python)
+    stage_components = tuple({"kind": kind, "version": version, "command": command if pip is not None else ""}
+                             for (kind, version, pip), command in zip(components, stage, strict=True))
+
+    gpu_choice = choice.get("gpu") or None
+    kubernetes = None
+    if gpu_choice:
+        kubernetes = gpu_scheduling(product=gpu_choice.get("product"),
+                                    compute_capability=gpu_choice.get("compute_capability"),
+                                    count=int(gpu_choice.get("count") or 1),
+                                    min_driver_major=_min_driver_major(catalog, cuda))
+    records = [*pip.records, *(r for _, _, p in components[1:] if p for r in p.records)]
+    facts = ["install.python_image"] + (["install.gfd_labels"] if kubernetes is not None else [])
+    source_ids: list[str] = list(ref.sources)
+    for rid in [*records, *facts]:
+        rec = catalog.record(rid)
+        if rec is not None:
+            source_ids += rec.sources
+    sources = tuple({"id": s, "doc": catalog.sources[s].doc, "url": catalog.sources[s].url}
+                    for s in dict.fromkeys(source_ids) if s in catalog.sources)
+    notes = []
+    if row.confidence in ("low", "medium"):
+        notes.append(f"pip channel {row.id} has {row.confidence} confidence: {row.note or ''}".strip())
+    notes.append("conda/pixi: package names and build globs from the catalog; the versions were not checked "
+                 "against conda-forge (not reachable from rtfit's registry probes)")
+    return InstallRecipe(
+        framework=key, runtime=runtime, python=python, pip=pip, conda=tuple(conda), platform=platform,
+        image=f"python:{python}-slim" if python else "python:3-slim", stage=tuple(stage),
+        stage_components=stage_components, kubernetes=kubernetes,
+        records=tuple(dict.fromkeys([*records, *facts])), sources=sources, notes=tuple(notes),
+    )
+
+
+def choice_platform(catalog: Catalog, choice: Mapping[str, Any], *, node_arch: Mapping[str, str] | None = None,
+                    request_arch: tuple[str, ...] | None = None) -> str:
+    """x86_64, aarch64 or jetson for a choice: the node's arch (or the request's), jetson by GPU."""
+    gpu = choice.get("gpu") or {}
+    product = catalog.gpu(str(gpu["product"])) if gpu.get("product") else None
+    if product is not None and product.platform == "jetson":
+        return "jetson"
+    node = choice.get("node")
+    if node and node_arch and node in node_arch:
+        return node_arch[node]
+    return request_arch[0] if request_arch else "x86_64"
+
+
+def install_for_answer(catalog: Catalog, framework: str, answer: Mapping[str, Any], *,
+                       node_arch: Mapping[str, str] | None = None,
+                       request_arch: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The `install` value for a Contract-3 answer: the recipe of its choice, or why there is none."""
+    choice = answer.get("choice") if answer.get("feasible") else None
+    if not choice:
+        return {"unavailable": "no feasible choice to install"}
+    platform = choice_platform(catalog, choice, node_arch=node_arch, request_arch=request_arch)
+    try:
+        return install_recipe(catalog, framework, choice, platform=platform).to_dict()
+    except NoRecipe as e:
+        return {"unavailable": str(e)}
+
+
+def emit_text(install: Mapping[str, Any], form: str) -> str:
+    """One emit form's text from an `install` object (local or from the service)."""
+    value: Any = install
+    for key in EMIT_KEYS[form]:
+        value = value[key]
+    if isinstance(value, list):
+        return "\n".join(value) + "\n"
+    return value if value.endswith("\n") else value + "\n"

@@ -1,0 +1,254 @@
+"""Install recipes (offline): derived from catalog rows, checked against recorded registry evidence,
+parsed and linted by the real tools (dockerfile-parse, hadolint, py-rattler, tomllib, packaging)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+
+import catalog
+import solver
+from solver.install import NoRecipe, emit_text, gfd_product, install_for_answer, install_recipe, pin
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def cat() -> catalog.Catalog:
+    return catalog.load_catalog()
+
+
+def _choice(cat: catalog.Catalog, request: dict[str, Any]) -> dict[str, Any]:
+    answer = solver.select(cat, request).to_dict()
+    assert answer["feasible"], answer
+    return answer["choice"]
+
+
+# One request per framework family (the README shows these recipes).
+FAMILIES = {
+    "pytorch-pypi": {"framework": "pytorch", "framework_version": "==2.5.1", "python": "==3.11"},
+    "pytorch-cu126": {"framework": "pytorch", "framework_version": "==2.6.0+cu126", "python": "==3.11"},
+    "tensorflow": {"framework": "tensorflow", "python": "==3.11"},
+    "onnxruntime-gpu": {"framework": "onnxruntime", "python": "==3.11"},
+    "onnxruntime-cpu": {"framework": "onnxruntime", "python": "==3.11", "gpu_count": 0},
+    "tensorrt": {"framework": "tensorrt", "python": "==3.11"},
+}
+
+
+def test_pytorch_label_build_needs_its_variant_index(cat: catalog.Catalog) -> None:
+    r = install_recipe(cat, "pytorch", _choice(cat, FAMILIES["pytorch-cu126"]))
+    assert r.pip.requirements == ("torch==2.6.0+cu126",)
+    assert r.pip.index_url == "https://download.pytorch.org/whl/cu126"
+    assert r.pip.lines()[0] == "--index-url https://download.pytorch.org/whl/cu126"
+    assert "pip.pytorch.labelled" in r.records
+    assert any(s["id"] == "pt_prev_versions" for s in r.sources)
+
+
+def test_pytorch_pypi_default_build_needs_no_index_and_no_extra_wheels(cat: catalog.Catalog) -> None:
+    r = install_recipe(cat, "pytorch", _choice(cat, FAMILIES["pytorch-pypi"]))
+    assert r.pip.requirements == ("torch==2.5.1",)
+    assert r.pip.index_url is None and r.pip.extra_index_urls == ()
+
+
+def test_tensorflow_gpu_uses_the_and_cuda_extra(cat: catalog.Catalog) -> None:
+    choice = _choice(cat, FAMILIES["tensorflow"])
+    r = install_recipe(cat, "tensorflow", choice)
+    assert r.pip.requirements == (f"tensorflow[and-cuda]=={choice['runtime']['tensorflow']}",)
+
+
+def test_onnxruntime_gpu_vs_cpu_package_and_nvidia_wheels_pinned_to_the_runtime(cat: catalog.Catalog) -> None:
+    gpu = _choice(cat, FAMILIES["onnxruntime-gpu"])
+    r = install_recipe(cat, "onnxruntime", gpu)
+    rt = gpu["runtime"]
+    reqs = {Requirement(x).name: str(Requirement(x).specifier) for x in r.pip.requirements}
+    assert reqs["onnxruntime-gpu"] == f"=={rt['onnxruntime']}"
+    major = rt["cuda"].split(".")[0]
+    assert reqs[f"nvidia-cudnn-cu{major}"] == pin(catalog.versions.parse_version(rt["cudnn"]), "exact")
+    assert reqs[f"nvidia-cuda-runtime-cu{major}"] == f"=={rt['cuda']}.*"
+    cpu = install_recipe(cat, "onnxruntime", _choice(cat, FAMILIES["onnxruntime-cpu"]))
+    assert [Requirement(x).name for x in cpu.pip.requirements] == ["onnxruntime"]
+    assert cpu.kubernetes is None
+
+
+def test_tensorrt_package_per_cuda_major_with_nvidias_index(cat: catalog.Catalog) -> None:
+    choice = _choice(cat, FAMILIES["tensorrt"])
+    r = install_recipe(cat, "tensorrt", choice)
+    major = choice["runtime"]["cuda"].split(".")[0]
+    (req,) = r.pip.requirements
+    assert Requirement(req).name == f"tensorrt-cu{major}"
+    assert "+" not in req  # the cuXX label is a package name, not a version label
+    assert r.pip.extra_index_urls == ("https://pypi.nvidia.com",) and r.pip.index_url is None
+
+
+@pytest.mark.parametrize(("version", "rule", "expected"), [
+    ("9.1.0.70", "exact", "==9.1.0.70"), ("9.3.0", "exact", "==9.3.0.*"), ("12.6", "series", "==12.6.*"),
+    ("13.2", "major", "==13.*"), ("12.6", "none", ""), ("10.13.3.9.post1", "exact", "==10.13.3.9.post1"),
+])
+def test_pin_rules(version: str, rule: str, expected: str) -> None:
+    assert pin(catalog.versions.parse_version(version), rule) == expected
+
+
+def test_every_recipe_names_catalog_records_and_their_sources(cat: catalog.Catalog) -> None:
+    for request in FAMILIES.values():
+        d = install_recipe(cat, request["framework"], _choice(cat, request)).to_dict()
+        assert d["records"] and all(cat.record(rid) is not None for rid in d["records"])
+        assert d["sources"] and all(s["id"] in cat.sources and s["url"] for s in d["sources"])
+
+
+# -- recorded evidence: what PyPI's wheel metadata pins (record_evidence.py) --------------------
+
+def _pins(lines: list[str]) -> dict[str, str]:
+    out = {}
+    for line in lines:
+        req = Requirement(line)
+        if req.marker is None or req.marker.evaluate({"platform_system": "Linux", "platform_machine": "x86_64",
+                                                      "extra": "and-cuda", "sys_platform": "linux"}):
+            spec = [s for s in req.specifier if s.operator == "=="]
+            if spec:
+                out[req.name] = spec[0].version
+    return out
+
+
+def test_pytorch_default_builds_stage_the_cuda_wheels_their_metadata_pins(cat: catalog.Catalog) -> None:
+    evidence = json.loads((DATA / "pypi_pins.json").read_text())["requires_dist"]["pytorch"]
+    checked = 0
+    for version, lines in evidence.items():
+        pins = _pins(lines)
+        ref = next(r for r in cat.builds("pytorch") if str(r.version) == version and r.build.variant is None)
+        cuda, cudnn = ref.build.bundled.get("cuda"), ref.build.bundled.get("cudnn")
+        cudnn_pkg = [n for n in pins if n.startswith("nvidia-cudnn-")]
+        if cudnn is None or not cudnn_pkg:
+            continue
+        runtime = {"cuda": str(cuda), "cudnn": str(cudnn), "python": "3.11", "pytorch": version}
+        r = install_recipe(cat, "pytorch", {"runtime": runtime, "gpu": None})
+        staged = {c["kind"]: c["command"] for c in r.to_dict()["stage_components"]}
+        cudnn_req = Requirement(shlex.split(staged["cudnn"])[shlex.split(staged["cudnn"]).index("--pip") + 1])
+        assert cudnn_req.name == cudnn_pkg[0], version
+        assert pins[cudnn_pkg[0]] in cudnn_req.specifier, (version, pins[cudnn_pkg[0]], str(cudnn_req))
+        checked += 1
+    assert checked >= 8
+
+
+def test_tensorflow_and_cuda_pins_fall_inside_the_catalog_needs(cat: catalog.Catalog) -> None:
+    evidence = json.loads((DATA / "pypi_pins.json").read_text())["requires_dist"]["tensorflow"]
+    checked = 0
+    for version, lines in evidence.items():
+        pins = _pins(lines)
+        cudnn = next((v for n, v in pins.items() if n.startswith("nvidia-cudnn-")), None)
+        cudart = next((v for n, v in pins.items() if n.startswith("nvidia-cuda-runtime")), None)
+        if cudnn is None or cudart is None:
+            continue  # releases before the and-cuda extra
+        ref = next(r for r in cat.builds("tensorflow") if str(r.version) == version)
+        needs = ref.build.needs
+        assert needs["cudnn"].contains(cudnn), (version, cudnn, str(needs["cudnn"]))
+        assert SpecifierSet(str(needs["cuda"])).contains(".".join(cudart.split(".")[:2])), (version, cudart)
+        checked += 1
+    assert checked >= 4
+
+
+def test_pytorch_index_lines_match_the_documented_commands(cat: catalog.Catalog) -> None:
+    evidence = json.loads((DATA / "pytorch_index_commands.json").read_text())
+    checked = 0
+    for command in evidence["commands"]:
+        args = shlex.split(command)
+        torch = next(a for a in args if a.startswith("torch=="))
+        url = args[args.index("--index-url") + 1]
+        variant = url.rsplit("/", 1)[1]
+        version = torch.split("==")[1]
+        if not variant.startswith(("cu", "cpu")) or cat.find_build("pytorch", f"{version}+{variant}") is None:
+            continue
+        runtime = {"python": "3.11", "pytorch": f"{version}+{variant}"}
+        if variant != "cpu":
+            runtime["cuda"] = f"{variant[2:-1]}.{variant[-1]}"
+        r = install_recipe(cat, "pytorch", {"runtime": runtime})
+        assert r.pip.index_url == url, command
+        assert Requirement(r.pip.requirements[0]).specifier.contains(f"{version}+{variant}")
+        checked += 1
+    assert checked >= 6
+
+
+# -- parsed and linted by the real tools ------------------------------------------------------
+
+def test_dockerfile_parses_and_passes_hadolint(cat: catalog.Catalog, tmp_path: Path) -> None:
+    from dockerfile_parse import DockerfileParser
+
+    hadolint = shutil.which("hadolint") or str(Path(__import__("sys").executable).parent / "hadolint")
+    for name, request in FAMILIES.items():
+        r = install_recipe(cat, request["framework"], _choice(cat, request))
+        (tmp_path / name).mkdir()
+        path = tmp_path / name / "Dockerfile"
+        path.write_text(r.dockerfile())
+        parsed = DockerfileParser(path=str(path))
+        assert parsed.baseimage == f"python:{r.python}-slim"
+        run = [i for i in parsed.structure if i["instruction"] == "RUN"]
+        assert len(run) == 1 and all(req in run[0]["value"] for req in r.pip.requirements)
+        lint = subprocess.run([hadolint, "--no-color", "-f", "json", str(path)], capture_output=True, text=True)
+        assert lint.returncode == 0 and json.loads(lint.stdout) == [], (name, lint.stdout)
+
+
+def test_hadolint_is_a_real_check(tmp_path: Path) -> None:
+    hadolint = shutil.which("hadolint") or str(Path(__import__("sys").executable).parent / "hadolint")
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:3.11-slim\nRUN pip install torch\n")
+    lint = subprocess.run([hadolint, "--no-color", "-f", "json", str(bad)], capture_output=True, text=True)
+    assert lint.returncode != 0 and {f["code"] for f in json.loads(lint.stdout)} >= {"DL3013", "DL3042"}
+
+
+def test_pixi_manifest_parses_and_every_dependency_is_a_conda_match_spec(cat: catalog.Catalog) -> None:
+    from rattler import MatchSpec
+
+    for request in FAMILIES.values():
+        r = install_recipe(cat, request["framework"], _choice(cat, request))
+        doc = tomllib.loads(r.pixi())
+        assert doc["workspace"]["channels"] == ["conda-forge"]
+        deps = doc["dependencies"]
+        for name, spec in deps.items():
+            text = f"{name} {spec}" if isinstance(spec, str) else f"{name} {spec['version']} {spec['build']}"
+            assert MatchSpec(text).name.normalized == name
+        if "cuda" in r.runtime:
+            assert deps["cuda-version"] == f"{doc['system-requirements']['cuda']}.*"
+            assert r.runtime["cuda"].startswith(doc["system-requirements"]["cuda"])
+        else:
+            assert "cuda-version" not in deps and "system-requirements" not in doc
+
+
+def test_requirements_and_uv_text_round_trip(cat: catalog.Catalog) -> None:
+    r = install_recipe(cat, "pytorch", _choice(cat, FAMILIES["pytorch-cu126"]))
+    lines = emit_text(r.to_dict(), "requirements").splitlines()
+    assert lines == ["--index-url https://download.pytorch.org/whl/cu126", "torch==2.6.0+cu126"]
+    uv = shlex.split(emit_text(r.to_dict(), "uv").split("&&")[1])
+    assert uv[:3] == ["uv", "pip", "install"] and "--index-url" in uv and "torch==2.6.0+cu126" in uv
+
+
+def test_kubernetes_scheduling_uses_gfd_labels(cat: catalog.Catalog) -> None:
+    inventory = {"nodes": [{"name": "n1", "arch": "x86_64", "driver_version": "550.54.15",
+                            "gpus": [{"product": "NVIDIA L4", "count": 2}]}]}
+    answer = solver.select(cat, {"framework": "pytorch", "gpu_count": 2}, inventory).to_dict()
+    k = install_for_answer(cat, "pytorch", answer, node_arch={"n1": "x86_64"})["kubernetes"]
+    assert k["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-L4", "nvidia.com/gpu.compute.major": "8",
+                                 "nvidia.com/gpu.compute.minor": "9"}
+    assert k["resources"]["limits"] == {"nvidia.com/gpu": 2}
+    terms = k["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    floor = cat.mvc_floor(int(answer["choice"]["runtime"]["cuda"].split(".")[0])).min_driver.major
+    assert {t["matchExpressions"][0]["key"] for t in terms} == {"nvidia.com/cuda.driver-version.major",
+                                                              "nvidia.com/cuda.driver.major"}
+    assert all(t["matchExpressions"][0]["values"] == [str(floor - 1)] for t in terms)
+    assert gfd_product("Tesla V100-SXM2-16GB") == "Tesla-V100-SXM2-16GB"
+
+
+def test_no_recipe_is_an_answer_not_a_crash(cat: catalog.Catalog) -> None:
+    assert "unavailable" in install_for_answer(cat, "pytorch", {"feasible": False})
+    with pytest.raises(NoRecipe, match="no pytorch build 9.9.9"):
+        install_recipe(cat, "pytorch", {"runtime": {"python": "3.11", "pytorch": "9.9.9"}})
+    jetson = install_for_answer(cat, "pytorch", {"feasible": True, "choice": {
+        "gpu": {"product": "Jetson AGX Orin", "count": 1}, "runtime": {"pytorch": "2.5.1"}}})
+    assert "JetPack" in jetson.get("unavailable", "") or "unavailable" not in jetson

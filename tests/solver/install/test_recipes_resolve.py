@@ -1,0 +1,153 @@
+"""Install recipes against the registry: pip's own resolver (dry-run, metadata only) resolves the
+generated requirement lines for each framework family PyPI serves, and the store-stage commands
+build a runtime the workflow runner composes.
+
+PyTorch's +cuXXX builds live on download.pytorch.org, which CI cannot reach: their index lines
+are checked offline against the documented commands (test_recipes.py); here the PyPI default
+builds are resolved. TensorRT's PyPI package is a stub source package whose build step fetches
+its wheels from NVIDIA's index (also unreachable): the registry's own index must list the pinned
+version, and pip resolves its Python bindings wheel (on PyPI) for the recipe's Python.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+import catalog
+import solver
+from solver.install import InstallRecipe, install_recipe
+
+pytestmark = pytest.mark.network
+
+_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
+_PY = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+REQUESTS = {
+    "pytorch": {"framework": "pytorch", "framework_version": "==2.5.1", "python": "==3.11"},
+    "tensorflow": {"framework": "tensorflow", "python": "==3.11"},
+    "onnxruntime-gpu": {"framework": "onnxruntime", "python": "==3.11"},
+    "onnxruntime-cpu": {"framework": "onnxruntime", "python": "==3.11", "gpu_count": 0},
+    "tensorrt": {"framework": "tensorrt", "python": "==3.11"},
+}
+
+
+def _env() -> dict[str, str]:
+    # The machine's pip constraint file caps some packages; the recipe must resolve as written.
+    return {**os.environ, "PIP_CONSTRAINT": "/dev/null", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+
+
+def _index_versions(name: str) -> dict[str, str]:
+    """The versions the registry's index lists for `name` ({version: version})."""
+    proc = subprocess.run([sys.executable, "-m", "pip", "index", "versions", name], capture_output=True, text=True,
+                          env=_env(), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-1000:]
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("Available versions:"))
+    return {v.strip(): v.strip() for v in line.split(":", 1)[1].split(",")}
+
+
+def _resolve(requirements: list[str], index_args: list[str], python: str) -> dict[str, str]:
+    """pip's resolver in dry-run mode; returns {name: version} of what it would install."""
+    with tempfile.TemporaryDirectory() as d:
+        argv = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+                "--report", f"{d}/report.json", "--target", f"{d}/t", "--python-version", python,
+                "--implementation", "cp", "--only-binary=:all:"]
+        for p in _PLATFORMS:
+            argv += ["--platform", p]
+        proc = subprocess.run([*argv, *index_args, *requirements], capture_output=True, text=True, env=_env(),
+                              timeout=900)
+        assert proc.returncode == 0, f"pip could not resolve {requirements}: {proc.stderr[-1500:]}"
+        with open(f"{d}/report.json") as f:
+            report = json.load(f)
+    return {canonicalize_name(i["metadata"]["name"]): i["metadata"]["version"] for i in report["install"]}
+
+
+@pytest.fixture(scope="module")
+def recipes() -> dict[str, InstallRecipe]:
+    cat = catalog.load_catalog()
+    out = {}
+    for name, request in REQUESTS.items():
+        answer = solver.select(cat, request).to_dict()
+        assert answer["feasible"], (name, answer)
+        out[name] = install_recipe(cat, request["framework"], answer["choice"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def resolved(recipes: dict[str, InstallRecipe]) -> dict[str, dict[str, str]]:
+    """Every family resolved at once (pip waits on the network, so threads overlap the waits)."""
+    jobs = {}
+    with ThreadPoolExecutor(max_workers=len(recipes)) as pool:
+        for name, r in recipes.items():
+            if name == "tensorrt":
+                jobs[name] = pool.submit(_index_versions, Requirement(r.pip.requirements[0]).name)
+                bindings = Requirement(r.pip.requirements[0])
+                jobs["tensorrt-bindings"] = pool.submit(
+                    _resolve, [f"{bindings.name.replace('-', '_')}_bindings{bindings.specifier}"], [], r.python or _PY)
+            else:
+                jobs[name] = pool.submit(_resolve, list(r.pip.requirements), r.pip.index_args(), r.python or _PY)
+        return {name: job.result() for name, job in jobs.items()}
+
+
+@pytest.mark.parametrize("family", ["pytorch", "tensorflow", "onnxruntime-gpu", "onnxruntime-cpu"])
+def test_pip_lines_resolve_with_pips_resolver(family: str, recipes: dict[str, InstallRecipe],
+                                              resolved: dict[str, dict[str, str]]) -> None:
+    r, got = recipes[family], resolved[family]
+    for line in r.pip.requirements:
+        req = Requirement(line)
+        name = canonicalize_name(req.name)
+        assert name in got, (line, sorted(got))
+        assert req.specifier.contains(got[name], prereleases=True), (line, got[name])
+    runtime = r.runtime
+    if "cudnn" in runtime:
+        # what pip installs carries the runtime's cuDNN (the framework's own pin, the and-cuda
+        # extra, or the NVIDIA wheel the recipe added)
+        cudnn = next(v for n, v in got.items() if n.startswith("nvidia-cudnn-"))
+        assert cudnn.startswith(runtime["cudnn"]) or runtime["cudnn"].startswith(cudnn.rsplit(".", 1)[0]), (
+            family, cudnn, runtime["cudnn"])
+
+
+def test_tensorrt_package_and_bindings_resolve(recipes: dict[str, InstallRecipe],
+                                               resolved: dict[str, dict[str, str]]) -> None:
+    req = Requirement(recipes["tensorrt"].pip.requirements[0])
+    assert any(req.specifier.contains(v, prereleases=True) for v in resolved["tensorrt"]), sorted(resolved["tensorrt"])
+    assert any(n.endswith("-bindings") for n in resolved["tensorrt-bindings"])
+
+
+def test_store_stage_commands_build_a_runtime_the_runner_composes(tmp_path: Path) -> None:
+    """Run the recipe's own `rtfit store stage` lines (a small CPU runtime), then compose it and
+    import the framework from the composed PYTHONPATH in a fresh interpreter."""
+    from workflow.store import RuntimeStore, compose
+
+    cat = catalog.load_catalog()
+    request = {"framework": "onnxruntime", "gpu_count": 0, "python": f"=={_PY}"}
+    answer = solver.select(cat, request).to_dict()
+    recipe = install_recipe(cat, "onnxruntime", answer["choice"])
+    store = tmp_path / "store"
+    rtfit = str(Path(sys.executable).parent / "rtfit")
+    for line in recipe.stage:
+        if line.startswith("#"):
+            continue
+        args = shlex.split(line)
+        assert args[:3] == ["rtfit", "store", "stage"]
+        args = [a if a != f"python{_PY}" else sys.executable for a in args[1:]]
+        proc = subprocess.run([rtfit, *args, "--store", str(store)], capture_output=True, text=True, env=_env(),
+                              timeout=900)
+        assert proc.returncode == 0, proc.stdout[-1000:] + proc.stderr[-2000:]
+    composed = compose(recipe.runtime, RuntimeStore(store), provided={"python": _PY})
+    assert [m.kind for m in composed.mounts] == ["onnxruntime"]
+    proc = subprocess.run([sys.executable, "-S", "-c", "import onnxruntime, sys; print(onnxruntime.__version__)"],
+                          capture_output=True, text=True, env={"PYTHONPATH": composed.env["PYTHONPATH"],
+                                                               "PATH": os.environ.get("PATH", "")})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == recipe.runtime["onnxruntime"]

@@ -42,6 +42,18 @@ def _read_yaml(path: Path, what: str) -> Any:
     return data
 
 
+def _resolve_artifact(data: Any, base: Path) -> Any:
+    """A request's `artifact:` path (relative to the model file) replaced by the facts read from it."""
+    if not isinstance(data, dict) or not isinstance(data.get("artifact"), str):
+        return data
+    from modelfile import ModelFileError, resolve_request
+
+    try:
+        return resolve_request(data, base)
+    except ModelFileError as e:
+        raise _BadInput(f"artifact: {e}") from e
+
+
 def _local(model: Any, inventory_path: Path | None, catalog_dir: Path | None, top: int, engine: str,
            install: bool = False) -> dict[str, Any]:
     import catalog
@@ -117,7 +129,26 @@ def _render(result: dict[str, Any]) -> None:
             console.print(f"  [red]{c['rule']}[/red]: {c['message']}", highlight=False)
         for s in result.get("suggestions", []):
             console.print(f"  [green]suggestion[/green]: {s}", highlight=False)
+    _render_verdict(console, result)
     console.print(f"[dim]catalog revision {result.get('catalog_revision', '')[:12]}[/dim]")
+
+
+def _render_verdict(console: Any, result: dict[str, Any]) -> None:
+    """The three verdicts of a request that named an artifact, with the memory it needs."""
+    verdict = result.get("verdict")
+    if verdict is None:
+        return
+    style = {"runnable": "green", "runnable-with-change": "yellow", "incompatible": "red"}.get(verdict, "white")
+    memory = result.get("memory") or {}
+    need = memory.get("per_gpu_gib", memory.get("given_min_gpu_memory_gib"))
+    console.print(f"[bold {style}]{verdict}[/bold {style}]  needs {need} GiB per GPU", highlight=False)
+    for line in memory.get("how", []):
+        console.print(f"  [dim]-[/dim] {line}", highlight=False)
+    for change in result.get("changes", []):
+        gpu = change["choice"].get("gpu") or {}
+        where = change["choice"].get("node") or gpu.get("product", "")
+        console.print(f"  [yellow]with a change[/yellow]: {change['description']} -> fits on {where} "
+                      f"({change['memory']['per_gpu_gib']} GiB per GPU)", highlight=False)
 
 
 def select_command(
@@ -143,6 +174,7 @@ def select_command(
         if emit is not None and emit not in EMIT_FORMATS:
             raise _BadInput(f"--emit must be one of {', '.join(EMIT_FORMATS)}, not {emit!r}")
         data = _read_yaml(model, "model")
+        data = _resolve_artifact(data, model.parent)
         if server is not None:
             if inventory is not None:
                 raise _BadInput("--inventory cannot be combined with --server (the service uses its registered nodes)")
@@ -174,4 +206,7 @@ def _emit(result: dict[str, Any], form: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    from solver.sizing.cli import register as register_model
+
     app.command("select")(select_command)
+    register_model(app)

@@ -73,16 +73,25 @@ class Selection:
     status: str = "optimal"            # optimal | infeasible | timeout
     engine: str = "fast"
     stats: dict[str, Any] = field(default_factory=dict, compare=False)
+    # Set when the request named an artifact: the memory estimate, the verdict (runnable |
+    # runnable-with-change | incompatible) and the checked changes that would make it runnable.
+    memory: dict[str, Any] | None = field(default=None, compare=False)
+    verdict: str | None = None
+    changes: tuple[dict[str, Any], ...] = field(default=(), compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         if self.feasible and self.choice is not None:
-            return {"feasible": True, "catalog_revision": self.catalog_revision,
-                    "choice": self.choice.to_dict(),
-                    "alternatives": [a.to_dict() for a in self.alternatives],
-                    "explanation": list(self.explanation)}
-        return {"feasible": False, "catalog_revision": self.catalog_revision,
-                "conflicts": [c.to_dict() for c in self.conflicts],
-                "suggestions": list(self.suggestions)}
+            out = {"feasible": True, "catalog_revision": self.catalog_revision,
+                   "choice": self.choice.to_dict(),
+                   "alternatives": [a.to_dict() for a in self.alternatives],
+                   "explanation": list(self.explanation)}
+        else:
+            out = {"feasible": False, "catalog_revision": self.catalog_revision,
+                   "conflicts": [c.to_dict() for c in self.conflicts],
+                   "suggestions": list(self.suggestions)}
+        if self.verdict is not None:
+            out.update(verdict=self.verdict, memory=self.memory, changes=[dict(c) for c in self.changes])
+        return out
 
 
 @dataclass(frozen=True)

@@ -26,16 +26,23 @@ log = logging.getLogger(__name__)
 
 
 def select(catalog: Catalog, request: ModelRequest | Mapping[str, Any], inventory: Inventory | Mapping[str, Any] |
-           list[Any] | None = None, *, top: int = 1, policy: Policy | None = None) -> Selection:
+           list[Any] | None = None, *, top: int = 1, policy: Policy | None = None,
+           sized: bool = True) -> Selection:
     """Choose a runtime, GPU and node (or GPU product when `inventory` is None) for `request`.
 
     `top` is the number of answers wanted: the choice plus up to `top - 1` alternatives, each on a
-    different node (in planning mode: a different GPU product).
+    different node (in planning mode: a different GPU product). A request that names an
+    `artifact` also gets a verdict and the checked changes that would make it fit (`sized=False`
+    skips that: the sizing pass itself selects the changed requests that way).
     """
     if not isinstance(request, ModelRequest):
         request = parse_request(request)
     if inventory is not None and not isinstance(inventory, Inventory):
         inventory = parse_inventory(inventory)
+    if sized and request.artifact is not None:
+        from solver.sizing.verdict import sized_select
+
+        return sized_select(catalog, request, inventory, top=top, policy=policy)
     policy = policy or Policy()
     top = max(int(top), 1)
     problem = build_problem(catalog, request, inventory, policy)

@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -163,8 +163,10 @@ def _check_model(model: Mapping[str, Any]) -> list[tuple[str, str]]:
     parse = getattr(solver, "parse_request", None)
     if parse is None:
         return []
+    # an `artifact:` path is read when the task is placed (relative to the flow file), not here
+    request = {k: v for k, v in model.items() if not (k == "artifact" and isinstance(v, str))}
     try:
-        parse(dict(model))
+        parse(request)
     except InvalidRequest as e:
         return [(getattr(e, "field", None) or "", str(e))]
     return []
@@ -328,6 +330,19 @@ def _check_graph(tasks: list[Task], ck: _Checker) -> None:
             return
 
 
+def _absolute_artifact(task: Task, base: Path, index: int, ck: _Checker) -> Task:
+    """A task whose model names an `artifact:` path gets it absolute (relative to the flow file)."""
+    artifact = (task.model or {}).get("artifact")
+    if not isinstance(artifact, str):
+        return task
+    where = Path(artifact) if Path(artifact).is_absolute() else base / artifact
+    if not where.exists():
+        ck.add(f"artifact {artifact!r} not found (looked at {where})", task=task.name, field="model.artifact",
+               path=("tasks", index, "model", "artifact"))
+        return task
+    return replace(task, model={**dict(task.model or {}), "artifact": str(where)})
+
+
 def parse_flow(text: str, *, source: str | None = None, path: Path | None = None) -> Flow:
     """Parse and validate flow YAML text; raise FlowInvalid with every problem found."""
     try:
@@ -360,10 +375,11 @@ def parse_flow(text: str, *, source: str | None = None, path: Path | None = None
         ck.add("tasks must be a non-empty list", task=None, field="tasks", path=("tasks",))
     else:
         image = str(data.get("image") or "python:3.11-slim")
+        base = path.parent if path is not None else Path.cwd()
         for i, raw in enumerate(raw_tasks):
             t = _parse_task(raw, i, ck, image)
             if t is not None:
-                tasks.append(t)
+                tasks.append(_absolute_artifact(t, base, i, ck))
         if not ck.problems:
             _check_graph(tasks, ck)
     if ck.problems:

@@ -127,6 +127,16 @@ def _conflict_text(placement: Mapping[str, Any]) -> str:
     return text + (" (suggestions: " + "; ".join(suggestions) + ")" if suggestions else "")
 
 
+def _read_artifact(model: dict[str, Any]) -> dict[str, Any]:
+    """A model whose `artifact:` is a path (made absolute by the flow parser) with the facts read from it,
+    so a task without min_gpu_memory_gib is placed on a GPU its weights, KV cache and overhead fit."""
+    if not isinstance(model.get("artifact"), str):
+        return model
+    from modelfile import resolve_request
+
+    return resolve_request(model)
+
+
 class SolverPlacer:
     """Places tasks with `solver.select_batch` over a catalog and an inventory.
 
@@ -160,17 +170,26 @@ class SolverPlacer:
         self._planned: dict[str, Placement] = {}
 
     def _request(self, t: Task) -> Any:
-        return self._solver.parse_request({**self.request_defaults, **dict(t.model or {})})
+        return self._solver.parse_request(_read_artifact({**self.request_defaults, **dict(t.model or {})}))
 
     def plan_flow(self, flow: Any) -> FlowPlacement | None:
         """Place every model task of `flow` together (see the module docstring); None: no model task."""
         stages = model_stages(flow.tasks)
         if not stages:
             return None
-        requests = {t.name: self._request(t) for t, _ in stages}
+        requests: dict[str, Any] = {}
+        out: dict[str, Placement] = {}
+        for t, _ in list(stages):
+            try:
+                requests[t.name] = self._request(t)
+            except (ValueError, OSError) as e:  # an unreadable artifact or a request it makes invalid
+                out[t.name] = Placement(t.name, error=f"model: {e}")
+        stages = [(t, tuple(a for a in after if a in requests)) for t, after in stages if t.name in requests]
+        if not stages:
+            self._planned = dict(out)
+            return FlowPlacement(out)
         plan = self._solver.plan_flow(
             self.catalog, [self._solver.Stage(t.name, requests[t.name], after) for t, after in stages], self.inventory)
-        out: dict[str, Placement] = {}
         for t, _ in stages:
             sp = plan.stages[t.name]
             if not sp.feasible or sp.choice is None:
@@ -200,7 +219,15 @@ class SolverPlacer:
                 modelled.append(t)
         if not modelled:
             return out
-        requests = [self._request(t) for t in modelled]
+        requests = []
+        for t in list(modelled):
+            try:
+                requests.append(self._request(t))
+            except (ValueError, OSError) as e:  # an unreadable artifact or a request it makes invalid
+                out[t.name] = Placement(t.name, error=f"model: {e}")
+                modelled.remove(t)
+        if not modelled:
+            return out
         batch = self._solver.select_batch(self.catalog, requests, self.inventory).to_dict()
         for t, request, p in zip(modelled, requests, batch.get("placements") or [], strict=True):
             if not p.get("feasible"):

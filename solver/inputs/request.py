@@ -15,7 +15,9 @@ from typing import Any
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from modelfile.facts import ModelFacts
 from solver.errors import InvalidRequest
+from solver.sizing.estimate import MemoryEstimate, Serving, estimate_memory
 
 __all__ = [
     "ARCHES",
@@ -35,7 +37,8 @@ FORMAT_KINDS = ("onnx", "tensorrt-engine", "torchscript", "savedmodel", "safeten
 REQUIRE_KINDS = ("cuda", "cudnn", "tensorrt", "python", "pytorch", "tensorflow", "onnxruntime", "jax", "vllm", "sglang",
                  "tensorrt-llm")
 _KEYS = {"name", "framework", "framework_version", "python", "precision", "min_gpu_memory_gib", "gpu_count",
-         "arch", "format", "requires"}
+         "arch", "format", "requires", "artifact", "serving"}
+_SERVING_KEYS = {"max_model_len", "max_num_seqs", "tensor_parallel"}
 _FORMAT_KEYS = {"kind", "opset", "tensorrt_version", "compute_capability"}
 
 
@@ -61,6 +64,9 @@ class ModelRequest:
     arch: tuple[str, ...] | None = None
     format: ArtifactFormat | None = None
     requires: tuple[tuple[str, SpecifierSet], ...] = ()
+    artifact: ModelFacts | None = None      # facts read from the model file (`artifact:`)
+    serving: Serving | None = None          # LLM serving shape (`serving:`)
+    memory: MemoryEstimate | None = None    # set when min_gpu_memory_gib was estimated from `artifact`
 
     @property
     def uses_gpu(self) -> bool:
@@ -160,6 +166,36 @@ def _arch(raw: Any) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(_choice(a, f"arch[{i}]", ARCHES) for i, a in enumerate(items)))
 
 
+def _serving(raw: Any) -> Serving | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise InvalidRequest("serving", "expected a mapping with max_model_len, max_num_seqs, tensor_parallel")
+    unknown = sorted(str(k) for k in set(raw) - _SERVING_KEYS)
+    if unknown:
+        raise InvalidRequest(f"serving.{unknown[0]}", f"unknown field; known: {', '.join(sorted(_SERVING_KEYS))}")
+    length = raw.get("max_model_len")
+    return Serving(
+        max_model_len=_int(length, "serving.max_model_len", 1) if length is not None else None,
+        max_num_seqs=_int(raw.get("max_num_seqs", 1), "serving.max_num_seqs", 1),
+        tensor_parallel=_int(raw.get("tensor_parallel", 1), "serving.tensor_parallel", 1),
+    )
+
+
+def _artifact(raw: Any) -> ModelFacts | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        raise InvalidRequest("artifact", f"{raw!r} is a path: read it first (`rtfit select` and the flow runner do; "
+                             "over HTTP send the facts `rtfit model inspect --json` prints)")
+    if not isinstance(raw, Mapping):
+        raise InvalidRequest("artifact", "expected a path or the facts `rtfit model inspect --json` prints")
+    try:
+        return ModelFacts.from_dict(raw)
+    except (TypeError, ValueError) as e:
+        raise InvalidRequest("artifact", str(e)) from e
+
+
 def parse_request(data: Mapping[str, Any]) -> ModelRequest:
     """Parse a Contract-1 mapping (from YAML or JSON) into a `ModelRequest`."""
     if not isinstance(data, Mapping):
@@ -176,8 +212,20 @@ def parse_request(data: Mapping[str, Any]) -> ModelRequest:
     mem = data.get("min_gpu_memory_gib")
     if mem is not None and (isinstance(mem, bool) or not isinstance(mem, int | float) or mem < 0):
         raise InvalidRequest("min_gpu_memory_gib", f"expected a number >= 0, got {mem!r}")
-    count = data.get("gpu_count", 1)
+    count = data.get("gpu_count")
     name = data.get("name")
+    artifact = _artifact(data.get("artifact"))
+    serving = _serving(data.get("serving"))
+    tp = serving.tensor_parallel if serving is not None else 1
+    if count is None:
+        count = tp
+    elif serving is not None and count and _int(count, "gpu_count", 0) < tp:
+        raise InvalidRequest("gpu_count", f"{count} GPUs cannot hold serving.tensor_parallel = {tp}")
+    memory = None
+    if artifact is not None and mem is None and count:
+        precision_name = _choice(precision, "precision", PRECISIONS) if precision is not None else None
+        memory = estimate_memory(artifact, precision=precision_name, serving=serving)
+        mem = round(memory.per_gpu_gib, 2)
     return ModelRequest(
         name=_text(name, "name") if name is not None else None,
         framework=framework,
@@ -189,4 +237,7 @@ def parse_request(data: Mapping[str, Any]) -> ModelRequest:
         arch=_arch(data.get("arch")),
         format=_format(data["format"]) if data.get("format") is not None else None,
         requires=_requires(data.get("requires")),
+        artifact=artifact,
+        serving=serving,
+        memory=memory,
     )

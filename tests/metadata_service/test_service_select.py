@@ -162,3 +162,20 @@ def test_select_with_install_adds_the_recipe(client: TestClient, tokens: Tokens)
     assert install["pip"]["requirements"] and install["stage"]
     bad = _select(client, tokens, {"model": PYTORCH, "install": "yes please"})
     assert bad.status_code == 422
+
+
+def test_select_with_artifact_facts_gets_a_verdict_and_paths_are_refused(client: TestClient, tokens: Tokens) -> None:
+    from pathlib import Path
+
+    from modelfile import inspect_artifact
+
+    _register(client, tokens, node_entry())
+    facts = inspect_artifact(Path(__file__).parents[1] / "modelfile" / "data" / "llama-3.1-8b").to_dict()
+    model = {"framework": "pytorch", "artifact": facts, "serving": {"max_model_len": 8192, "max_num_seqs": 16}}
+    r = _select(client, tokens, {"model": model})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["verdict"] == "runnable-with-change" and body["memory"]["per_gpu_gib"] > 30
+    assert {c["change"] for c in body["changes"]} >= {"smaller context", "more GPUs"}
+    refused = _select(client, tokens, {"model": {"framework": "pytorch", "artifact": "/etc/passwd"}})
+    assert refused.status_code == 422 and "is a path" in refused.text

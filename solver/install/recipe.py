@@ -42,6 +42,7 @@ class InstallRecipe:
     stage: tuple[str, ...]
     stage_components: tuple[Mapping[str, str], ...]
     kubernetes: Mapping[str, Any] | None
+    ngc: Mapping[str, Any] | None
     records: tuple[str, ...]
     sources: tuple[Mapping[str, str], ...]
     notes: tuple[str, ...] = field(default=())
@@ -80,7 +81,8 @@ class InstallRecipe:
                       "dependencies": [" ".join(p for p in (n, v, b) if p) for n, v, b in self.conda],
                       "checked_against_registry": False},
             "pixi_toml": self.pixi(),
-            "container": {"image": self.image, "dockerfile": self.dockerfile()},
+            "container": {"image": self.image, "dockerfile": self.dockerfile(),
+                          "ngc": dict(self.ngc) if self.ngc is not None else None},
             "stage": list(self.stage),
             "stage_components": [dict(c) for c in self.stage_components],
             "kubernetes": dict(self.kubernetes) if self.kubernetes is not None else None,
@@ -117,6 +119,29 @@ def _min_driver_major(catalog: Catalog, cuda: Version | None) -> int | None:
         return floor.min_driver.major
     native = catalog.native_min_driver(cuda)
     return native[0].major if native is not None else None
+
+
+def _ngc(catalog: Catalog, framework: str, version: Version, runtime: Mapping[str, str]) -> dict[str, Any] | None:
+    """The newest NGC container whose TensorRT equals the runtime's (release x.y.z) on the same CUDA
+    major, with what else matches or differs; None when no catalog row matches."""
+    trt = version if framework == "tensorrt" else (Version(runtime["tensorrt"]) if runtime.get("tensorrt") else None)
+    if trt is None or not runtime.get("cuda"):
+        return None
+    cuda = Version(runtime["cuda"])
+    rows = [r for r in catalog.ngc_containers if r.tensorrt is not None and r.tensorrt.release[:3] == trt.release[:3]
+            and r.cuda.major == cuda.major]
+    if not rows:
+        return None
+    best = max(rows, key=lambda r: Version(r.release))
+    matches = [f"tensorrt {best.tensorrt}", f"CUDA {best.cuda.major}.x ({best.cuda})"]
+    differs = []
+    if best.cuda.release[:2] != cuda.release[:2]:
+        differs.append(f"CUDA {best.cuda.major}.{best.cuda.minor} in the container, {_series(runtime['cuda'])} chosen")
+    if best.python is not None and runtime.get("python") and _series(str(best.python)) != _series(runtime["python"]):
+        differs.append(f"python {_series(str(best.python))} in the container, {_series(runtime['python'])} chosen")
+    return {"image": best.image, "release": best.release, "record": best.id, "matches": matches, "differs": differs,
+            "min_driver": str(best.min_driver) if best.min_driver is not None else None,
+            "sources": list(best.sources)}
 
 
 def _component_pips(catalog: Catalog, runtime: Mapping[str, str]) -> list[tuple[str, str, PipRecipe | None]]:
@@ -172,7 +197,10 @@ def install_recipe(catalog: Catalog, framework: str, choice: Mapping[str, Any], 
                                     compute_capability=gpu_choice.get("compute_capability"),
                                     count=int(gpu_choice.get("count") or 1),
                                     min_driver_major=_min_driver_major(catalog, cuda))
+    ngc = _ngc(catalog, key, ref.version, runtime)
     records = [*pip.records, *(r for _, _, p in components[1:] if p for r in p.records)]
+    if ngc is not None:
+        records.append(ngc["record"])
     facts = ["install.python_image"] + (["install.gfd_labels"] if kubernetes is not None else [])
     source_ids: list[str] = list(ref.sources)
     for rid in [*records, *facts]:
@@ -189,7 +217,7 @@ def install_recipe(catalog: Catalog, framework: str, choice: Mapping[str, Any], 
     return InstallRecipe(
         framework=key, runtime=runtime, python=python, pip=pip, conda=tuple(conda), platform=platform,
         image=f"python:{python}-slim" if python else "python:3-slim", stage=tuple(stage),
-        stage_components=stage_components, kubernetes=kubernetes,
+        stage_components=stage_components, ngc=ngc, kubernetes=kubernetes,
         records=tuple(dict.fromkeys([*records, *facts])), sources=sources, notes=tuple(notes),
     )
 

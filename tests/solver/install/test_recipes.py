@@ -252,3 +252,22 @@ def test_no_recipe_is_an_answer_not_a_crash(cat: catalog.Catalog) -> None:
     jetson = install_for_answer(cat, "pytorch", {"feasible": True, "choice": {
         "gpu": {"product": "Jetson AGX Orin", "count": 1}, "runtime": {"pytorch": "2.5.1"}}})
     assert "JetPack" in jetson.get("unavailable", "") or "unavailable" not in jetson
+
+
+def test_ngc_container_with_the_runtimes_tensorrt(cat: catalog.Catalog) -> None:
+    r = install_recipe(cat, "tensorrt", {"runtime": {"cuda": "12.6", "python": "3.10", "tensorrt": "10.6.0+cu12"}})
+    ngc = r.to_dict()["container"]["ngc"]
+    assert ngc["image"] == "nvcr.io/nvidia/tritonserver:24.11-trtllm-python-py3" and ngc["differs"] == []
+    assert ngc["record"] in r.records and "triton_compat_matrix_2540" in ngc["sources"]
+    other = install_recipe(cat, "tensorrt", {"runtime": {"cuda": "12.8", "python": "3.11", "tensorrt": "10.6.0+cu12"}})
+    differs = other.to_dict()["container"]["ngc"]["differs"]
+    assert any("python 3.10" in d for d in differs) and any("CUDA 12.6" in d for d in differs)
+    newest = install_recipe(cat, "tensorrt", {"runtime": {"cuda": "13.0", "python": "3.12",
+                                                         "tensorrt": "10.13.3.9.post1+cu13"}})
+    assert newest.to_dict()["container"]["ngc"]["release"] == "25.12"
+    older = install_recipe(cat, "tensorrt", {"runtime": {"cuda": "12.4", "python": "3.10", "tensorrt": "10.1.0+cu12"}})
+    assert older.to_dict()["container"]["ngc"]["release"] == "24.07"
+    none = install_recipe(cat, "tensorrt", {"runtime": {"cuda": "12.1", "python": "3.10", "tensorrt": "8.6.1+cu12"}})
+    assert none.to_dict()["container"]["ngc"] is None   # no catalogued container ships TensorRT 8.6
+    pt = install_recipe(cat, "pytorch", _choice(cat, FAMILIES["pytorch-cu126"]))
+    assert pt.to_dict()["container"]["ngc"] is None     # NGC ships NVIDIA's own torch builds, never a PyPI one

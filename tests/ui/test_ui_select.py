@@ -143,4 +143,49 @@ def test_ui_select_vllm_shows_the_pinned_torch(console: ConsolePage) -> None:
         assert all("vllm" in p["runtime"] and "pytorch" in p["runtime"] for p in placements)
     else:
         assert expected["conflicts"]
+
+
+def test_ui_select_install_recipe_matches_api(console: ConsolePage) -> None:
+    console.sign_in("reader")
+    console.open("select")
+    page = console.page
+    page.select_option("select[name=framework]", "pytorch")
+    page.fill("input[name=top]", "1")
+    page.check("input[name=install]")
+    sent = _sent(console)
+    assert sent["install"] is True
+    shown = _submit(console)
+    expected = _api(console, sent)
+    assert shown == expected and expected["install"]["pip"]["requirements"]
+    assert page.text_content("#install-requirements") == expected["install"]["requirements_txt"]
+    assert page.text_content("#install-stage") == "\n".join(expected["install"]["stage"])
+    assert json.loads(page.text_content("#install-kubernetes")) == expected["install"]["kubernetes"]
+    assert console.errors == []
+
+
+def test_ui_select_artifact_shows_the_verdict_and_checked_changes(console: ConsolePage) -> None:
+    from pathlib import Path
+
+    from modelfile import inspect_artifact
+
+    facts = inspect_artifact(Path(__file__).parents[1] / "modelfile" / "data" / "llama-3.1-70b").to_dict()
+    console.sign_in("reader")
+    console.open("select")
+    page = console.page
+    page.select_option("select[name=framework]", "pytorch")
+    page.select_option("select[name=precision]", "bf16")
+    page.fill("input[name=gpu_count]", "")
+    page.fill("textarea[name=artifact]", json.dumps({"artifact": facts}))
+    page.fill("input[name=max_model_len]", "8192")
+    page.fill("input[name=max_num_seqs]", "16")
+    page.fill("input[name=top]", "1")
+    sent = _sent(console)
+    assert sent["model"]["artifact"] == facts and sent["model"]["serving"] == {"max_model_len": 8192, "max_num_seqs": 16}
+    shown = _submit(console)
+    expected = _api(console, sent)
+    assert shown == expected and expected["verdict"] == "runnable-with-change"
+    assert page.get_attribute("#memory-verdict", "data-verdict") == "runnable-with-change"
+    assert [li.get_attribute("data-change") for li in page.query_selector_all("#changes li")] == [
+        c["change"] for c in expected["changes"]]
+    assert [li.inner_text() for li in page.query_selector_all("#memory-how li")] == expected["memory"]["how"]
     assert console.errors == []

@@ -38,6 +38,17 @@ export function formRequest(form) {
     if (m) requires[m[1]] = m[2].trim();
   }
   if (Object.keys(requires).length) req.requires = requires;
+  if (v("artifact")) {
+    try {
+      const facts = JSON.parse(v("artifact"));
+      req.artifact = facts.artifact ?? facts;   // the whole `rtfit model inspect --json` output, or its facts
+    } catch {
+      req.artifact = v("artifact");             // the API answers with the problem
+    }
+  }
+  const serving = {};
+  for (const k of ["max_model_len", "max_num_seqs", "tensor_parallel"]) if (v(k)) serving[k] = Number(v(k));
+  if (Object.keys(serving).length) req.serving = serving;
   return req;
 }
 
@@ -51,6 +62,7 @@ function selectBody(form) {
   }
   body.top = Number(form.elements.top.value || 1);
   if (form.elements.plan.checked) body.plan = true;
+  if (form.elements.install.checked) body.install = true;
   const cluster = form.elements.cluster.value.trim();
   if (cluster) body.where = { cluster };
   return body;
@@ -85,12 +97,18 @@ export async function renderSelect(root, { who }) {
       field("ONNX opset", h("input", { name: "opset", type: "number", min: 1 })),
       field("Engine TensorRT version", h("input", { name: "tensorrt_version", placeholder: "10.3.0" })),
       field("Engine built on CC", h("input", { name: "engine_cc", placeholder: "8.9" })),
-      field("Extra requirements", h("textarea", { name: "requires", rows: 2, placeholder: "cudnn: >=9" }), "kind: spec, one a line")),
+      field("Extra requirements", h("textarea", { name: "requires", rows: 2, placeholder: "cudnn: >=9" }), "kind: spec, one a line"),
+      field("Model artifact facts", h("textarea", { name: "artifact", rows: 2, placeholder: "{…}" }),
+        "paste `rtfit model inspect --json`: GPU memory is then estimated from the model"),
+      field("Serving: max_model_len", h("input", { name: "max_model_len", type: "number", min: 1 }), "LLM serving"),
+      field("Serving: max_num_seqs", h("input", { name: "max_num_seqs", type: "number", min: 1 })),
+      field("Serving: tensor_parallel", h("input", { name: "tensor_parallel", type: "number", min: 1 }))),
     h("h2", {}, "Where"),
     h("div.form-grid", {},
       field("Cluster", h("input", { name: "cluster", placeholder: "any" })),
       field("Answers", h("input", { name: "top", type: "number", min: 1, max: 50, value: 3 }), "choice + alternatives"),
-      field("Plan hardware", h("label", {}, h("input", { type: "checkbox", name: "plan" }), " ignore the nodes; which GPU products could run it?"))),
+      field("Plan hardware", h("label", {}, h("input", { type: "checkbox", name: "plan" }), " ignore the nodes; which GPU products could run it?")),
+      field("Install recipe", h("label", {}, h("input", { type: "checkbox", name: "install" }), " show how to install and schedule the chosen runtime"))),
     h("div.actions", {},
       h("button#select-submit", { type: "submit" }, "Find a place"),
       canWrite ? h("span.admin", {},
@@ -149,6 +167,8 @@ function fillForm(form, req) {
   set("tensorrt_version", req.format?.tensorrt_version);
   set("engine_cc", req.format?.compute_capability);
   set("requires", Object.entries(req.requires || {}).map(([k, s]) => `${k}: ${s}`).join("\n"));
+  set("artifact", req.artifact ? JSON.stringify(req.artifact) : "");
+  for (const k of ["max_model_len", "max_num_seqs", "tensor_parallel"]) set(k, req.serving?.[k]);
 }
 
 async function register(form, root) {
@@ -211,7 +231,50 @@ export function renderAnswer(a) {
       parts.push(h("h3", {}, "Suggestions"), h("ul#suggestions", {}, a.suggestions.map((s) => h("li", {}, s))));
     }
   }
+  if (a.verdict) parts.push(...renderVerdict(a));
+  if (a.install) parts.push(...renderInstall(a.install));
   parts.push(h("details", {}, h("summary", {}, "The API's answer (JSON)"),
     h("pre.json#result-json", {}, JSON.stringify(a, null, 2))));
+  return parts;
+}
+
+const VERDICT_TEXT = {
+  "runnable": "Runnable as asked",
+  "runnable-with-change": "Runnable only with a change",
+  "incompatible": "Incompatible",
+};
+
+/** The three verdicts of a request that named a model artifact, the memory it needs and each checked change. */
+function renderVerdict(a) {
+  const memory = a.memory || {};
+  const out = [h("h3", {}, "GPU memory and verdict"),
+    h("p", {}, h(`span.verdict.${a.verdict === "runnable" ? "ok" : "no"}#memory-verdict`, { dataset: { verdict: a.verdict } },
+      VERDICT_TEXT[a.verdict] || a.verdict),
+    ` needs ${memory.per_gpu_gib ?? memory.given_min_gpu_memory_gib} GiB per GPU`),
+    h("ul#memory-how", {}, (memory.how || []).map((line) => h("li", {}, line)))];
+  if ((a.changes || []).length) {
+    out.push(h("ul#changes", {}, a.changes.map((c) => h("li", { dataset: { change: c.change } },
+      h("strong", {}, c.description), ` → ${c.choice.node ?? c.choice.gpu?.product ?? ""}, ${c.memory.per_gpu_gib} GiB per GPU`))));
+  }
+  return out;
+}
+
+/** The install recipe of the choice: each form as text to copy. */
+function renderInstall(inst) {
+  if (inst.unavailable) return [h("h3", {}, "Install"), notice(`No install recipe: ${inst.unavailable}`, "error")];
+  const block = (id, title, text) => h("details", { open: id === "install-requirements" },
+    h("summary", {}, title), h(`pre.json#${id}`, {}, text));
+  const parts = [h("h3", {}, "Install"),
+    block("install-requirements", "requirements.txt", inst.requirements_txt),
+    block("install-uv", "uv", inst.uv),
+    block("install-stage", "rtfit store stage", inst.stage.join("\n")),
+    block("install-pixi", "pixi.toml (conda-forge)", inst.pixi_toml),
+    block("install-dockerfile", "Dockerfile", inst.container.dockerfile)];
+  if (inst.container.ngc) {
+    const n = inst.container.ngc;
+    parts.push(h("p#install-ngc", {}, `NGC container: ${n.image}`,
+      n.differs.length ? h("span.muted", {}, ` (differs: ${n.differs.join("; ")})`) : null));
+  }
+  if (inst.kubernetes) parts.push(block("install-kubernetes", "Kubernetes scheduling", JSON.stringify(inst.kubernetes, null, 2)));
   return parts;
 }

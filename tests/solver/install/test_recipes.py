@@ -71,9 +71,11 @@ def test_onnxruntime_gpu_vs_cpu_package_and_nvidia_wheels_pinned_to_the_runtime(
     rt = gpu["runtime"]
     reqs = {Requirement(x).name: str(Requirement(x).specifier) for x in r.pip.requirements}
     assert reqs["onnxruntime-gpu"] == f"=={rt['onnxruntime']}"
-    major = rt["cuda"].split(".")[0]
-    assert reqs[f"nvidia-cudnn-cu{major}"] == pin(catalog.versions.parse_version(rt["cudnn"]), "exact")
-    assert reqs[f"nvidia-cuda-runtime-cu{major}"] == f"=={rt['cuda']}.*"
+    major = int(rt["cuda"].split(".")[0])
+    wheel = {w.component: w.package for w in cat.nvidia_wheels if w.cuda_major == major}
+    assert reqs[wheel["cudnn"]] == pin(catalog.versions.parse_version(rt["cudnn"]), "exact")
+    assert reqs[wheel["cuda-runtime"]] == f"=={rt['cuda']}.*"
+    assert {wheel[c] for c in ("cuda-nvrtc", "cublas", "cufft", "curand")} <= set(reqs)
     cpu = install_recipe(cat, "onnxruntime", _choice(cat, FAMILIES["onnxruntime-cpu"]))
     assert [Requirement(x).name for x in cpu.pip.requirements] == ["onnxruntime"]
     assert cpu.kubernetes is None

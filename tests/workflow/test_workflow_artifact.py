@@ -55,3 +55,10 @@ def test_missing_artifact_is_a_flow_error(tmp_path: Path) -> None:
     path.write_text(FLOW)
     with pytest.raises(FlowInvalid, match="artifact './llama' not found"):
         parse_flow(FLOW, path=path)
+
+
+def test_joint_flow_plan_reads_the_artifact_too(tmp_path: Path) -> None:
+    flow = _flow(tmp_path)
+    plan = SolverPlacer(inventory=FLEET).plan_flow(flow)
+    assert plan is not None and plan.placements["serve"].node == "l40s-node"
+    assert plan.placements["serve"].install is not None  # the recipe travels with the plan

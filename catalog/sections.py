@@ -258,6 +258,16 @@ def _template(r: RecordReader, name: str, *, required: bool) -> str | None:
     return value
 
 
+def _templates(r: RecordReader, name: str) -> tuple[str, ...]:
+    values = r.str_list(name)
+    for value in values:
+        try:
+            value.format(variant="x", cuda_major="0")
+        except (KeyError, IndexError, ValueError) as e:
+            r.fail(name, f"template may use only {{variant}} and {{cuda_major}}: {value!r} ({e})")
+    return values
+
+
 def parse_pip_channel(r: RecordReader) -> PipChannel | None:
     gpu = r.raw.get("gpu")
     r.used.add("gpu")
@@ -267,7 +277,7 @@ def parse_pip_channel(r: RecordReader) -> PipChannel | None:
         r, PipChannel, set(), **r.common(),
         framework=r.str("framework", choices=FRAMEWORKS), package=_template(r, "package", required=True),
         gpu=gpu if isinstance(gpu, bool) else None, variant=_regex(r, "variant"),
-        versions=r.spec("versions", required=False), extras=r.str_list("extras"),
+        versions=r.spec("versions", required=False), extras=_templates(r, "extras"),
         index_url=_template(r, "index_url", required=False),
         index_role=r.str("index_role", required=False, choices=("index", "extra")) or "index",
         pin_label=r.bool("pin_label", False), nvidia_wheels=r.str_list("nvidia_wheels"),

@@ -111,7 +111,7 @@ def pip_recipe(catalog: Catalog, ref: BuildRef, runtime: dict[str, str]) -> tupl
     gpu = cuda is not None
     row = _channel(catalog, ref, gpu)
     package = _fill(row.package, ref, cuda)
-    extras = f"[{','.join(row.extras)}]" if row.extras else ""
+    extras = f"[{','.join(_fill(e, ref, cuda) for e in row.extras)}]" if row.extras else ""
     version = f"{ref.version.public}+{ref.build.variant}" if row.pin_label and ref.build.variant else str(
         ref.version.public)
     requirements = [f"{package}{extras}=={version}"]

@@ -183,6 +183,10 @@ def install_recipe(catalog: Catalog, framework: str, choice: Mapping[str, Any], 
         conda.append((row.conda_package, f"=={ref.version.public}", row.conda_build))
 
     components: list[tuple[str, str, PipRecipe | None]] = [(key, runtime[key], pip)]
+    for other in runtime:  # a framework the chosen one pins (vLLM's torch) is a component of its own
+        if other not in _RUNTIME_KINDS and other != key:
+            other_pip, _ = pip_recipe(catalog, find_build(catalog, other, runtime[other], gpu=gpu), runtime)
+            components.append((other, runtime[other], other_pip))
     components += _component_pips(catalog, runtime)
     if python:
         components.append(("python", runtime["python"], None))

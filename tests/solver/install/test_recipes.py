@@ -41,6 +41,8 @@ FAMILIES = {
     "onnxruntime-gpu": {"framework": "onnxruntime", "python": "==3.11"},
     "onnxruntime-cpu": {"framework": "onnxruntime", "python": "==3.11", "gpu_count": 0},
     "tensorrt": {"framework": "tensorrt", "python": "==3.11"},
+    "jax": {"framework": "jax", "python": "==3.12"},
+    "vllm": {"framework": "vllm", "python": "==3.12"},
 }
 
 
@@ -273,3 +275,15 @@ def test_ngc_container_with_the_runtimes_tensorrt(cat: catalog.Catalog) -> None:
     assert none.to_dict()["container"]["ngc"] is None   # no catalogued container ships TensorRT 8.6
     pt = install_recipe(cat, "pytorch", _choice(cat, FAMILIES["pytorch-cu126"]))
     assert pt.to_dict()["container"]["ngc"] is None     # NGC ships NVIDIA's own torch builds, never a PyPI one
+
+
+def test_jax_extra_names_the_cuda_plugin_and_vllm_stages_the_torch_it_pins(cat: catalog.Catalog) -> None:
+    choice = _choice(cat, FAMILIES["jax"])
+    jax = install_recipe(cat, "jax", choice)
+    variant = choice["runtime"]["jax"].split("+")[1]
+    assert jax.pip.requirements == (f"jax[{variant}]=={choice['runtime']['jax'].split('+')[0]}",)
+    vchoice = _choice(cat, FAMILIES["vllm"])
+    vllm = install_recipe(cat, "vllm", vchoice).to_dict()
+    assert vllm["pip"]["requirements"] == [f"vllm=={vchoice['runtime']['vllm']}"]
+    kinds = [c["kind"] for c in vllm["stage_components"]]
+    assert kinds[:2] == ["vllm", "pytorch"] and "torch==" + vchoice["runtime"]["pytorch"] in vllm["stage"][1]

@@ -6,7 +6,9 @@ PyTorch's +cuXXX builds live on download.pytorch.org, which CI cannot reach: the
 are checked offline against the documented commands (test_recipes.py); here the PyPI default
 builds are resolved. TensorRT's PyPI package is a stub source package whose build step fetches
 its wheels from NVIDIA's index (also unreachable): the registry's own index must list the pinned
-version, and pip resolves its Python bindings wheel (on PyPI) for the recipe's Python.
+version, and pip resolves its Python bindings wheel (on PyPI) for the recipe's Python. JAX is
+checked offline only: its current releases need Python >= 3.12 and pip 23's dry-run checks
+Requires-Python against the interpreter running it (3.11 here).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from solver.install import InstallRecipe, install_recipe
 
 pytestmark = pytest.mark.network
 
-_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
+# An Ubuntu 22.04 x86_64 node (glibc 2.35) installs every manylinux wheel up to 2_35.
+_PLATFORMS = (*(f"manylinux_2_{n}_x86_64" for n in range(35, 16, -1)), "manylinux2014_x86_64")
 _PY = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 REQUESTS = {
@@ -39,6 +42,7 @@ REQUESTS = {
     "onnxruntime-gpu": {"framework": "onnxruntime", "python": "==3.11"},
     "onnxruntime-cpu": {"framework": "onnxruntime", "python": "==3.11", "gpu_count": 0},
     "tensorrt": {"framework": "tensorrt", "python": "==3.11"},
+    "vllm": {"framework": "vllm", "python": "==3.11"},
 }
 
 
@@ -99,7 +103,7 @@ def resolved(recipes: dict[str, InstallRecipe]) -> dict[str, dict[str, str]]:
         return {name: job.result() for name, job in jobs.items()}
 
 
-@pytest.mark.parametrize("family", ["pytorch", "tensorflow", "onnxruntime-gpu", "onnxruntime-cpu"])
+@pytest.mark.parametrize("family", ["pytorch", "tensorflow", "onnxruntime-gpu", "onnxruntime-cpu", "vllm"])
 def test_pip_lines_resolve_with_pips_resolver(family: str, recipes: dict[str, InstallRecipe],
                                               resolved: dict[str, dict[str, str]]) -> None:
     r, got = recipes[family], resolved[family]

@@ -166,29 +166,33 @@ class Layer:
     unpacked: int
 
 
-def cached_layer(src: Path, name: str, out: Path) -> Layer:
-    """The layer of a folder, built once (gzip level 6, Go's and Docker's default)."""
+def cached_layer(src: Path, name: str, out: Path, key: str) -> Layer:
+    """The layer of a folder, built once (gzip level 6, Go's and Docker's default) per content `key`."""
     path = out / "blobs" / f"{name}.tar.gz"
     meta = path.with_suffix(".json")
     if path.exists() and meta.exists():
         m = json.loads(meta.read_text())
-        return Layer(Blob(m["digest"], m["size"], m["media_type"], path=path), m["diff_id"], m["unpacked"])
+        if m.get("key") == key:
+            return Layer(Blob(m["digest"], m["size"], m["media_type"], path=path), m["diff_id"], m["unpacked"])
     log(f"pack layer {name}")
     blob, diff_id = write_layer(src, path)
     unpacked = tree_bytes(src)
     meta.write_text(json.dumps({"digest": blob.digest, "size": blob.size, "media_type": blob.media_type,
-                                "diff_id": diff_id, "unpacked": unpacked}))
+                                "diff_id": diff_id, "unpacked": unpacked, "key": key}))
     return Layer(blob, diff_id, unpacked)
 
 
 def prepare(out: Path) -> tuple[RuntimeStore, dict[str, Layer]]:
     base = prepare_base(out)
     store = prepare_store(out)
-    layers = {"base": cached_layer(base, "base", out)}
+    layers = {"base": cached_layer(base, "base", out, "debootstrap")}
+    for r in store.verify():   # a layer must hold exactly what the component manifest says
+        if not r.ok:
+            raise SystemExit(f"build store {store.root}: {r.component.ref}: {r.message}; remove it to re-stage")
     for kind, version in COMPONENTS:
         c = store.get(kind, version)
         assert c is not None
-        layers[f"{kind}/{version}"] = cached_layer(c.path, f"{kind}-{image_tag(version)}", out)
+        layers[f"{kind}/{version}"] = cached_layer(c.path, f"{kind}-{image_tag(version)}", out, c.manifest.sha256)
     return store, layers
 
 
@@ -257,7 +261,8 @@ def umoci_unpack(layout: Path, name: str, rootfs: Path) -> float:
 
 
 def image_env() -> dict[str, str]:
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "PYTHONPATH": "/site-packages", "HOME": "/root"}
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "PYTHONPATH": "/site-packages", "HOME": "/root",
+            "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def measure(pushed: dict[str, Any], runtime_name: str, node: Path, repeats: int) -> dict[str, Any]:
@@ -290,7 +295,7 @@ def measure(pushed: dict[str, Any], runtime_name: str, node: Path, repeats: int)
     t = time.perf_counter()
     composed = compose(runtime, store, mount_root=MOUNT_ROOT)
     compose_s = time.perf_counter() - t
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/root", **composed.env}
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/root", "PYTHONDONTWRITEBYTECODE": "1", **composed.env}
     env["PATH"] = ":".join(p for p in (composed.env.get("PATH", ""), "/usr/local/bin:/usr/bin:/bin") if p)
     binds = [(m.source, m.target) for m in composed.mounts]
     start_s, out_c = start_in(rootfs, env, binds)
@@ -348,6 +353,7 @@ def inside(args: argparse.Namespace) -> None:
             for name in args.runtimes:
                 log(f"rate {rate}, runtime {name}")
                 result["runs"][f"{rate}/{name}"] = measure(pushed, name, args.out / "node", args.repeats)
+                (args.out / "partial.json").write_text(json.dumps(result, indent=2))
         shape(None)
     shutil.rmtree(reg_root, ignore_errors=True)
     result["registry_torn_down"] = reg.proc is not None and reg.proc.poll() is not None
@@ -431,6 +437,42 @@ def trace(result: dict[str, Any], *, nodes: int, weeks: int, seed: int, tasks_pe
     return out
 
 
+def markdown(result: dict[str, Any]) -> str:
+    """The docs/benchmarks.md tables from a result."""
+    def mb(b: float) -> str:
+        return f"{b / 1e6:,.0f} MB"
+
+    rows = ["| runtime | link | path | bytes pulled | pull / stage s | unpack s | start s | time to started task |",
+            "|---|---|---|---:|---:|---:|---:|---:|"]
+    for key, r in result["runs"].items():
+        rate, name = key.split("/")
+        ic, cc = r["image_cold"], r["composed_cold"]
+        stage_s = sum(v["s"] for v in cc["stage"].values())
+        rows.append(f"| {name} | {rate} | image, cold | {mb(ic['bytes'])} | {ic['pull_s']:.1f} | {ic['unpack_s']:.1f} | "
+                    f"{ic['start_s']:.1f} | **{ic['total_s']:.1f} s** |")
+        rows.append(f"| {name} | {rate} | composed, cold (base image + components) | {mb(cc['bytes'])} | "
+                    f"{cc['base_pull_s']:.1f} + {stage_s:.1f} | {cc['base_unpack_s']:.1f} | {cc['start_s']:.1f} | "
+                    f"**{cc['total_s']:.1f} s** |")
+        if "composed_framework_only" in r:
+            fo = r["composed_framework_only"]
+            rows.append(f"| {name} | {rate} | composed, framework only (CUDA, cuDNN staged) | {mb(fo['bytes'])} | "
+                        f"{fo['stage_s']:.1f} | | {fo['start_s']:.1f} | **{fo['total_s']:.1f} s** |")
+        rows.append(f"| {name} | {rate} | image, warm | 0 | | | {r['image_warm']['start_s']:.1f} | "
+                    f"**{r['image_warm']['total_s']:.1f} s** |")
+        rows.append(f"| {name} | {rate} | composed, warm | 0 | | | | **{r['composed_warm']['total_s']:.1f} s** |")
+    out = ["\n".join(rows)]
+    tr = result.get("trace")
+    if tr:
+        t = ["| link | strategy | bytes pulled per node | tasks that pulled | mean start s | p95 start s | max start s |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+        for rate, pr in tr["per_rate"].items():
+            for name, st in pr["strategies"].items():
+                t.append(f"| {rate} | {name} | {st['bytes_per_node'] / 1e9:.2f} GB | {st['tasks_that_pulled']} | "
+                         f"{st['mean_start_s']:.1f} | {st['p95_start_s']:.1f} | {st['max_start_s']:.1f} |")
+        out.append("\n".join(t))
+    return "\n\n".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=OUT)
@@ -442,6 +484,7 @@ def main() -> None:
     ap.add_argument("--tasks-per-day", type=int, default=12)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--trace-only", type=Path, help="replay the trace from a saved result.json")
+    ap.add_argument("--markdown", action="store_true", help="print the docs tables instead of JSON")
     ap.add_argument("--prepare-only", action="store_true", help="build the rootfs, store and layers, then stop")
     ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -470,7 +513,7 @@ def main() -> None:
         result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["trace"] = trace(result, nodes=args.nodes, weeks=args.weeks, seed=args.seed, tasks_per_day=args.tasks_per_day)
     (args.out / "result.json").write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
+    print(markdown(result) if args.markdown else json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -121,12 +121,15 @@ def export_flow(
     store_image_prefix: str | None = None,
     placer: Placer | None = None,
 ) -> dict[str, Any]:
-    """The flow as an Argo Workflow: every task placed (one batch) and composed up front."""
+    """The flow as an Argo Workflow: every task placed (the whole-flow plan) and composed up front."""
     from workflow.backends.argo import argo_workflow
     from workflow.backends.kube_objects import KubeOptions
 
     opts = KubeOptions(namespace=namespace, store_pvc=store_pvc, store_image_prefix=store_image_prefix)
     placer = placer or LazySolverPlacer(inventory=inventory, catalog_path=catalog)
+    plan_flow = getattr(placer, "plan_flow", None)
+    if plan_flow is not None:       # the whole flow placed jointly first; `place` then follows the plan
+        plan_flow(flow)
     placements = placer.place(list(flow.tasks))
     problems = [f"task '{n}': {p.error}" for n, p in placements.items() if p.error]
     if problems:

@@ -65,6 +65,8 @@ class HeartbeatLane:
         if content_type is None or content_type.partition(";")[0].strip().lower() != "application/json":
             return False
         name = match.group(1)
+        if len(name) > 253 or "\x00" in name:
+            return False  # the route refuses it (422 naming the path parameter)
         state = self._state
         try:
             principal = state.tokens.authenticate(authorization)

@@ -11,9 +11,7 @@ it grows past it. Access-log lines are JSON; heartbeats log at DEBUG so 10,000 a
 from __future__ import annotations
 
 import logging
-import re
 import time
-from itertools import accumulate
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,21 +19,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .errors import BodyTooLarge, InvalidInput
 from .heartbeat_lane import TEMPLATE as LANE_TEMPLATE
 from .heartbeat_lane import HeartbeatLane
+from .jsonscan import MAX_JSON_DEPTH, body_problem, json_depth
 from .metrics import Metrics
 from .problems import problem_response
 
 __all__ = ["MAX_JSON_DEPTH", "RequestMiddleware", "json_depth"]
-
-# Deeper JSON is refused with 422 before parsing: a body nested a few hundred levels deep parsed
-# fine but broke the response encoder (a 500 found by tests/reliability/test_rel_hostile.py).
-# The check runs before authentication, so it must stay linear in the body's length: one regex
-# pass that removes strings (an unterminated string runs to the end of the body, so the scan never
-# restarts), one `translate` that keeps only brackets, one pass summing them.
-MAX_JSON_DEPTH = 64
-_STRINGS = re.compile(rb'"[^"\\]*(?:\\[\s\S][^"\\]*)*"?')
-_FOLD = bytes.maketrans(b"{}", b"[]")
-_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
-_OPEN = ord("[")
 
 access_log = logging.getLogger("metadata_service.access")
 
@@ -71,14 +59,15 @@ class RequestMiddleware:
                 return
             if scope["method"] in ("POST", "PUT", "PATCH"):
                 # Buffer the body up to the limit (chunked bodies have no Content-Length), refuse
-                # JSON nested deeper than MAX_JSON_DEPTH, then replay it to the app.
+                # what jsonscan.py refuses (too deep, NaN/Infinity, numbers that do not fit; all
+                # checked in linear time, before authentication), then replay it to the app.
                 body, complete = await _read_limited(receive, limit)
                 if not complete:
                     await problem_response(_too_large(len(body), limit))(scope, receive, send_wrapper)
                     return
-                if json_depth(body) > MAX_JSON_DEPTH:
-                    error = InvalidInput(f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels", field="body")
-                    await problem_response(error)(scope, receive, send_wrapper)
+                problem = body_problem(body)
+                if problem is not None:
+                    await problem_response(InvalidInput(problem, field="body"))(scope, receive, send_wrapper)
                     return
                 if self.lane is not None and await self.lane.handle(scope, body, send_wrapper):
                     template = LANE_TEMPLATE
@@ -109,22 +98,6 @@ async def _read_limited(receive: Receive, limit: int) -> tuple[bytes, bool]:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks), True
-
-
-def json_depth(body: bytes) -> int:
-    """Deepest nesting of arrays/objects in a JSON text (strings ignored), in time linear in its length.
-
-    Each byte is looked at a bounded number of times: the string pattern cannot fail once it has
-    started (the closing quote is optional), so it never backtracks or rescans.
-    """
-    if b"[" not in body and b"{" not in body:
-        return 0
-    if b'"' in body:
-        body = _STRINGS.sub(b"", body)
-    brackets = body.translate(_FOLD, _NOT_BRACKETS)
-    if not brackets:
-        return 0
-    return max(0, max(accumulate(1 if c == _OPEN else -1 for c in brackets)))
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .errors import NotReady, ServiceError
+from .errors import InvalidInput, NotReady, ServiceError
 
 __all__ = [
     "field_path",
@@ -42,7 +42,14 @@ def service_error_response(error: ServiceError) -> JSONResponse:
 
 
 def unexpected_error_response(exc: Exception, method: str, path: str) -> JSONResponse:
-    """503 (retryable) for a database that is down or locked; otherwise a logged, bare 500."""
+    """503 (retryable) for a database that is down or locked, 422 for a value the database refused
+    (the schema bounds every stored field, so this is the backstop); otherwise a logged, bare 500."""
+    if _database_refused_value(exc):
+        log.warning("database refused a value on %s %s: %s", method, path, exc.__class__.__name__)
+        return problem_response(
+            InvalidInput("the database refused a value of this request (too long, out of range or a NUL)",
+                         field="body")
+        )
     if _database_unavailable(exc):
         # The database is down or unreachable (or SQLite stayed locked past its timeout):
         # retryable, so 503 like /readyz, not a 500 (tests/reliability: PostgreSQL restart).
@@ -119,6 +126,20 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         return unexpected_error_response(exc, request.method, request.url.path)
+
+
+def _database_refused_value(exc: BaseException) -> bool:
+    """A value the database cannot store (PostgreSQL: too long, NUL, bad JSON number; DataError)."""
+    from sqlalchemy.exc import DataError
+
+    if isinstance(exc, DataError):
+        return True
+    # psycopg refuses NUL characters itself, before sending; SQLAlchemy may pass that through as is.
+    try:
+        import psycopg
+    except ImportError:
+        return False
+    return isinstance(exc, psycopg.DataError)
 
 
 def _database_unavailable(exc: BaseException) -> bool:

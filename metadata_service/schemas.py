@@ -8,11 +8,12 @@ service stores them.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
+    "NO_NUL",
     "BatchSelectCreate",
     "CatalogPublic",
     "CatalogUpload",
@@ -34,6 +35,19 @@ __all__ = [
 NAME_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$"
 HASH_PATTERN = r"^[0-9a-fA-F]{8,128}$"
 TASK_STATES = ("Pending", "Running", "Succeeded", "Failed", "Skipped")
+# Every string stored in a text column is bounded to its column's length and may not contain NUL:
+# PostgreSQL refuses both (a 500 before), SQLite stored them, so the two databases disagreed.
+# Free-form JSON members (meta, spec, labels, requests) are stored as JSON and may hold anything.
+NO_NUL = r"^[^\x00]*$"
+
+
+def text(max_length: int, *, min_length: int = 0, **kw: Any) -> Any:
+    """A `Field` for a string stored in a text column: at most `max_length` characters, no NUL."""
+    return Field(min_length=min_length, max_length=max_length, pattern=NO_NUL, **kw)
+
+
+ComponentName = Annotated[str, text(200)]
+TaskName = Annotated[str, text(200, min_length=1)]
 
 
 class GpuEntry(BaseModel):
@@ -41,9 +55,9 @@ class GpuEntry(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    product: str = Field(min_length=1, max_length=200)
+    product: str = text(200, min_length=1)
     memory_mib: int | None = Field(default=None, ge=0, le=2**31 - 1)
-    compute_capability: str | None = Field(default=None, pattern=r"^\d+\.\d+$")
+    compute_capability: str | None = Field(default=None, pattern=r"^\d+\.\d+$", max_length=16)
     count: int = Field(default=1, ge=1, le=4096)
     free: int | None = Field(default=None, ge=0)
 
@@ -60,11 +74,11 @@ class NodeEntry(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     name: str = Field(pattern=NAME_PATTERN)
-    cluster: str | None = Field(default=None, max_length=253)
-    arch: str = Field(min_length=1, max_length=32)
-    driver_version: str | None = Field(default=None, pattern=r"^\d+(\.\d+){0,3}$")
+    cluster: str | None = text(253, default=None)
+    arch: str = text(32, min_length=1)
+    driver_version: str | None = Field(default=None, pattern=r"^\d+(\.\d+){0,3}$", max_length=64)
     gpus: list[GpuEntry] = Field(default_factory=list, max_length=256)
-    cached_components: list[str] = Field(default_factory=list, max_length=10_000)
+    cached_components: list[ComponentName] = Field(default_factory=list, max_length=10_000)
     labels: dict[str, str] = Field(default_factory=dict)
 
 
@@ -187,13 +201,13 @@ class FlowTaskUpdate(BaseModel):
 
     state: Literal["Pending", "Running", "Succeeded", "Failed", "Skipped"] = "Pending"
     attempts: int | None = Field(default=None, ge=0, le=2**31 - 1)
-    node: str | None = None
+    node: str | None = text(253, default=None)
     runtime: dict[str, Any] | None = None
     exit_code: int | None = Field(default=None, ge=-(2**31), le=2**31 - 1)
-    message: str | None = Field(default=None, max_length=10_000)
+    message: str | None = text(10_000, default=None)
     started_at: float | None = None
     finished_at: float | None = None
-    log: str | None = Field(default=None, description="appended to the task's log")
+    log: str | None = Field(default=None, pattern=NO_NUL, description="appended to the task's log")
 
 
 class FlowCreate(BaseModel):
@@ -202,15 +216,15 @@ class FlowCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str | None = Field(default=None, pattern=NAME_PATTERN, max_length=100)
-    flow: str = Field(min_length=1, max_length=200)
+    flow: str = text(200, min_length=1)
     status: Literal["Pending", "Running", "Succeeded", "Failed"] | None = Field(
         default=None, description="the run's status as the runner sees it; omitted: derived from the tasks"
     )
-    digest: str | None = Field(default=None, max_length=128, description="the flow file's digest (resume key)")
-    backend: str | None = Field(default=None, max_length=50)
+    digest: str | None = text(128, default=None, description="the flow file's digest (resume key)")
+    backend: str | None = text(50, default=None)
     spec: dict[str, Any] | None = Field(default=None, description="the Contract 5 flow document, optional")
     meta: dict[str, Any] | None = Field(default=None, description="free-form runner data (e.g. flow_path)")
-    tasks: dict[str, FlowTaskUpdate] = Field(default_factory=dict)
+    tasks: dict[TaskName, FlowTaskUpdate] = Field(default_factory=dict)
 
 
 class FlowTaskPublic(BaseModel):

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..deps import Admin, Reader, ReadSession, State
 from ..errors import NotReady
-from ..schemas import CatalogPublic, CatalogUpload
+from ..schemas import NO_NUL, CatalogPublic, CatalogUpload
 from ..storage import catalogs as catalog_store
 
 __all__ = ["router"]
@@ -31,8 +31,12 @@ def get_catalog(_: Reader, session: ReadSession) -> Any:
 def get_components(
     _: Reader,
     state: State,
-    kind: str | None = Query(default=None, description="cuda, cudnn, python, driver, gpu, pytorch, ..."),
-    name: str | None = Query(default=None, description="case-insensitive substring of the name"),
+    kind: str | None = Query(
+        default=None, max_length=64, pattern=NO_NUL, description="cuda, cudnn, python, driver, gpu, pytorch, ..."
+    ),
+    name: str | None = Query(
+        default=None, max_length=200, pattern=NO_NUL, description="case-insensitive substring of the name"
+    ),
 ) -> list[dict[str, Any]]:
     return state.holder.current().component_rows(kind=kind, name=name)
 

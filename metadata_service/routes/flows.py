@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import PlainTextResponse
 
 from ..deps import Admin, Reader, ReadSession, State, WriteSession
-from ..schemas import FlowCreate, FlowPublic, FlowTaskPublic
+from ..schemas import NO_NUL, FlowCreate, FlowPublic, FlowTaskPublic
 from ..storage import flows as flow_store
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/flows", tags=["flows"])
+RunId = Path(max_length=100, pattern=NO_NUL)
+Task = Path(max_length=200, pattern=NO_NUL)
 
 
 def _public(view: flow_store.RunView, *, spec: bool) -> FlowPublic:
@@ -75,9 +77,11 @@ def post_flow(body: FlowCreate, principal: Admin, session: WriteSession, state: 
 def list_flows(
     _: Reader,
     session: ReadSession,
-    flow: str | None = Query(default=None),
-    digest: str | None = Query(default=None),
-    state: str | None = Query(default=None, description="Pending, Running, Succeeded or Failed"),
+    flow: str | None = Query(default=None, max_length=200, pattern=NO_NUL),
+    digest: str | None = Query(default=None, max_length=128, pattern=NO_NUL),
+    state: str | None = Query(
+        default=None, max_length=16, pattern=NO_NUL, description="Pending, Running, Succeeded or Failed"
+    ),
     limit: int = Query(100, ge=1, le=1000),
 ) -> Any:
     views = flow_store.list_runs(session, flow=flow, digest=digest, state=state, limit=limit)
@@ -85,12 +89,12 @@ def list_flows(
 
 
 @router.get("/{run_id}", response_model=FlowPublic, summary="One flow run with its tasks' states")
-def get_flow(run_id: str, _: Reader, session: ReadSession) -> Any:
+def get_flow(_: Reader, session: ReadSession, run_id: str = RunId) -> Any:
     return _public(flow_store.get_run(session, run_id=run_id), spec=True)
 
 
 @router.get(
     "/{run_id}/tasks/{task}/logs", response_class=PlainTextResponse, summary="A task's log text (text/plain)"
 )
-def get_task_logs(run_id: str, task: str, _: Reader, session: ReadSession) -> Any:
+def get_task_logs(_: Reader, session: ReadSession, run_id: str = RunId, task: str = Task) -> Any:
     return PlainTextResponse(flow_store.get_task_log(session, run_id=run_id, task=task))

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Path, Response
 
 from ..deps import Admin, Reader, ReadSession, State, WriteSession
 from ..errors import InvalidInput
-from ..schemas import ModelCreate, ModelPublic
+from ..schemas import NO_NUL, ModelCreate, ModelPublic
 from ..storage import models as model_store
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
+ModelName = Path(max_length=253, pattern=NO_NUL)
 
 
 def _validate_request(request: dict[str, Any]) -> None:
@@ -44,11 +45,11 @@ def list_models(_: Reader, session: ReadSession) -> Any:
 
 
 @router.get("/{name}", response_model=ModelPublic, summary="One registered model")
-def get_model(name: str, _: Reader, session: ReadSession) -> Any:
+def get_model(_: Reader, session: ReadSession, name: str = ModelName) -> Any:
     return model_store.get_model(session, name=name)
 
 
 @router.delete("/{name}", status_code=204, summary="Remove a registered model (admin)")
-def delete_model(name: str, _: Admin, session: WriteSession) -> Response:
+def delete_model(_: Admin, session: WriteSession, name: str = ModelName) -> Response:
     model_store.delete_model(session, name=name)
     return Response(status_code=204)

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from ..deps import AnyPrincipal, Reader, ReadSession, ServiceState, State
 from ..errors import NotReady
 from ..heartbeats import public_answer
-from ..schemas import HeartbeatCreate, HeartbeatPublic, NodePublic
+from ..schemas import NO_NUL, HeartbeatCreate, HeartbeatPublic, NodePublic
 from ..selection import sweep_inventory
 from ..storage import nodes as node_store
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/nodes", tags=["nodes"])
+NodeName = Path(max_length=253, pattern=NO_NUL)
 
 
 @router.put(
@@ -23,7 +24,7 @@ router = APIRouter(prefix="/v1/nodes", tags=["nodes"])
     response_model=HeartbeatPublic,
     summary="Agent heartbeat: full inventory, or liveness with the inventory hash (409: send it in full)",
 )
-async def heartbeat(name: str, body: HeartbeatCreate, principal: AnyPrincipal, state: State) -> Any:
+async def heartbeat(body: HeartbeatCreate, principal: AnyPrincipal, state: State, name: str = NodeName) -> Any:
     principal.require_node_writer(name)
     outcome = await state.heartbeats.receive(name, body)
     return public_answer(outcome, ttl_s=state.settings.node_ttl_s)
@@ -74,8 +75,10 @@ def list_nodes(
     _: Reader,
     session: ReadSession,
     state: State,
-    cluster: str | None = Query(default=None),
-    gpu: str | None = Query(default=None, description="case-insensitive substring of a GPU product"),
+    cluster: str | None = Query(default=None, max_length=253, pattern=NO_NUL),
+    gpu: str | None = Query(
+        default=None, max_length=200, pattern=NO_NUL, description="case-insensitive substring of a GPU product"
+    ),
     stale: bool | None = Query(default=None, description="only stale (true) or only live (false) nodes"),
     limit: int = Query(default=1000, ge=1, le=10_000),
     offset: int = Query(default=0, ge=0, le=2**31 - 1),  # larger: 500 on SQLite (fuzzing found it)
@@ -88,7 +91,7 @@ def list_nodes(
 
 
 @router.get("/{name}", response_model=NodePublic, summary="One node, with the agent's detail")
-def get_node(name: str, _: Reader, session: ReadSession, state: State) -> Any:
+def get_node(_: Reader, session: ReadSession, state: State, name: str = NodeName) -> Any:
     view = node_store.get_node(session, name=name)
     excluded = _excluder(state)(view.node.entry)
     return _public(view, now=state.clock(), ttl_s=state.settings.node_ttl_s, detail=True, excluded=excluded)
@@ -98,7 +101,9 @@ inventory_router = APIRouter(prefix="/v1/inventory", tags=["nodes"])
 
 
 @inventory_router.get("", summary="The live inventory as one Contract 2 document (stale nodes left out)")
-def get_inventory(_: Reader, state: State, cluster: str | None = Query(default=None)) -> dict[str, Any]:
+def get_inventory(
+    _: Reader, state: State, cluster: str | None = Query(default=None, max_length=253, pattern=NO_NUL)
+) -> dict[str, Any]:
     sweep_inventory(state.db, now=state.clock(), ttl_s=state.settings.node_ttl_s)
     with state.db.read_session() as session:
         revision = node_store.inventory_revision(session)

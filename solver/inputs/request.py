@@ -34,6 +34,9 @@ FRAMEWORKS = ("pytorch", "tensorflow", "onnxruntime", "tensorrt", "jax", "vllm",
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4")
 ARCHES = ("x86_64", "aarch64")
 FORMAT_KINDS = ("onnx", "tensorrt-engine", "torchscript", "savedmodel", "safetensors")
+# Bounds that keep hostile numbers (NaN, 1e400, 400-digit integers) out of the solver's arithmetic.
+MAX_GPU_MEMORY_GIB = 1_048_576
+MAX_GPU_COUNT = 65_536
 REQUIRE_KINDS = ("cuda", "cudnn", "tensorrt", "python", "pytorch", "tensorflow", "onnxruntime", "jax", "vllm", "sglang",
                  "tensorrt-llm")
 _KEYS = {"name", "framework", "framework_version", "python", "precision", "min_gpu_memory_gib", "gpu_count",
@@ -116,12 +119,20 @@ def _choice(value: Any, field: str, choices: tuple[str, ...]) -> str:
     return text
 
 
-def _int(value: Any, field: str, minimum: int) -> int:
+def _int(value: Any, field: str, minimum: int, maximum: int = 2**31 - 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidRequest(field, f"expected an integer, got {value!r}")
-    if value < minimum:
-        raise InvalidRequest(field, f"must be >= {minimum}, got {value}")
+        raise InvalidRequest(field, f"expected an integer, got {_short(value)}")
+    if not minimum <= value <= maximum:
+        raise InvalidRequest(field, f"must be between {minimum} and {maximum}, got {_short(value)}")
     return value
+
+
+def _short(value: Any) -> str:
+    """repr() of a value for a message, cut short (a 5,000-digit integer must not fill the screen)."""
+    if isinstance(value, int) and abs(value) >= 10**30:
+        return f"an integer of {len(str(abs(value)))} digits"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _format(raw: Any) -> ArtifactFormat:
@@ -138,7 +149,7 @@ def _format(raw: Any) -> ArtifactFormat:
     cc = raw.get("compute_capability")
     return ArtifactFormat(
         kind=kind,
-        opset=_int(opset, "format.opset", 1) if opset is not None else None,
+        opset=_int(opset, "format.opset", 1, 10_000) if opset is not None else None,
         tensorrt_version=parse_version_field(trt, "format.tensorrt_version") if trt is not None else None,
         compute_capability=parse_version_field(cc, "format.compute_capability") if cc is not None else None,
     )
@@ -210,8 +221,10 @@ def parse_request(data: Mapping[str, Any]) -> ModelRequest:
     py = data.get("python")
     precision = data.get("precision")
     mem = data.get("min_gpu_memory_gib")
-    if mem is not None and (isinstance(mem, bool) or not isinstance(mem, int | float) or mem < 0):
-        raise InvalidRequest("min_gpu_memory_gib", f"expected a number >= 0, got {mem!r}")
+    if mem is not None and (
+        isinstance(mem, bool) or not isinstance(mem, int | float) or not 0 <= mem <= MAX_GPU_MEMORY_GIB
+    ):  # NaN fails both comparisons
+        raise InvalidRequest("min_gpu_memory_gib", f"expected a number from 0 to {MAX_GPU_MEMORY_GIB}, got {_short(mem)}")
     count = data.get("gpu_count")
     name = data.get("name")
     artifact = _artifact(data.get("artifact"))
@@ -219,7 +232,7 @@ def parse_request(data: Mapping[str, Any]) -> ModelRequest:
     tp = serving.tensor_parallel if serving is not None else 1
     if count is None:
         count = tp
-    elif serving is not None and count and _int(count, "gpu_count", 0) < tp:
+    elif serving is not None and count and _int(count, "gpu_count", 0, MAX_GPU_COUNT) < tp:
         raise InvalidRequest("gpu_count", f"{count} GPUs cannot hold serving.tensor_parallel = {tp}")
     memory = None
     if artifact is not None and mem is None and count:
@@ -233,7 +246,7 @@ def parse_request(data: Mapping[str, Any]) -> ModelRequest:
         python=parse_spec_field(py, "python") if py is not None else None,
         precision=_choice(precision, "precision", PRECISIONS) if precision is not None else None,
         min_gpu_memory_gib=float(mem) if mem is not None else None,
-        gpu_count=_int(1 if count is None else count, "gpu_count", 0),
+        gpu_count=_int(1 if count is None else count, "gpu_count", 0, MAX_GPU_COUNT),
         arch=_arch(data.get("arch")),
         format=_format(data["format"]) if data.get("format") is not None else None,
         requires=_requires(data.get("requires")),

@@ -101,3 +101,143 @@ def test_catalog_that_drops_a_reported_product_excludes_the_node(client: Any, to
     # and the agent's next full heartbeat with that GPU is refused, naming the field
     r = _beat(client, tokens, "agent", bare)
     assert r.status_code == 422 and r.json()["field"] == "node.gpus[0].product"
+
+
+# -- 3. what PostgreSQL refuses is refused by the schema on both databases (never a 500) -----------
+LONG = "9" * 300
+
+
+def _gpu(**over: Any) -> dict[str, Any]:
+    gpu = {"product": "NVIDIA L4", "memory_mib": 23034, "compute_capability": "8.9", "count": 1}
+    gpu.update(over)
+    return gpu
+
+
+HEARTBEATS = {
+    "driver_version too long": ({"driver_version": "5" * 70}, "node.driver_version"),
+    "compute_capability too long": ({"gpus": [_gpu(compute_capability=LONG + ".0")]}, "node.gpus[0].compute_capability"),
+    "cached component too long": ({"cached_components": ["cuda/" + LONG]}, "node.cached_components[0]"),
+    "NUL in cluster": ({"cluster": "edge\x00x"}, "node.cluster"),
+    "NUL in arch": ({"arch": "x86\x0064"}, "node.arch"),
+    "NUL in product": ({"gpus": [_gpu(product="NVIDIA\x00L4")]}, "node.gpus[0].product"),
+    "NUL in cached component": ({"cached_components": ["cuda/12\x00.4"]}, "node.cached_components[0]"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HEARTBEATS))
+def test_heartbeat_fields_are_bounded(client: Any, tokens: Any, case: str) -> None:
+    over, field = HEARTBEATS[case]
+    r = _beat(client, tokens, "agent", node_entry("node-a", **over))
+    assert r.status_code == 422, r.text[:300]
+    assert r.json()["field"] == field, r.json()
+
+
+FLOW_TASKS = {
+    "task name too long": ({"t" * 300: {"state": "Running"}}, "tasks"),
+    "task node too long": ({"t": {"state": "Running", "node": "n" * 300}}, "tasks.t.node"),
+    "NUL in task name": ({"t\x00": {"state": "Running"}}, "tasks"),
+    "NUL in message": ({"t": {"state": "Failed", "message": "bad\x00"}}, "tasks.t.message"),
+    "NUL in log": ({"t": {"state": "Running", "log": "line\x00\n"}}, "tasks.t.log"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FLOW_TASKS))
+def test_flow_fields_are_bounded(client: Any, tokens: Any, case: str) -> None:
+    tasks, field = FLOW_TASKS[case]
+    r = client.post("/v1/flows", json={"flow": "f", "tasks": tasks}, headers=tokens.h("admin"))
+    assert r.status_code == 422, r.text[:300]
+    assert r.json()["field"].startswith(field), r.json()
+
+
+@pytest.mark.parametrize("value", ["f\x00", "f" * 300])
+@pytest.mark.parametrize("key", ["flow", "digest", "backend"])
+def test_flow_run_fields_are_bounded(client: Any, tokens: Any, key: str, value: str) -> None:
+    body = {"flow": "f", key: value}
+    r = client.post("/v1/flows", json=body, headers=tokens.h("admin"))
+    assert r.status_code == 422 and r.json()["field"] == key, r.text[:300]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/models/a%00b",
+        "/v1/nodes/a%00b",
+        "/v1/flows/a%00b",
+        "/v1/flows/x/tasks/a%00b/logs",
+        "/v1/nodes?cluster=a%00b",
+        "/v1/nodes?gpu=a%00b",
+        "/v1/flows?flow=a%00b",
+        "/v1/flows?digest=a%00b",
+        "/v1/flows?state=a%00b",
+        "/v1/inventory?cluster=a%00b",
+        "/v1/catalog/components?name=a%00b",
+        "/v1/models/" + "m" * 300,
+    ],
+)
+def test_nul_and_overlong_in_paths_and_queries_are_4xx(client: Any, tokens: Any, path: str) -> None:
+    r = client.get(path, headers=tokens.h("admin"))
+    assert 400 <= r.status_code < 500, (path, r.status_code, r.text[:300])
+    assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_nul_in_a_model_name_to_delete_is_4xx(client: Any, tokens: Any) -> None:
+    r = client.delete("/v1/models/a%00b", headers=tokens.h("admin"))
+    assert 400 <= r.status_code < 500, r.text[:300]
+
+
+@pytest.mark.parametrize("name", ["a%00b", "n" * 300])
+@pytest.mark.parametrize("body", [{"inventory_hash": "abcdef0123"}, {"node": None, "inventory_hash": "abcdef0123"}])
+def test_heartbeat_path_is_bounded_in_the_lane_and_the_route(
+    client: Any, tokens: Any, name: str, body: dict[str, Any]
+) -> None:
+    r = client.put(f"/v1/nodes/{name}/heartbeat", json=body, headers=tokens.h("admin"))
+    assert r.status_code == 422 and r.json()["field"] == "name", r.text[:300]
+
+
+def test_a_database_data_error_is_a_422_never_a_500() -> None:
+    from sqlalchemy.exc import DataError
+
+    from metadata_service.problems import unexpected_error_response
+
+    error = DataError("INSERT INTO t VALUES (%(v)s)", {"v": "secret\x00"}, Exception("value too long"))
+    response = unexpected_error_response(error, "POST", "/v1/flows")
+    assert response.status_code == 422
+    assert b"secret" not in response.body and b"INSERT" not in response.body
+
+
+# -- 8. NaN, Infinity and numbers that do not fit never reach the solver or a JSON column ------------
+HOSTILE_NUMBERS = ["NaN", "Infinity", "-Infinity", "1e400", "-1E+400", "9" * 400]
+
+
+@pytest.mark.parametrize("number", HOSTILE_NUMBERS)
+def test_hostile_numbers_in_a_selection_are_422(client: Any, tokens: Any, number: str) -> None:
+    body = '{"model": {"name": "m", "framework": "pytorch", "min_gpu_memory_gib": NUMBER}}'.replace("NUMBER", number)
+    r = client.post("/v1/select", content=body, headers={**tokens.h("reader"), "Content-Type": "application/json"})
+    assert r.status_code == 422, r.text[:300]
+    assert r.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize("number", HOSTILE_NUMBERS)
+def test_hostile_numbers_in_json_columns_are_422(client: Any, tokens: Any, number: str) -> None:
+    body = '{"flow": "f", "meta": {"x": NUMBER}, "tasks": {"t": {"runtime": {"n": NUMBER}}}}'.replace("NUMBER", number)
+    r = client.post("/v1/flows", content=body, headers={**tokens.h("admin"), "Content-Type": "application/json"})
+    assert r.status_code == 422, r.text[:300]
+    model = '{"name": "nan-model", "request": {"framework": "pytorch", "min_gpu_memory_gib": NUMBER}}'
+    model = model.replace("NUMBER", number)
+    r = client.post("/v1/models", content=model, headers={**tokens.h("admin"), "Content-Type": "application/json"})
+    assert r.status_code == 422, r.text[:300]
+    # nothing was registered, so selecting by that name is a plain 422 "no such model", not a 500
+    r = client.post("/v1/select", json={"model_name": "nan-model"}, headers=tokens.h("reader"))
+    assert r.status_code == 422 and r.json()["field"] == "model_name"
+
+
+def test_a_5000_digit_top_is_422(client: Any, tokens: Any) -> None:
+    body = '{"model": {"framework": "pytorch"}, "top": ' + "1" * 5000 + "}"
+    r = client.post("/v1/select", content=body, headers={**tokens.h("reader"), "Content-Type": "application/json"})
+    assert r.status_code == 422, r.text[:300]
+
+
+def test_huge_but_finite_numbers_in_a_model_are_422_from_the_parser(client: Any, tokens: Any) -> None:
+    r = client.post("/v1/select", json={"model": {"framework": "pytorch", "gpu_count": 10**18}},
+                    headers=tokens.h("reader"))
+    assert r.status_code == 422 and r.json()["field"] == "model.gpu_count", r.text[:300]

@@ -107,8 +107,11 @@ class Engine:
             old = record.tasks.get(t.name, TaskRecord(t.name))
             if resumed and old.state == "Running" and old.pid:
                 from workflow.backends.local import stop_stale_process
+                from workflow.backends.proctree import DEFAULT_GRACE_S
 
-                stop_stale_process(old.pid, run_id=run_id, task=t.name)
+                # returns once the stale task is gone (SIGTERM, grace, SIGKILL): never two at once
+                grace = getattr(self.backend, "kill_grace_s", DEFAULT_GRACE_S)
+                stop_stale_process(old.pid, run_id=run_id, task=t.name, grace=grace)
             records[t.name] = reset_for_resume(old) if resumed else old
             if records[t.name] != old:
                 self.state.update_task(run_id, records[t.name])

@@ -67,7 +67,10 @@ class ExpressionInvalid(WorkflowError, ValueError):
     def __init__(self, message: str, *, expression: str, position: int) -> None:
         self.expression = expression
         self.position = position
-        super().__init__(f"{message} at column {position + 1} of {expression!r}")
+        shown = expression if len(expression) <= 120 else expression[max(0, position - 40):position + 40]
+        where = "" if shown is expression else f" (near {shown!r}, of {len(expression)} characters)"
+        super().__init__(f"{message} at column {position + 1} of {expression!r}" if not where
+                         else f"{message} at column {position + 1}{where}")
 
 
 class StoreError(WorkflowError):

@@ -10,6 +10,10 @@ Grammar (the operators Argo's `depends` uses, so an export mirrors the flow one 
 
 Nothing here calls `eval`. A list `[a, b]` is `a && b`. Evaluation happens once every referenced
 task is final; a `False` result means the task is Skipped.
+
+Bounds (a flow file is input too): an expression is at most `MAX_LENGTH` characters and nests
+`!` and `(` at most `MAX_DEPTH` deep, so parsing, rendering and evaluating never reach Python's
+recursion limit; the tokenizer is one left-to-right pass (it never copies the rest of the text).
 """
 
 from __future__ import annotations
@@ -20,10 +24,13 @@ from dataclasses import dataclass
 
 from workflow.errors import ExpressionInvalid
 
-__all__ = ["STATES", "And", "Expr", "Not", "Or", "Ref", "parse_depends", "parse_expression"]
+__all__ = ["MAX_DEPTH", "MAX_LENGTH", "STATES", "And", "Expr", "Not", "Or", "Ref", "parse_depends", "parse_expression"]
 
 STATES = ("Succeeded", "Failed", "Skipped")
+MAX_LENGTH = 10_000
+MAX_DEPTH = 64
 _TOKEN = re.compile(r"\s*(?:(?P<op>&&|\|\||!|\(|\))|(?P<ref>[A-Za-z0-9_][A-Za-z0-9_-]*(?:\.[A-Za-z]+)?))")
+_SPACE = re.compile(r"\s*")
 
 
 @dataclass(frozen=True)
@@ -100,14 +107,16 @@ class _Tok:
 
 
 def _tokenize(text: str) -> list[_Tok]:
+    if len(text) > MAX_LENGTH:
+        raise ExpressionInvalid(f"longer than {MAX_LENGTH} characters", expression=text[:40] + "...", position=MAX_LENGTH)
     tokens: list[_Tok] = []
     pos = 0
     while pos < len(text):
-        if text[pos:].strip() == "":
-            break
         m = _TOKEN.match(text, pos)
         if m is None:
-            bad = pos + (len(text[pos:]) - len(text[pos:].lstrip()))
+            bad = _SPACE.match(text, pos).end()  # type: ignore[union-attr]  # always matches
+            if bad == len(text):
+                break  # only trailing whitespace left
             raise ExpressionInvalid(f"unexpected character {text[bad]!r}", expression=text, position=bad)
         kind = "op" if m.group("op") else "ref"
         tokens.append(_Tok(kind, m.group(kind), m.start(kind)))
@@ -121,6 +130,7 @@ class _Parser:
         self.text = text
         self.tokens = _tokenize(text)
         self.i = 0
+        self.depth = 0
 
     def peek(self) -> _Tok:
         return self.tokens[self.i]
@@ -157,18 +167,27 @@ class _Parser:
 
     def parse_unary(self) -> Expr:
         tok = self.take()
-        if tok.text == "!":
-            return Not(self.parse_unary())
-        if tok.text == "(":
-            inner = self.parse_or()
-            close = self.take()
-            if close.text != ")":
-                raise self.fail("missing ')'", close)
-            return inner
+        if tok.text in ("!", "("):
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise self.fail(f"nested deeper than {MAX_DEPTH} levels of '!' and '('", tok)
+            try:
+                return self._nested(tok)
+            finally:
+                self.depth -= 1
         if tok.kind == "ref":
             return _ref(tok, self)
         what = "end of expression" if tok.kind == "end" else repr(tok.text)
         raise self.fail(f"expected a task name, '!' or '(' but found {what}", tok)
+
+    def _nested(self, tok: _Tok) -> Expr:
+        if tok.text == "!":
+            return Not(self.parse_unary())
+        inner = self.parse_or()
+        close = self.take()
+        if close.text != ")":
+            raise self.fail("missing ')'", close)
+        return inner
 
 
 def _ref(tok: _Tok, parser: _Parser) -> Ref:

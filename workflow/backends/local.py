@@ -4,8 +4,10 @@ Argument lists only, never a shell. A task without a model runs in the runner's 
 (its interpreter first on PATH). A task with a model runs in a *bare* base environment — a venv
 with no packages, created once under the state folder, standing in for a plain base image — plus
 its composed components on PATH / LD_LIBRARY_PATH / PYTHONPATH: whatever it imports comes from
-the store. Each task gets its own process group so a timeout or cancel ends all of it. Serving
-tasks are started, health-checked over HTTP, and stopped when the run ends.
+the store. Each task gets its own process group; a timeout or cancel, and the end of its main
+process, end every process it started, including those that left the group (proctree.py: SIGTERM,
+a grace period, then SIGKILL). Serving tasks are started, health-checked over HTTP, and stopped
+when the run ends.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import IO
 
 from workflow.backends.base import Launch, Outcome, task_env
+from workflow.backends.proctree import DEFAULT_GRACE_S, end_task, task_processes
 from workflow.errors import BackendError
 
 __all__ = ["LocalBackend", "stop_stale_process"]
@@ -33,55 +35,63 @@ _PASS_THROUGH = ("HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR", "OMP_NUM_THRE
 _SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
-def _kill_group(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
+def stop_stale_process(pid: int, *, run_id: str, task: str, grace: float = DEFAULT_GRACE_S) -> bool:
+    """End what a killed runner left of a task, and return only once it is all gone.
 
-
-def stop_stale_process(pid: int, *, run_id: str, task: str) -> bool:
-    """End a task process left by a killed runner, only if its environment proves it is ours."""
+    Its process group is signalled only if `pid` still proves to be ours (its environment names
+    the run and task: the pid may have been reused); every process carrying the run and task is
+    ended either way, SIGTERM first, SIGKILL after `grace` seconds. Resume relaunches the task
+    after this returns, so a task that ignores SIGTERM never runs twice at once.
+    """
     try:
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     except OSError:
+        environ = []
+    ours = f"RTFIT_RUN_ID={run_id}".encode() in environ and f"RTFIT_TASK={task}".encode() in environ
+    if not ours and not task_processes(run_id, task):
         return False
-    if f"RTFIT_RUN_ID={run_id}".encode() not in environ or f"RTFIT_TASK={task}".encode() not in environ:
-        return False
-    _kill_group(pid, signal.SIGTERM)
+    end_task(run_id, task, group=pid if ours else None, grace=grace)
     return True
 
 
 class _ProcessHandle:
-    def __init__(self, proc: subprocess.Popen[bytes], log: IO[bytes]) -> None:
+    def __init__(
+        self, proc: subprocess.Popen[bytes], log: IO[bytes], *, run_id: str, task: str, grace: float
+    ) -> None:
         self.proc = proc
         self.pid: int | None = proc.pid
         self._log = log
+        self._run_id = run_id
+        self._task = task
+        self._grace = grace
+
+    def _end_all(self) -> None:
+        """End every process of this task (the main one, what it left behind, what left the group)."""
+        end_task(self._run_id, self._task, group=self.proc.pid, grace=self._grace, reap=self.proc.poll)
+        self.proc.wait()
+        self._log.close()
 
     def poll(self) -> Outcome | None:
         code = self.proc.poll()
         if code is None:
             return None
-        self._log.close()
+        self._end_all()  # a task is over when its main process is: nothing it started outlives it
         if code == 0:
             return Outcome(True, 0, "exit 0")
         return Outcome(False, code, f"exit {code}" if code > 0 else f"killed by signal {-code}")
 
     def cancel(self) -> None:
-        _kill_group(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            _kill_group(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        self._log.close()
+        self._end_all()
 
 
 class _ServeHandle(_ProcessHandle):
     """Success once GET http://127.0.0.1:<port><health> answers 200; failure if it exits first."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], log: IO[bytes], url: str, startup_timeout: float) -> None:
-        super().__init__(proc, log)
+    def __init__(
+        self, proc: subprocess.Popen[bytes], log: IO[bytes], url: str, startup_timeout: float, *,
+        run_id: str, task: str, grace: float,
+    ) -> None:
+        super().__init__(proc, log, run_id=run_id, task=task, grace=grace)
         self.url = url
         self.deadline = time.monotonic() + startup_timeout
         self.healthy = False
@@ -91,7 +101,7 @@ class _ServeHandle(_ProcessHandle):
             return Outcome(True, None, f"serving, healthy at {self.url}")
         code = self.proc.poll()
         if code is not None:
-            self._log.close()
+            self._end_all()
             return Outcome(False, code, f"server exited with {code} before it was healthy")
         try:
             with urllib.request.urlopen(self.url, timeout=1) as resp:  # noqa: S310 - 127.0.0.1 only
@@ -112,8 +122,9 @@ class LocalBackend:
     name = "local"
     mount_root: str | None = None
 
-    def __init__(self, *, state_dir: str | Path) -> None:
+    def __init__(self, *, state_dir: str | Path, kill_grace_s: float = DEFAULT_GRACE_S) -> None:
         self.state_dir = Path(state_dir).absolute()
+        self.kill_grace_s = kill_grace_s  # SIGTERM to SIGKILL when a task is cancelled or ends
         version = platform.python_version()
         self.provided: Mapping[str, str] = {"python": version}
         self._serving: list[_ServeHandle] = []
@@ -145,7 +156,7 @@ class LocalBackend:
             env = dict(os.environ)
             env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", _SYSTEM_PATH)
             env.update(task_env(launch, artifacts=artifacts))
-            return env
+            return _marked(env, launch)
         env = {k: os.environ[k] for k in _PASS_THROUGH if k in os.environ}
         composed = dict(launch.composed.env)
         bins = [composed.pop("PATH", ""), str(self.base_env() / "bin"), _SYSTEM_PATH]
@@ -153,13 +164,13 @@ class LocalBackend:
         env.update(composed)
         env["PYTHONNOUSERSITE"] = "1"
         env.update(task_env(launch, artifacts=artifacts))
-        return env
+        return _marked(env, launch)
 
     def launch(self, launch: Launch) -> _ProcessHandle:
         env = self._environment(launch)
         argv = list(launch.task.command)
         exe = shutil.which(argv[0], path=env["PATH"]) if "/" not in argv[0] else argv[0]
-        cwd = launch.flow.base_dir / (launch.task.workdir or ".")
+        cwd = _workdir(launch)
         launch.log_path.parent.mkdir(parents=True, exist_ok=True)
         launch.artifacts_dir.mkdir(parents=True, exist_ok=True)
         log = launch.log_path.open("ab")
@@ -177,15 +188,46 @@ class LocalBackend:
             log.close()
             raise BackendError(f"task '{launch.task.name}': cannot start {argv[0]!r}: {e}") from e
         serve = launch.task.serve
+        run_id, task, grace = launch.run_id, launch.task.name, self.kill_grace_s
         if serve is None:
-            return _ProcessHandle(proc, log)
-        handle = _ServeHandle(proc, log, f"http://127.0.0.1:{serve.port}{serve.health}", serve.startup_timeout)
+            return _ProcessHandle(proc, log, run_id=run_id, task=task, grace=grace)
+        handle = _ServeHandle(proc, log, f"http://127.0.0.1:{serve.port}{serve.health}", serve.startup_timeout,
+                              run_id=run_id, task=task, grace=grace)
         self._serving.append(handle)
         return handle
 
     def close(self) -> None:
-        """Stop the serving processes this backend started."""
+        """Stop the serving processes this backend started (and everything they started)."""
         for handle in self._serving:
             if handle.proc.poll() is None:
                 handle.cancel()
         self._serving.clear()
+
+
+def _marked(env: dict[str, str], launch: Launch) -> dict[str, str]:
+    """The run and task identity last, so a task's own `env` cannot hide its processes (proctree.py)."""
+    env["RTFIT_RUN_ID"] = launch.run_id
+    env["RTFIT_TASK"] = launch.task.name
+    return env
+
+
+def _workdir(launch: Launch) -> Path:
+    """The task's working folder, resolved (symlinks followed) and proven inside the flow's folder.
+
+    The flow parser refuses absolute paths and '..' in `workdir`, but only as a string: a symlink
+    inside the flow folder (`sub -> /etc`) passed that check and ran the task elsewhere.
+    """
+    base = launch.flow.base_dir.resolve()
+    workdir = launch.task.workdir or "."
+    try:
+        cwd = (base / workdir).resolve(strict=True)
+    except (OSError, RuntimeError) as e:  # missing, or a symlink loop
+        raise BackendError(f"task '{launch.task.name}': workdir {workdir!r} does not exist in {base}") from e
+    if cwd != base and base not in cwd.parents:
+        raise BackendError(
+            f"task '{launch.task.name}': workdir {workdir!r} resolves to {cwd}, outside the flow's folder {base} "
+            "(a symlink?); the task was not started"
+        )
+    if not cwd.is_dir():
+        raise BackendError(f"task '{launch.task.name}': workdir {workdir!r} is not a folder")
+    return cwd

@@ -10,8 +10,12 @@ for agents, the node they may write::
 A presented token is hashed, looked up by digest and confirmed with `hmac.compare_digest`.
 Roles: `admin` can do everything a `reader` can plus catalog/model/flow writes and any node's
 heartbeat; `reader` reads and asks for selections; `agent` may only PUT its own node's heartbeat.
-The file is re-read when its modification time changes (checked at most once a second), so
-adding a token needs no restart.
+The file is re-read at most once a second and reloaded when its *content* changes (a SHA-256 of
+the bytes; the modification time is not trusted: `cp -p`, `rsync -a` and `tar` keep it), so adding
+or revoking a token needs no restart and takes effect within a second on every worker.
+A file that becomes invalid is logged (ERROR, once per content) and the last valid set stays in
+force, so a typo does not lock out the fleet; a file that is deleted revokes every token (logged)
+until it is back. At startup either one stops the service.
 Token values never reach a log line or an error message.
 """
 
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import threading
@@ -39,6 +44,8 @@ __all__ = [
     "digest",
     "new_token",
 ]
+
+log = logging.getLogger("metadata_service")
 
 ROLES = ("admin", "agent", "reader")
 _PREFIX = 8
@@ -90,29 +97,54 @@ class TokenStore:
     def __init__(self, path: Path | None) -> None:
         self._path = path
         self._lock = threading.Lock()
-        self._mtime: float | None = None
-        self._checked = 0.0  # monotonic time of the last stat() of the file
+        self._content: str | None = None  # SHA-256 of the bytes of the set in force
+        self._refused: str | None = None  # SHA-256 of the last invalid content (logged once)
+        self._checked = 0.0  # monotonic time of the last read of the file
         self._by_prefix: dict[str, list[tuple[str, Principal]]] = {}
         if path is not None:
-            self._load()
+            self._load(startup=True)
 
     @property
     def configured(self) -> bool:
         return self._path is not None
 
-    def _load(self) -> None:
+    def _load(self, *, startup: bool = False) -> None:
+        """(Re)load the file if its content changed; see the module docstring for bad files."""
         assert self._path is not None
         try:
-            stat = self._path.stat()
-        except FileNotFoundError as e:
-            raise InvalidInput(f"tokens file {self._path} does not exist", field="RTFIT_TOKENS_FILE") from e
-        if stat.st_mtime == self._mtime:
+            data = self._path.read_bytes()
+        except OSError as e:
+            if startup:
+                raise InvalidInput(f"tokens file {self._path} cannot be read: {e.strerror}",
+                                   field="RTFIT_TOKENS_FILE") from e
+            if self._content is not None:
+                log.error("tokens file %s cannot be read (%s): every token is refused until it is back",
+                          self._path, e.strerror)
+            self._by_prefix, self._content, self._refused = {}, None, None
+            return
+        content = hashlib.sha256(data).hexdigest()
+        if content == self._content or content == self._refused:
+            return
+        try:
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise InvalidInput(f"{self._path}: not UTF-8 text", field="tokens") from e
+            parsed = parse_tokens(text, source=str(self._path))
+        except InvalidInput as e:
+            if startup:
+                raise
+            count = sum(len(group) for group in self._by_prefix.values())
+            log.error("tokens file %s is invalid, not reloaded (%s); the %d tokens loaded before stay in force",
+                      self._path, e, count)
+            self._refused = content
             return
         by_prefix: dict[str, list[tuple[str, Principal]]] = {}
-        for sha, principal in parse_tokens(self._path.read_text(encoding="utf-8"), source=str(self._path)).items():
+        for sha, principal in parsed.items():
             by_prefix.setdefault(sha[:_PREFIX], []).append((sha, principal))
-        self._by_prefix = by_prefix
-        self._mtime = stat.st_mtime
+        if not startup:
+            log.info("tokens file %s reloaded: %d tokens", self._path, len(parsed))
+        self._by_prefix, self._content, self._refused = by_prefix, content, None
 
     def weak_entries(self) -> list[str]:
         """Names of tokens production must refuse: `--demo` tokens and digests of well-known
@@ -136,10 +168,7 @@ class TokenStore:
             now = time.monotonic()
             if now - self._checked >= RELOAD_CHECK_S:
                 self._checked = now
-                try:
-                    self._load()
-                except (OSError, InvalidInput):
-                    pass  # keep the last good set; the operator sees the error at startup / in logs
+                self._load()
             by_prefix = self._by_prefix
         presented = digest(token)
         # Look up by a short prefix, then confirm the whole digest in constant time.

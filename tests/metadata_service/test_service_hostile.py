@@ -241,3 +241,59 @@ def test_huge_but_finite_numbers_in_a_model_are_422_from_the_parser(client: Any,
     r = client.post("/v1/select", json={"model": {"framework": "pytorch", "gpu_count": 10**18}},
                     headers=tokens.h("reader"))
     assert r.status_code == 422 and r.json()["field"] == "model.gpu_count", r.text[:300]
+
+
+# -- 9. token revocation follows the tokens file's content, not its modification time ----------------
+def _rewrite_keeping_mtime(path: Any, text: str) -> None:
+    import os
+
+    stat = path.stat()
+    path.write_text(text, encoding="utf-8")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # what cp -p, rsync -a and tar do
+
+
+def test_revoked_token_is_refused_even_when_the_mtime_is_kept(
+    client: Any, tokens: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    from metadata_service import auth
+
+    monkeypatch.setattr(auth, "RELOAD_CHECK_S", 0.0)
+    assert client.get("/v1/nodes", headers=tokens.h("reader")).status_code == 200
+    data = yaml.safe_load(tokens.path.read_text())
+    data["tokens"] = [t for t in data["tokens"] if t["name"] != "viewer"]
+    _rewrite_keeping_mtime(tokens.path, yaml.safe_dump(data))
+    r = client.get("/v1/nodes", headers=tokens.h("reader"))
+    assert r.status_code == 401, r.text
+    assert client.get("/v1/nodes", headers=tokens.h("admin")).status_code == 200
+
+
+def test_bad_or_deleted_tokens_file_is_logged_and_deleted_revokes(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import hashlib
+
+    from metadata_service import auth
+    from metadata_service.errors import Unauthorized
+
+    monkeypatch.setattr(auth, "RELOAD_CHECK_S", 0.0)
+    path = tmp_path / "tokens.yaml"
+    good = "tokens: [{name: ops, role: admin, sha256: " + hashlib.sha256(b"s3cret-token").hexdigest() + "}]\n"
+    path.write_text(good)
+    store = auth.TokenStore(path)
+    assert store.authenticate("Bearer s3cret-token").name == "ops"
+    _rewrite_keeping_mtime(path, "tokens: [{name: ops, role: root}]\n")  # invalid: kept, and said so
+    with caplog.at_level("ERROR", logger="metadata_service"):
+        assert store.authenticate("Bearer s3cret-token").name == "ops"
+        store.authenticate("Bearer s3cret-token")
+    invalid = [r for r in caplog.records if "is invalid" in r.getMessage()]
+    assert len(invalid) == 1 and "1 tokens loaded before stay in force" in invalid[0].getMessage()
+    caplog.clear()
+    path.unlink()  # deleted: every token is refused until it is back, and said so
+    with caplog.at_level("ERROR", logger="metadata_service"):
+        with pytest.raises(Unauthorized):
+            store.authenticate("Bearer s3cret-token")
+    assert any("every token is refused" in r.getMessage() for r in caplog.records)
+    path.write_text(good)
+    assert store.authenticate("Bearer s3cret-token").name == "ops"

@@ -27,6 +27,7 @@ from .heartbeat_lane import HeartbeatLane
 from .heartbeats import HeartbeatService
 from .metrics import Metrics
 from .middleware import RequestMiddleware
+from .openapi import install_openapi
 from .problems import install_problem_handlers
 from .routes import include_routes
 from .selection import SelectionService
@@ -134,6 +135,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
     install_problem_handlers(app)
     include_routes(app)
     mount_ui(app)  # the web console under /ui (static assets shipped in the package)
+    install_openapi(app)  # every error status and its problem+json body, per operation
     app.add_middleware(
         RequestMiddleware,
         metrics=metrics,

@@ -121,11 +121,37 @@ def install_problem_handlers(app: FastAPI) -> None:
             "status": exc.status_code,
             "detail": detail,
         }
-        return JSONResponse(body, status_code=exc.status_code, media_type=PROBLEM_JSON, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            allowed = _allowed_methods(request)
+            if allowed:
+                headers["Allow"] = ", ".join(allowed)
+        return JSONResponse(body, status_code=exc.status_code, media_type=PROBLEM_JSON, headers=headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         return unexpected_error_response(exc, request.method, request.url.path)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the API serves at this path, from the OpenAPI document (Starlette's own 405
+    names only the first route whose path matched, e.g. GET for `PATCH /v1/catalog`, not PUT)."""
+    import re
+
+    patterns = getattr(request.app.state, "allowed_methods", None)
+    if patterns is None:
+        patterns = [
+            (re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$"), sorted(m.upper() for m in ops))
+            for path, ops in request.app.openapi().get("paths", {}).items()
+        ]
+        request.app.state.allowed_methods = patterns
+    methods: set[str] = set()
+    for pattern, allowed in patterns:
+        if pattern.match(request.url.path):
+            methods.update(allowed)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 def _database_refused_value(exc: BaseException) -> bool:

@@ -86,7 +86,16 @@ class HeartbeatCreate(BaseModel):
     """Full heartbeat: `{"node": {...}}` (+ optional agent-computed `inventory_hash`).
     Liveness heartbeat: `{"node": null, "inventory_hash": "<hex>"}`."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The schema says what the validator below checks: a node object, or an inventory hash, or both.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["node"], "properties": {"node": {"type": "object"}}},
+                {"required": ["inventory_hash"], "properties": {"inventory_hash": {"type": "string"}}},
+            ]
+        },
+    )
 
     node: NodeEntry | None = None
     inventory_hash: str | None = Field(default=None, pattern=HASH_PATTERN)
@@ -168,7 +177,16 @@ class Where(BaseModel):
 
 
 class SelectCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Exactly one of a request object or a registered model's name (the validator below).
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["model"], "properties": {"model": {"type": "object"}}},
+                {"required": ["model_name"], "properties": {"model_name": {"type": "string"}}},
+            ]
+        },
+    )
 
     model: dict[str, Any] | None = Field(default=None, description="a Contract 1 request")
     model_name: str | None = Field(default=None, description="a registered model's name")

@@ -13,9 +13,10 @@ writes anything. Errors are the service's problem objects.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from catalog import Catalog
@@ -31,6 +32,8 @@ from .revisions import RevisionCache, list_revisions, resolve_revision
 __all__ = ["matrix_dict", "router"]
 
 router = APIRouter(prefix="/ui/api", tags=["console"])
+REVISION = r"^[0-9a-fA-F]{6,64}$"  # a revision or a prefix of one (the schema says what is refused)
+DriverText = Annotated[str, Field(pattern=r"^[0-9]{1,6}(\.[0-9]{1,6}){0,3}$")]
 _revisions = RevisionCache()
 
 
@@ -100,8 +103,8 @@ def revisions(_: Reader, session: ReadSession) -> list[dict[str, Any]]:
 def catalog_diff(
     _: Reader,
     session: ReadSession,
-    old: str = Query(..., description="a stored revision or a unique prefix (>= 6 characters)"),
-    new: str = Query(..., description="a stored revision or a unique prefix (>= 6 characters)"),
+    old: str = Query(..., pattern=REVISION, description="a stored revision or a unique prefix (>= 6 characters)"),
+    new: str = Query(..., pattern=REVISION, description="a stored revision or a unique prefix (>= 6 characters)"),
 ) -> dict[str, Any]:
     old_rev = resolve_revision(session, old, field="old")
     new_rev = resolve_revision(session, new, field="new")
@@ -112,7 +115,7 @@ def catalog_diff(
 
 @router.get("/drivers", summary="Newest CUDA each driver version supports natively (active catalog)")
 def drivers(
-    _: Reader, state: State, version: list[str] = Query(default_factory=list, max_length=500)
+    _: Reader, state: State, version: list[DriverText] = Query(default_factory=list, max_length=500)
 ) -> dict[str, Any]:
     cat = state.holder.current()
     out: dict[str, Any] = {}

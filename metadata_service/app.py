@@ -141,5 +141,6 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
         metrics=metrics,
         max_body_bytes=settings.max_body_bytes,
         lane=HeartbeatLane(state) if settings.heartbeat_lane else None,
+        tokens=tokens,
     )
     return app

@@ -49,10 +49,31 @@ def test_hostile_escapes_are_checked_in_linear_time(client: Any) -> None:
     assert time.perf_counter() - started < 3.0
 
 
-def test_too_deep_body_is_refused_before_auth(client: Any) -> None:
+def test_too_deep_body_is_refused(client: Any, tokens: Any) -> None:
     nested = b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1)
-    r = client.post("/v1/select", content=b'{"model": ' + nested + b"}", headers={"Content-Type": "application/json"})
+    r = client.post("/v1/select", content=b'{"model": ' + nested + b"}",
+                    headers={**tokens.h("reader"), "Content-Type": "application/json"})
     assert r.status_code == 422 and r.json()["field"] == "body"
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer not-a-token", "Basic eDp5"])
+def test_without_a_valid_token_nothing_looks_at_the_body(
+    client: Any, monkeypatch: pytest.MonkeyPatch, authorization: str | None
+) -> None:
+    from metadata_service import middleware
+
+    looked: list[int] = []
+    monkeypatch.setattr(middleware, "body_problem", lambda body: looked.append(len(body)))
+    headers = {"Content-Type": "application/json"}
+    if authorization:
+        headers["Authorization"] = authorization
+    body = b"[" * 100_000 + b"]" * 100_000  # also too deep for Python's own JSON parser
+    for path in ("/v1/select", "/v1/flows", "/v1/nodes/node-a/heartbeat", "/v1/no-such-route"):
+        method = "PUT" if path.endswith("heartbeat") else "POST"
+        r = client.request(method, path, content=body, headers=headers)
+        assert r.status_code == 401, (path, r.status_code, r.text[:200])
+        assert r.headers["www-authenticate"].startswith("Bearer")
+    assert looked == []
 
 
 # -- 2. a node the solver cannot understand never poisons the fleet ---------------------------------

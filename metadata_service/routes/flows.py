@@ -80,7 +80,7 @@ def list_flows(
     flow: str | None = Query(default=None, max_length=200, pattern=NO_NUL),
     digest: str | None = Query(default=None, max_length=128, pattern=NO_NUL),
     state: str | None = Query(
-        default=None, max_length=16, pattern=NO_NUL, description="Pending, Running, Succeeded or Failed"
+        default=None, max_length=200, pattern=NO_NUL, description="Pending, Running, Succeeded or Failed"
     ),
     limit: int = Query(100, ge=1, le=1000),
 ) -> Any:

@@ -33,7 +33,7 @@ __all__ = ["matrix_dict", "router"]
 
 router = APIRouter(prefix="/ui/api", tags=["console"])
 REVISION = r"^[0-9a-fA-F]{6,64}$"  # a revision or a prefix of one (the schema says what is refused)
-DriverText = Annotated[str, Field(pattern=r"^[0-9]{1,6}(\.[0-9]{1,6}){0,3}$")]
+DriverText = Annotated[str, Field(pattern=r"^\d+(\.\d+){0,3}$", max_length=64)]  # as a node's driver_version
 _revisions = RevisionCache()
 
 

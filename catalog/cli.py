@@ -216,6 +216,9 @@ def why(framework: str = typer.Argument(..., help="pytorch | tensorflow | onnxru
         version: str = typer.Argument(..., help="Build version, e.g. 2.6.0+cu124"),
         gpu: str = typer.Argument(..., help="GPU product as NVML names it (or an alias), e.g. 'NVIDIA GeForce RTX 5090'"),
         driver: str | None = typer.Option(None, "--driver", help="Also check this driver version."),
+        strict: bool = typer.Option(False, "--strict", help="Unverified (a rule lacks its facts) counts as NOT compatible."),
+        arch: str | None = typer.Option(None, "--arch", help="Host CPU arch (x86_64 | aarch64) for GPUs not tied to one "
+                                        "(default x86_64)."),
         catalog: Path | None = CatalogOpt, as_json: bool = typer.Option(False, "--json")) -> None:
     """Why a framework build is, or isn't, compatible with a GPU (and driver), with sources."""
     cat = _load(catalog)
@@ -229,21 +232,30 @@ def why(framework: str = typer.Argument(..., help="pytorch | tensorflow | onnxru
     product = cat.gpu(gpu)
     if product is None:
         raise _fail(f"unknown GPU {gpu!r} (see `rtfit catalog list gpu`)")
-    checks = compat.why(cat, ref, product, drv)
-    ok = all(c.ok for c in checks)
+    same = [r for r in cat.builds(framework) if r.label == ref.label and r.release is ref.release]
+    ref = next((r for r in same if compat.gpu_platform(product, arch) in r.build.platforms), ref)
+    checks = compat.why_best(cat, ref, product, drv, host_arch=arch)
+    gaps = compat.why_gaps(cat, ref)
+    ok = all(c.ok for c in checks) and not (strict and gaps)
+    confidence = "unverified" if gaps else "verified"
     if as_json:
-        print(json.dumps({"compatible": ok, "build": ref.label, "gpu": product.name,
+        print(json.dumps({"compatible": ok, "confidence": confidence, "gaps": list(gaps), "build": ref.label,
+                          "gpu": product.name, "evidence": list(ref.build.evidence),
                           "checks": [asdict(c) for c in checks]}, indent=2))
     else:
         verdict = "[green]compatible[/]" if ok else "[red]NOT compatible[/]"
-        out.print(f"{framework} {ref.label} on {product.name} (CC {product.cc}): {verdict}")
+        out.print(f"{framework} {ref.label} on {product.name} (CC {product.cc}): {verdict} ({confidence})")
         for c in checks:
             out.print(escape(f"  {'ok ' if c.ok else 'NO '} [{c.rule}] {c.message}"), soft_wrap=True)
             if not c.ok and c.suggestion:
                 out.print(escape(f"       suggestion: {c.suggestion}"), soft_wrap=True)
+        for g in gaps:
+            out.print(escape(f"  unverified: {g}"), soft_wrap=True)
+        if ref.build.evidence:
+            out.print(escape(f"  evidence read from the artifact: {', '.join(ref.build.evidence)}"), soft_wrap=True)
         if not ok and any(c.rule == "no-kernel-for-gpu" for c in checks):
             fixes = [r.label for r in cat.builds(framework)
-                     if all(c.ok for c in compat.why(cat, r, product, drv))]
+                     if all(c.ok for c in compat.why_best(cat, r, product, drv, host_arch=arch))]
             if fixes:
                 out.print(f"  builds that do run on it: {', '.join(fixes[:6])}" + (" ..." if len(fixes) > 6 else ""))
     raise typer.Exit(0 if ok else 3)

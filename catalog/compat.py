@@ -21,6 +21,15 @@ __all__ = [
     "Check",
     "KernelPath",
     "binary_path",
+    "build_toolkit",
+    "candidate_gaps",
+    "check_driver_window",
+    "check_needs_components",
+    "runtime_options",
+    "why_best",
+    "why_gaps",
+    "cudnn_supports",
+    "driver_cuda",
     "check_cudnn_driver",
     "check_cudnn_gpu",
     "check_driver",
@@ -161,22 +170,73 @@ def gpu_platform(gpu: GpuProduct, host_arch: str | None = None) -> str:
     return host_arch or "x86_64"
 
 
+def runtime_options(cat: Catalog, ref: BuildRef) -> list[tuple[Version | None, Version | None]]:
+    """The (CUDA series, cuDNN) pairs that complete a build, newest first (as the solver forms them).
+
+    Bundled components are fixed; `needs.cuda` ranges over the catalog's CUDA series, `needs.cudnn`
+    over the cuDNN releases with a build for that series.
+    """
+    b = ref.build
+    if not b.gpu:
+        return [(None, None)]
+    if b.cuda is not None:
+        cudas: list[Version] = [Version(".".join(map(str, series(b.cuda))))]
+    elif "cuda" in b.needs:
+        cudas = [s for s in cat.cuda_series() if spec_allows(b.needs["cuda"], s)
+                 or any(spec_allows(b.needs["cuda"], t.version) for t in cat.toolkits_in_series(s))]
+    else:
+        return [(None, None)]
+    out: list[tuple[Version | None, Version | None]] = []
+    for c in sorted(cudas, reverse=True):
+        if "cudnn" in b.bundled:
+            out.append((c, b.bundled["cudnn"]))
+        elif "cudnn" in b.needs:
+            out += [(c, r.version) for r in sorted(cat.cudnn, key=lambda r: r.version, reverse=True)
+                    if spec_allows(b.needs["cudnn"], r.version) and any(spec_allows(x.cuda, c) for x in r.builds)]
+        else:
+            out.append((c, None))
+    return out
+
+
+def why_best(cat: Catalog, ref: BuildRef, gpu: GpuProduct, driver: Version | None = None, *,
+             host_arch: str | None = None) -> list[Check]:
+    """`why` for the first runtime option of the build that passes every rule (newest first), else
+    for its newest option: the build is compatible iff some (CUDA, cuDNN) completion is, exactly
+    as the solver decides. A build whose needs match no component fails `no-component`."""
+    options = runtime_options(cat, ref)
+    if not options:
+        return [check_platform(ref, gpu_platform(gpu, host_arch)), check_needs_components(cat, ref, None)]
+    first: list[Check] | None = None
+    for cuda, cudnn in options:
+        checks = why(cat, ref, gpu, driver, cuda=cuda, cudnn=cudnn, host_arch=host_arch)
+        if all(c.ok for c in checks):
+            return checks
+        first = first or checks
+    return first or []
+
+
 def why(cat: Catalog, ref: BuildRef, gpu: GpuProduct, driver: Version | None = None,
-        cuda: Version | None = None) -> list[Check]:
-    """Every rule that decides whether build `ref` runs on `gpu` (and `driver`, when given)."""
-    checks = [check_platform(ref, gpu_platform(gpu)), check_kernels(cat, ref, gpu.cc)]
+        cuda: Version | None = None, cudnn: Version | None = None, *, host_arch: str | None = None) -> list[Check]:
+    """Every rule that decides whether build `ref` runs on `gpu` (and `driver`, when given), for
+    one completion (`cuda`, `cudnn`; default: the bundled ones, else the newest CUDA its needs allow)."""
+    checks = [check_platform(ref, gpu_platform(gpu, host_arch)), check_kernels(cat, ref, gpu.cc)]
     cuda = cuda or ref.build.cuda
     if cuda is None and "cuda" in ref.build.needs:
         fits = [t.version for t in cat.cuda_toolkits if spec_allows(ref.build.needs["cuda"], t.version)]
         cuda = Version(".".join(map(str, series(max(fits))))) if fits else None
+    if ref.build.gpu and "cudnn" in ref.build.needs:
+        checks.append(check_needs_components(cat, ref, cuda))
     if cuda is not None and ref.build.gpu:
         checks.append(check_toolkit_arch(cat, cuda, gpu.cc))
-        cudnn = ref.build.bundled.get("cudnn")
-        if cudnn is not None and cat.cudnn_release(cudnn) is not None:
+        cudnn = cudnn or ref.build.bundled.get("cudnn")
+        if cudnn is not None:
             checks.append(check_cudnn_gpu(cat, cudnn, cuda, gpu.cc, by=ref.label))
+            if driver is not None:
+                checks.append(check_cudnn_driver(cat, cudnn, cuda, driver))
         if driver is not None:
+            checks.append(check_driver_window(cat, gpu.cc, driver))
             path = binary_path(ref.build, gpu.cc) or "ptx"
-            checks.append(check_driver(cat, cuda, driver, path))
+            checks.append(check_driver(cat, driver_cuda(cat, ref.build, cuda, path), driver, path))
     return checks
 
 
@@ -184,15 +244,29 @@ def check_cudnn_gpu(cat: Catalog, cudnn: Version, cuda: Version, cc: Version, *,
     """cuDNN `cudnn` for CUDA `cuda` must list the GPU's CC where its build gives a `cc` list."""
     rec = cat.cudnn_release(cudnn)
     if rec is None:
-        return Check("cudnn", True, f"cuDNN {cudnn} has no catalog record; no CC list to check", ())
+        return Check("cudnn-unknown", False, f"cuDNN {cudnn} has no catalog record: its GPU support is unknown", (),
+                     "add the cuDNN release to the catalog (cudnn.yaml)")
     ccs = [b.cc for b in rec.builds if spec_allows(b.cuda, cuda) and b.cc is not None]
-    if not ccs or any(cc in c for c in ccs):
+    if not ccs:
+        return Check("cudnn", True, f"cuDNN {cudnn} for CUDA {cuda}: the catalog has no GPU support list "
+                     f"({rec.id}), so CC {cc} is unverified", rec.sources)
+    if any(cudnn_supports(c, cc) for c in ccs):
         return Check("cudnn", True, f"cuDNN {cudnn} for CUDA {cuda} supports CC {cc} ({rec.id})", rec.sources)
     listed = sorted({c for group in ccs for c in group})
     via = f" (bundled by {by})" if by else ""
     return Check("cudnn-no-gpu-support", False, f"cuDNN {cudnn}{via} for CUDA {cuda} supports CC "
                  f"[{_fmt_cc(tuple(listed))}], not {cc} (catalog: {rec.id}; {cat.cite(rec.sources)})", rec.sources,
                  "use another cuDNN/CUDA combination or a GPU it supports")
+
+
+def cudnn_supports(ccs: tuple[Version, ...], cc: Version) -> bool:
+    """Does a cuDNN build listing `ccs` run on CC `cc`?
+
+    cuDNN's support matrices list one CC per architecture generation (5.0 for Maxwell, 6.0/6.1
+    for Pascal); the library's SASS reaches the rest of the generation by the same binary
+    compatibility as any SASS: same major, listed minor <= the GPU's (5.0 -> 5.2, not 5.2 -> 5.0).
+    """
+    return any(c.major == cc.major and c <= cc for c in ccs)
 
 
 def check_cudnn_driver(cat: Catalog, cudnn: Version, cuda: Version, driver: Version | None) -> Check:
@@ -207,3 +281,117 @@ def check_cudnn_driver(cat: Catalog, cudnn: Version, cuda: Version, driver: Vers
     return Check("driver-too-old", False, f"driver {driver or 'none'} is older than {need}, the minimum of "
                  f"cuDNN {cudnn} for CUDA {cuda} (catalog: {rec.id}; {cat.cite(rec.sources)})", rec.sources,
                  f"upgrade the driver to >= {need}")
+
+
+def build_toolkit(cat: Catalog, build: FrameworkBuild) -> tuple[Version | None, bool]:
+    """(the CUDA series that compiled `build`, whether the catalog states it).
+
+    `toolkit` when recorded, else the bundled CUDA (a wheel ships the runtime it was built
+    with). A build that only states `needs.cuda` (ONNX Runtime, TensorFlow) without `toolkit`
+    is assumed built with the newest catalog CUDA its range allows (conservative), unverified.
+    """
+    if build.toolkit is not None:
+        return Version(".".join(map(str, series(build.toolkit)))), True
+    if build.cuda is not None:
+        return Version(".".join(map(str, series(build.cuda)))), True
+    spec = build.needs.get("cuda")
+    if spec is None:
+        return None, False
+    fits = [s for s in cat.cuda_series() if spec_allows(spec, s)
+            or any(spec_allows(spec, t.version) for t in cat.toolkits_in_series(s))]
+    return (max(fits) if fits else None), False
+
+
+def driver_cuda(cat: Catalog, build: FrameworkBuild | None, cuda: Version, path: KernelPath) -> Version:
+    """The CUDA whose driver minimum applies to a runtime of CUDA `cuda` reaching the GPU by `path`.
+
+    SASS: the runtime's CUDA (minor-version compatibility may lower the floor). PTX: the driver
+    JIT-compiles PTX only of a toolkit it natively supports, so the toolkit that compiled the
+    build counts when it is newer than the runtime's CUDA (ONNX Runtime built with 12.4 running
+    on a CUDA 12.0 runtime still needs a 12.4 driver to JIT its PTX).
+    """
+    if path != "ptx" or build is None:
+        return cuda
+    toolkit, _known = build_toolkit(cat, build)
+    return toolkit if toolkit is not None and toolkit > cuda else cuda
+
+
+def check_driver_window(cat: Catalog, cc: Version, driver: Version | None, *, node: str = "") -> Check:
+    """A driver supports a GPU architecture only within its window of driver branches.
+
+    Too old: a driver older than the native minimum of the first CUDA that supports the
+    architecture does not know the GPU (Blackwell needs an R570-era driver). Too new: after the
+    architecture's last driver branch (R580 for Maxwell, Pascal and Volta) it is not supported.
+    """
+    on = f" on {node}" if node else ""
+    arch = cat.architecture(cc)
+    if driver is None or arch is None:
+        return Check("driver-window", True, "no driver/architecture to compare", ())
+    if arch.last_driver_branch is not None and driver.major > arch.last_driver_branch:
+        return Check("driver-too-new-for-gpu", False,
+                     f"driver {driver}{on} is branch R{driver.major}; R{arch.last_driver_branch} is the last driver "
+                     f"branch that supports {arch.name} (CC {cc}) (catalog: {arch.id}; {cat.cite(arch.sources)})",
+                     arch.sources, f"install an R{arch.last_driver_branch} (or older) driver{on}, or use a newer GPU")
+    if arch.first_cuda is not None:
+        first = cat.native_min_driver(arch.first_cuda)
+        if first is not None and driver < first[0]:
+            need, toolkit = first
+            return Check("driver-too-old-for-gpu", False,
+                         f"driver {driver}{on} predates {arch.name} (CC {cc}): the GPU needs a driver >= {need}, "
+                         f"the minimum of CUDA {arch.first_cuda}, the first CUDA that supports it "
+                         f"(catalog: {arch.id}, {toolkit.id}; {cat.cite(arch.sources + toolkit.sources)})",
+                         arch.sources + toolkit.sources, f"upgrade the driver{on} to >= {need}")
+    return Check("driver-window", True, f"driver {driver} supports {arch.name} (CC {cc}) ({arch.id})", arch.sources)
+
+
+def check_needs_components(cat: Catalog, ref: BuildRef, cuda: Version | None) -> Check:
+    """A build that needs a cuDNN (TensorFlow, ONNX Runtime) must find one covering its CUDA."""
+    spec = ref.build.needs.get("cudnn")
+    if spec is None or not ref.build.gpu:
+        return Check("components", True, "no component needs to be found", ())
+    cudas = [cuda] if cuda is not None else []
+    if cuda is None and "cuda" in ref.build.needs:
+        cudas = [s for s in cat.cuda_series() if spec_allows(ref.build.needs["cuda"], s)
+                 or any(spec_allows(ref.build.needs["cuda"], t.version) for t in cat.toolkits_in_series(s))]
+    for c in cudas:
+        for rec in cat.cudnn:
+            if spec_allows(spec, rec.version) and any(spec_allows(b.cuda, c) for b in rec.builds):
+                return Check("components", True, f"cuDNN {rec.version} ({rec.id}) covers CUDA {c} and "
+                             f"{ref.framework} {ref.label}'s need cuDNN {spec}", rec.sources)
+    want = f"CUDA {', '.join(str(c) for c in cudas)}" if cudas else "any catalog CUDA"
+    return Check("no-component", False, f"{ref.framework} {ref.label} needs cuDNN {spec} for {want}; no cuDNN record "
+                 f"in the catalog covers it (catalog: {ref.release.id})", ref.sources,
+                 "add the cuDNN release that supports this CUDA to the catalog, or use another build")
+
+
+def candidate_gaps(cat: Catalog, ref: BuildRef | None, cuda: Version | None, cudnn: Version | None) -> tuple[str, ...]:
+    """Facts a verdict on this runtime would need but the catalog lacks ("unverified" answers).
+
+    Each entry is a sentence naming the gap. Empty: every rule had the facts it needs.
+    """
+    gaps: list[str] = []
+    if ref is not None:
+        if ref.release.python is None:
+            gaps.append(f"{ref.release.id} states no Python range: the Python version is unverified")
+        if ref.build.gpu and ref.build.confidence == "low":
+            gaps.append(f"{ref.framework} {ref.label}'s arch list has low confidence in the catalog "
+                        f"({ref.release.id}: not read from the artifact or a primary table)")
+        if ref.build.gpu and cuda is not None:
+            _toolkit, known = build_toolkit(cat, ref.build)
+            if not known and ref.build.ptx:
+                gaps.append(f"the CUDA toolkit that compiled {ref.framework} {ref.label} is not recorded: the "
+                            "driver needed to JIT its PTX is assumed from the newest CUDA its range allows")
+    if cudnn is not None and cuda is not None:
+        rec = cat.cudnn_release(cudnn)
+        if rec is None:
+            gaps.append(f"cuDNN {cudnn} has no catalog record: its GPU support is unknown")
+        elif not any(b.cc for b in rec.builds if spec_allows(b.cuda, cuda)):
+            gaps.append(f"cuDNN {cudnn} for CUDA {cuda} has no GPU support list in the catalog ({rec.id})")
+    return tuple(gaps)
+
+
+def why_gaps(cat: Catalog, ref: BuildRef, cuda: Version | None = None) -> tuple[str, ...]:
+    """`candidate_gaps` for a build as `why` judges it (its bundled cuDNN, or the cuDNN its needs find)."""
+    cuda = cuda or ref.build.cuda
+    cudnn = ref.build.bundled.get("cudnn")
+    return candidate_gaps(cat, ref, cuda, cudnn)

@@ -108,6 +108,7 @@ class Architecture(Record):
     first_cuda: Version | None = None
     deprecated_in: Version | None = None
     removed_in: Version | None = None
+    last_driver_branch: int | None = None
 
     def buildable_with(self, cuda: Version) -> bool:
         """Can a toolkit of version `cuda` (or its series) build SASS/PTX for this CC?"""
@@ -163,6 +164,7 @@ class FrameworkBuild:
     sources: tuple[str, ...] = ()
     evidence: tuple[str, ...] = ()
     confidence: str | None = None
+    toolkit: Version | None = None  # the CUDA toolkit that compiled it, when it differs from `bundled.cuda`
 
     @property
     def cuda(self) -> Version | None:

@@ -97,6 +97,7 @@ def parse_architecture(r: RecordReader) -> Architecture | None:
         r, Architecture, set(), **r.common(),
         cc=r.version("cc"), name=r.str("name"), first_cuda=r.version("first_cuda", required=False),
         deprecated_in=r.version("deprecated_in", required=False), removed_in=r.version("removed_in", required=False),
+        last_driver_branch=r.int("last_driver_branch", required=False, minimum=1),
     )
 
 
@@ -175,14 +176,15 @@ def _framework_build(r: RecordReader, raw: Any, i: int) -> FrameworkBuild | None
         variant=variant, platforms=platforms, bundled=bundled, needs=needs,
         sass=sub.version_list("sass") or (), ptx=sub.version_list("ptx") or (),
         cc_range=sub.spec("cc_range", required=False), gpu=sub.bool("gpu", True),
-        sources=build_sources, evidence=sub.str_list("evidence"),
+        sources=build_sources, evidence=sub.str_list("evidence"), toolkit=sub.version("toolkit", required=False),
         confidence=sub.str("confidence", required=False, choices=_CONFIDENCE), **_size(sub),
     )
     for name in values["evidence"]:
         if not name.endswith(".json") or "/" in name or name.startswith("."):
             sub.fail("evidence", f"{name!r} is not an evidence file name (project-version-platform.json)")
     sub.check_unknown_fields({"variant", "platforms", "bundled", "needs", "sass", "ptx", "cc_range", "gpu",
-                              "size_bytes", "size_source", "source", "note", "confidence", "evidence"})
+                              "size_bytes", "size_source", "source", "note", "confidence", "evidence",
+                              "toolkit"})
     _prefix_problems(r, start, f"builds[{i}]")
     if not sub.ok:
         r.ok = False

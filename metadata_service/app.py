@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
             cache_size=settings.select_cache_size,
             solver_threads=settings.solver_threads,
             usability=usability,
+            strict=settings.strict_selection,
         ),
         metrics=metrics,
         clock=clock,

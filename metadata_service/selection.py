@@ -125,7 +125,9 @@ class SelectionService:
         cache_size: int,
         solver_threads: int,
         usability: UsabilityCheck | None = None,
+        strict: bool = False,
     ) -> None:
+        self._strict = strict  # RTFIT_STRICT_SELECTION: every request as if it said `strict: true`
         self._db = db
         self._holder = holder
         self._metrics = metrics
@@ -170,10 +172,15 @@ class SelectionService:
         await run_in_threadpool(self._audit, prepared, answer, principal, cached, seconds)
         return answer
 
+    def _strict_model(self, model: Any) -> Any:
+        if self._strict and isinstance(model, dict):
+            return {**model, "strict": True}
+        return model
+
     def _prepare_single(self, body: SelectCreate) -> _Prepared:
         solver = _solver()
         InvalidRequest = solver.errors.InvalidRequest  # noqa: N806
-        model = self._resolve(body.model, body.model_name, field="model_name")
+        model = self._strict_model(self._resolve(body.model, body.model_name, field="model_name"))
         request_key = {"model": model, "top": body.top, "where": _where_dict(body.where), "plan": body.plan}
         if body.install:
             request_key["install"] = True
@@ -200,6 +207,7 @@ class SelectionService:
                 models.append(self._resolve(None, item["model_name"], field=f"models[{i}].model_name"))
             else:
                 models.append(item)
+        models = [self._strict_model(m) for m in models]
         prepared = self._prepare("batch", {"models": models, "where": _where_dict(body.where)})
         if prepared.answer is None:
             for i, model in enumerate(models):

@@ -43,6 +43,11 @@ class Settings(BaseSettings):
         "(same checks and answers; false: every request goes through the FastAPI route).",
     )
     metrics_public: bool = Field(default=True, description="False: /metrics needs a reader token.")
+    strict_selection: bool = Field(
+        default=False,
+        description="Refuse runtimes whose verdict rests on facts the catalog lacks (as a request's "
+        "`strict: true`); otherwise answers carry confidence: unverified.",
+    )
     production: bool = Field(default=False, description="Refuse to start without a tokens file.")
     log_level: str = Field(default="info")
 

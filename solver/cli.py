@@ -123,6 +123,9 @@ def _render(result: dict[str, Any]) -> None:
         console.print(table)
         for line in result.get("explanation", []):
             console.print(f"  [dim]-[/dim] {line}", highlight=False)
+        if result.get("confidence") == "unverified":
+            console.print("  [yellow]confidence: unverified[/yellow] (the catalog lacks facts this answer needs; "
+                          "--strict refuses such answers)", highlight=False)
     else:
         console.print("[bold red]no feasible runtime/node[/bold red]")
         for c in result.get("conflicts", []):
@@ -164,6 +167,8 @@ def select_command(
     token_file: Path | None = typer.Option(None, "--token-file", help="Bearer token file for --server."),
     emit: str | None = typer.Option(None, "--emit", help="Print how to install the chosen runtime: requirements, "
                                     "uv, pixi, dockerfile or stage (with --json: add the 'install' object)."),
+    strict: bool = typer.Option(False, "--strict", help="Refuse runtimes whose verdict rests on facts the "
+                                "catalog lacks (answers otherwise say confidence: unverified)."),
 ) -> None:
     """Choose a runtime, GPU and node for a model (or plan hardware without an inventory)."""
     from solver.install.recipe import EMIT_FORMATS
@@ -175,6 +180,10 @@ def select_command(
             raise _BadInput(f"--emit must be one of {', '.join(EMIT_FORMATS)}, not {emit!r}")
         data = _read_yaml(model, "model")
         data = _resolve_artifact(data, model.parent)
+        if strict:
+            if not isinstance(data, dict):
+                raise _BadInput("the model request must be a mapping")
+            data = {**data, "strict": True}
         if server is not None:
             if inventory is not None:
                 raise _BadInput("--inventory cannot be combined with --server (the service uses its registered nodes)")

@@ -78,13 +78,16 @@ class Selection:
     memory: dict[str, Any] | None = field(default=None, compare=False)
     verdict: str | None = None
     changes: tuple[dict[str, Any], ...] = field(default=(), compare=False)
+    confidence: str = "verified"       # verified | unverified: did every rule have the facts it needs?
+    gaps: tuple[str, ...] = ()         # the facts the catalog lacks for the choice (empty when verified)
 
     def to_dict(self) -> dict[str, Any]:
         if self.feasible and self.choice is not None:
             out = {"feasible": True, "catalog_revision": self.catalog_revision,
                    "choice": self.choice.to_dict(),
                    "alternatives": [a.to_dict() for a in self.alternatives],
-                   "explanation": list(self.explanation)}
+                   "explanation": list(self.explanation),
+                   "confidence": self.confidence, "gaps": list(self.gaps)}
         else:
             out = {"feasible": False, "catalog_revision": self.catalog_revision,
                    "conflicts": [c.to_dict() for c in self.conflicts],

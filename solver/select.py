@@ -60,9 +60,14 @@ def select(catalog: Catalog, request: ModelRequest | Mapping[str, Any], inventor
     stats.update(groups=len(problem.base_groups), candidates=len(problem.facts.kept_index))
     if found:
         units = len(inventory.nodes) if inventory is not None else len(problem.groups)
+        gaps = problem.all_candidates[found[0].candidate].gaps
+        explanation = tuple(explain_choice(problem, found[0], units))
+        if gaps:
+            explanation += tuple(f"unverified: {g}" for g in gaps)
         return Selection(feasible=True, catalog_revision=catalog.revision, choice=found[0],
-                         alternatives=tuple(found[1:]), explanation=tuple(explain_choice(problem, found[0], units)),
-                         status=status, engine=policy.engine, stats=stats)
+                         alternatives=tuple(found[1:]), explanation=explanation,
+                         status=status, engine=policy.engine, stats=stats,
+                         confidence="unverified" if gaps else "verified", gaps=gaps)
     if status == "timeout":
         return Selection(feasible=False, catalog_revision=catalog.revision, status="timeout", engine=policy.engine,
                          conflicts=(Conflict("timeout", f"CP-SAT found no answer within {policy.time_limit_s:g} s"),),

@@ -15,6 +15,7 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from catalog.errors import Problem
+from catalog.evidence.pins import component_of
 from catalog.evidence.record import Evidence, EvidenceInvalid, load_evidence
 from catalog.model import BuildRef, FrameworkRelease
 from catalog.versions import spec_allows
@@ -100,6 +101,11 @@ def _check_cudnn(cat: Catalog, ev: Evidence) -> list[Mismatch]:
     return []
 
 
+def _from_extras(ev: Evidence, comp: str) -> bool:
+    mine = [p for p in ev.pins if component_of(p.name) == comp]
+    return bool(mine) and all(p.extra for p in mine)
+
+
 def _fmt(values: tuple[str, ...] | list[str] | None) -> str:
     return "[" + ", ".join(values or ()) + "]"
 
@@ -132,6 +138,11 @@ def check_evidence(cat: Catalog, ev: Evidence) -> list[Mismatch]:
         art = ev.components.get(comp)
         have = b.bundled.get(comp)
         if art is None:
+            continue
+        if have is None and comp in b.needs and art[0].isdigit() and _from_extras(ev, comp):
+            # an optional extra's pin (tensorflow[and-cuda]): one combination the build's needs must allow
+            if not spec_allows(b.needs[comp], Version(art)):
+                out.append(Mismatch(f"needs.{comp}", str(b.needs[comp]), f"{art} (pinned by an extra)", rec))
             continue
         if art[0] in "<>=!~":  # a range, not a pin: compare with `needs`
             need = b.needs.get(comp)

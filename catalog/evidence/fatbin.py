@@ -8,7 +8,8 @@ holds entries, one per compiled target:
                                  size of the entries that follow (u64)
     entry header (>= 64 bytes):  kind (u16: 1 = PTX, 2 = ELF/SASS, 8 = LTO IR), version (u16),
                                  header size (u32), payload size (u64), compressed size (u32),
-                                 ... , PTX/ELF format minor, major (u16, u16) at 24,
+                                 ... , format minor, major (u16, u16) at 24 (for PTX: the
+                                 PTX ISA version, e.g. 8.4 = CUDA 12.4's),
                                  target arch (u32, e.g. 90 for sm_90) at 28, flags (u64) at 40,
                                  uncompressed size (u64) at 56
 
@@ -62,6 +63,7 @@ class FatbinEntry:
     suffix: str = ""  # "" | "a" (arch-specific) | "f" (family)
     compression: str = "none"  # "none" | "lz4" | "zstd" | "unknown"
     size: int = 0  # payload bytes as stored
+    isa: str = ""  # PTX entries: the PTX ISA version ("8.4"), which names the toolkit that wrote it
 
     @property
     def cc(self) -> str:
@@ -101,7 +103,7 @@ def _entries(data: bytes, start: int, stop: int, where: str) -> list[FatbinEntry
         if header_size < _ENTRY_MIN or pos + header_size + payload > stop:
             raise FatbinError(f"{where}: fatbin entry at offset {pos} (header {header_size} bytes, payload "
                               f"{payload}) runs past its container end {stop}")
-        arch = struct.unpack_from("<I", data, pos + 28)[0]
+        minor, major, arch = struct.unpack_from("<HHI", data, pos + 24)
         flags = struct.unpack_from("<Q", data, pos + 40)[0]
         if flags & _FLAG_ZSTD:
             compression = "zstd"
@@ -110,7 +112,9 @@ def _entries(data: bytes, start: int, stop: int, where: str) -> list[FatbinEntry
         else:
             compression = "none"
         suffix = "a" if flags & _FLAG_ARCH_SPECIFIC else "f" if flags & _FLAG_FAMILY else ""
-        out.append(FatbinEntry(_KINDS.get(kind, f"kind-{kind}"), arch, suffix, compression, payload))
+        name = _KINDS.get(kind, f"kind-{kind}")
+        isa = f"{major}.{minor}" if name == "ptx" else ""
+        out.append(FatbinEntry(name, arch, suffix, compression, payload, isa))
         pos += header_size + payload
     return out
 

@@ -20,7 +20,7 @@ from packaging.markers import InvalidMarker, UndefinedComparison
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
-__all__ = ["COMPONENT_PACKAGES", "Pin", "components", "nvidia_pins"]
+__all__ = ["COMPONENT_PACKAGES", "Pin", "component_of", "components", "nvidia_pins"]
 
 COMPONENT_PACKAGES: dict[str, tuple[str, ...]] = {
     "cuda": ("nvidia-cuda-runtime", "cuda-toolkit"),
@@ -87,7 +87,8 @@ def nvidia_pins(requires_dist: list[str], *, python: str, machine: str, system: 
     return pins
 
 
-def _component(name: str) -> str | None:
+def component_of(name: str) -> str | None:
+    """The catalog component an NVIDIA requirement names (cuda, cudnn, cublas, nccl), else None."""
     base = _SUFFIX.sub("", name.split("[", 1)[0])
     for comp, packages in COMPONENT_PACKAGES.items():
         if base in packages:
@@ -103,7 +104,7 @@ def components(pins: list[Pin]) -> dict[str, str]:
     """
     out: dict[str, str] = {}
     for pin in sorted(pins, key=lambda p: p.extra is not None):
-        comp = _component(pin.name)
+        comp = component_of(pin.name)
         if comp is None or comp in out:
             continue
         exact = pin.exact

@@ -116,4 +116,8 @@ def _dist_info(zf: zipfile.ZipFile, name: str) -> tuple[email.message.Message, e
 def _library(entries: list) -> dict[str, Any]:
     counts = Counter(e.name for e in entries)
     compressed = sum(1 for e in entries if e.compression != "none")
-    return {"targets": dict(sorted(counts.items())), "entries": len(entries), "compressed": compressed}
+    isa = sorted({e.isa for e in entries if e.isa}, key=lambda v: tuple(int(x) for x in v.split(".")))
+    out: dict[str, Any] = {"targets": dict(sorted(counts.items())), "entries": len(entries), "compressed": compressed}
+    if isa:
+        out["ptx_isa"] = isa  # PTX ISA versions: the newest names the toolkit that compiled the library
+    return out

@@ -15,7 +15,16 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from catalog import BuildRef, Catalog
-from catalog.compat import binary_path, check_driver, check_kernels, check_precision, check_toolkit_arch
+from catalog.compat import (
+    binary_path,
+    check_driver,
+    check_driver_window,
+    check_kernels,
+    check_precision,
+    check_toolkit_arch,
+    cudnn_supports,
+    driver_cuda,
+)
 from catalog.versions import is_prefix, same_series, spec_allows
 from solver.inputs.inventory import Inventory
 from solver.inputs.request import ModelRequest
@@ -185,9 +194,9 @@ def _cudnn_ok(catalog: Catalog, cudnn: Version, cuda: Version, cc: Version | Non
         return Violation("cudnn-cuda", f"cuDNN {cudnn} ({rec.id}) has no build for CUDA {cuda}")
     if cc is None:
         return None
-    if not any(b.cc is None or cc in b.cc for b in builds):
+    if not any(b.cc is None or cudnn_supports(b.cc, cc) for b in builds):
         return Violation("cudnn-no-gpu-support", f"cuDNN {cudnn} for CUDA {cuda} ({rec.id}) does not list CC {cc}")
-    if not any((b.cc is None or cc in b.cc) and (b.min_driver is None or (driver is not None and driver >= b.min_driver))
+    if not any((b.cc is None or cudnn_supports(b.cc, cc)) and (b.min_driver is None or (driver is not None and driver >= b.min_driver))
                for b in builds):
         return Violation("driver-too-old", f"driver {driver} is below cuDNN {cudnn}'s minimum for CUDA {cuda}")
     return None
@@ -335,7 +344,9 @@ def _pair(catalog: Catalog, request: ModelRequest, slot: Slot, ref: BuildRef | N
             out.append(Violation(kern.rule, kern.message))
         path = binary_path(ref.build, slot.cc) or "ptx"
     if cuda is not None:
-        for check in (check_toolkit_arch(catalog, cuda, slot.cc), check_driver(catalog, cuda, slot.driver, path)):
+        dcuda = driver_cuda(catalog, ref.build if ref is not None else None, cuda, path)  # type: ignore[arg-type]
+        for check in (check_toolkit_arch(catalog, cuda, slot.cc), check_driver(catalog, dcuda, slot.driver, path),
+                      check_driver_window(catalog, slot.cc, slot.driver)):
             if not check.ok:
                 out.append(Violation(check.rule, check.message))
     return out

@@ -19,8 +19,18 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
+from packaging.version import Version
 
-from catalog.compat import Check, binary_path, check_driver, check_kernels, check_toolkit_arch
+from catalog.compat import (
+    Check,
+    binary_path,
+    check_driver,
+    check_kernels,
+    check_needs_components,
+    check_toolkit_arch,
+    driver_cuda,
+)
+from catalog.versions import spec_allows
 from solver.explain.failsets import FailureSets, failure_sets
 from solver.facts.candidates import Candidate, Target
 from solver.facts.groups import NodeGroup
@@ -250,7 +260,8 @@ def _why_pair(problem: Problem, cand: Candidate, group: NodeGroup) -> list[str]:
         path = binary_path(cand.build.build, t.cc) or "ptx"
     if cand.cuda is not None:
         out.append(check_toolkit_arch(cat, cand.cuda, t.cc).message)
-        out.append(check_driver(cat, cand.cuda, t.driver, path, node=group.representative or "").message)
+        dcuda = driver_cuda(cat, cand.build.build if cand.build is not None else None, cand.cuda, path)  # type: ignore[arg-type]
+        out.append(check_driver(cat, dcuda, t.driver, path, node=group.representative or "").message)
     return out
 
 
@@ -383,6 +394,45 @@ def _conflict(fsets: FailureSets, rule: str) -> Conflict:
     return Conflict(rule, "; ".join(texts) + (f" (and {more} similar)" if more > 0 else ""))
 
 
+def _cause_first(problem: Problem, core: tuple[str, ...], conflicts: list[Conflict]) -> list[Conflict]:
+    """When the requested versions exist in the catalog, the cause is what stops *them*.
+
+    Other versions being "outside the requested framework_version" is no cause then: the
+    requested ones lack a build for the platform (another core rule says so), or their needs
+    match no component record (no runtime could be formed: said here, from `compat`).
+    """
+    request = problem.request
+    spec = request.framework_version
+    if spec is None or "framework-version" not in core:
+        return conflicts
+    cat = problem.catalog
+    wanted = [ref for ref in cat.builds(request.framework) if ref.build.gpu == request.uses_gpu
+              and spec_allows(spec, Version(ref.label))]
+    if not wanted:
+        return conflicts   # the catalog has no such version: the range is the cause
+    def key(ref):  # type: ignore[no-untyped-def]  # structural: candidates are cached per revision
+        return ref.release.id, ref.label, ref.build.platforms
+
+    formed = {key(c.build) for c in problem.all_candidates if c.build is not None}
+    unformed = [ref for ref in wanted if key(ref) not in formed]
+    platforms = {g.target.platform for g in problem.base_groups}
+    no_build = "platform-mismatch" in core and not any(set(ref.build.platforms) & platforms for ref in wanted)
+    if len(unformed) < len(wanted) and not no_build:
+        return conflicts   # the requested builds exist here and fail on other rules: the range is part of the core
+    out = [c for c in conflicts if c.rule != "framework-version"]
+    if unformed and len(unformed) == len(wanted):
+        seen: dict[str, None] = {}
+        for ref in unformed:
+            check = check_needs_components(cat, ref, None)
+            msg = check.message if not check.ok else (
+                f"{ref.framework} {ref.label}: no runtime can be formed from its needs "
+                f"({', '.join(f'{k} {v}' for k, v in ref.build.needs.items())}) and the catalog's components")
+            seen.setdefault(msg)
+        more = len(seen) - 3
+        out.insert(0, Conflict("no-component", "; ".join(list(seen)[:3]) + (f" (and {more} similar)" if more > 0 else "")))
+    return out
+
+
 def explain_failure(problem: Problem) -> FailureExplanation:
     if not problem.all_candidates:
         fw = problem.request.framework
@@ -395,7 +445,7 @@ def explain_failure(problem: Problem) -> FailureExplanation:
                                   ("add nodes to the inventory, or plan hardware without --inventory",), ("no-nodes",))
     fsets = failure_sets(problem)
     core = _min_core(list(fsets.sets))
-    conflicts = [_conflict(fsets, r) for r in core]
+    conflicts = _cause_first(problem, core, [_conflict(fsets, r) for r in core])
     tallies = rejection_tallies(problem)
     if tallies and not problem.planning:
         conflicts.append(Conflict("node-rejections", "; ".join(tallies)))

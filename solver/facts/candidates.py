@@ -19,6 +19,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from catalog import BuildRef, Catalog
+from catalog.compat import candidate_gaps
 from catalog.versions import is_prefix, series, spec_allows
 
 __all__ = [
@@ -87,6 +88,7 @@ class Candidate:
     cudnn_min_driver: tuple[Version, str, tuple[str, ...]] | None
     components: tuple[Component, ...]
     newest: tuple[Version, ...]
+    gaps: tuple[str, ...] = ()  # facts the catalog lacks for this runtime (`compat.candidate_gaps`)
 
     def runtime(self) -> dict[str, str]:
         """The Contract-3 runtime mapping: cuda (GPU runtimes), cudnn, tensorrt, python, framework."""
@@ -281,6 +283,7 @@ def candidates_for(cat: Catalog, framework: str, gpu: bool,
                 platforms=ref.build.platforms if ref else ("x86_64", "aarch64", "jetson"),
                 cudnn_ccs=ccs, cudnn_min_driver=cudnn_driver,
                 components=_components(cat, framework, ref, cuda, cudnn, trt, py), newest=newest,
+                gaps=candidate_gaps(cat, ref, cuda, cudnn) if gpu or ref is not None else (),
             ))
     result = tuple(out)
     log.debug("catalog %s: %d %s candidates for %s", cat.revision[:12], len(result), "GPU" if gpu else "CPU",

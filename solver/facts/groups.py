@@ -152,18 +152,25 @@ def cpu_groups(inventory: Inventory, label_keys: tuple[str, ...] = ()) -> tuple[
     return result
 
 
-def planning_driver(catalog: Catalog) -> Version | None:
-    """The driver assumed in planning mode: the newest any catalog CUDA toolkit requires."""
-    return max((t.min_driver for t in catalog.cuda_toolkits), default=None)  # keeps the catalog's spelling
+def planning_driver(catalog: Catalog, cc: Version | None = None) -> Version | None:
+    """The driver assumed in planning mode: the newest any catalog CUDA toolkit requires.
+
+    For a GPU whose architecture has a last driver branch (R580 for Maxwell, Pascal, Volta), the
+    newest such minimum within that branch: a current driver for that GPU, not one that dropped it.
+    """
+    arch = catalog.architecture(cc) if cc is not None else None
+    last = arch.last_driver_branch if arch is not None else None
+    return max((t.min_driver for t in catalog.cuda_toolkits if last is None or t.min_driver.major <= last),
+               default=None)  # keeps the catalog's spelling
 
 
 def planning_groups(catalog: Catalog, request: ModelRequest) -> tuple[NodeGroup, ...]:
     """One group per catalog GPU product (hardware planning: no inventory, no node names)."""
-    driver = planning_driver(catalog)
     count = max(request.gpu_count, 1)
     allowed = request.arch or ("x86_64", "aarch64")
     groups = []
     for gpu in sorted(catalog.gpus, key=lambda g: g.name):
+        driver = planning_driver(catalog, gpu.cc)
         host = "x86_64" if "x86_64" in allowed else allowed[0]
         platform = gpu_platform(gpu, host)
         arch = "aarch64" if platform in ("jetson", "aarch64") else "x86_64"

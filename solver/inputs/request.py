@@ -40,7 +40,7 @@ MAX_GPU_COUNT = 65_536
 REQUIRE_KINDS = ("cuda", "cudnn", "tensorrt", "python", "pytorch", "tensorflow", "onnxruntime", "jax", "vllm", "sglang",
                  "tensorrt-llm")
 _KEYS = {"name", "framework", "framework_version", "python", "precision", "min_gpu_memory_gib", "gpu_count",
-         "arch", "format", "requires", "artifact", "serving"}
+         "arch", "format", "requires", "artifact", "serving", "strict"}
 _SERVING_KEYS = {"max_model_len", "max_num_seqs", "tensor_parallel"}
 _FORMAT_KEYS = {"kind", "opset", "tensorrt_version", "compute_capability"}
 
@@ -70,6 +70,7 @@ class ModelRequest:
     artifact: ModelFacts | None = None      # facts read from the model file (`artifact:`)
     serving: Serving | None = None          # LLM serving shape (`serving:`)
     memory: MemoryEstimate | None = None    # set when min_gpu_memory_gib was estimated from `artifact`
+    strict: bool = False  # refuse runtimes whose verdict rests on facts the catalog lacks ("unverified")
 
     @property
     def uses_gpu(self) -> bool:
@@ -253,4 +254,13 @@ def parse_request(data: Mapping[str, Any]) -> ModelRequest:
         artifact=artifact,
         serving=serving,
         memory=memory,
+        strict=_bool(data.get("strict", False), "strict"),
     )
+
+
+def _bool(value: Any, field: str) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InvalidRequest(field, f"expected true or false, got {value!r}")
+    return value

@@ -19,7 +19,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from catalog import Catalog
-from catalog.compat import Check, check_precision
+from catalog.compat import Check, check_driver_window, check_precision
 from catalog.versions import is_prefix, spec_allows
 from solver.facts.candidates import Candidate, Target
 from solver.inputs.request import ModelRequest
@@ -52,13 +52,17 @@ class Rule:
 
 RULES: dict[str, Rule] = {r.name: r for r in (
     Rule("no-candidate", "request", "the catalog has no build of the framework for this kind of runtime"),
+    Rule("no-component", "request", "the requested builds' needs match no component record of the catalog"),
     Rule("framework-version", "request", "framework version outside the request's framework_version"),
     Rule("python-version", "request", "Python outside the request's python range"),
     Rule("requires", "request", "a component outside the request's `requires` range"),
     Rule("opset-too-new", "request", "ONNX opset newer than the runtime's max_opset"),
     Rule("trt-engine-version", "request", "TensorRT engine needs the exact TensorRT version it was built with"),
+    Rule("unverified", "request", "strict: the verdict rests on facts the catalog lacks"),
     Rule("trt-engine-cc", "target", "TensorRT engine runs only on the compute capability it was built on"),
     Rule("precision-unsupported", "target", "the numeric format needs a newer compute capability"),
+    Rule("driver-too-old-for-gpu", "target", "the driver predates the GPU's architecture"),
+    Rule("driver-too-new-for-gpu", "target", "the driver branch no longer supports the GPU's architecture"),
     Rule("platform-mismatch", "pair", "the build is not made for the platform (x86_64, aarch64, Jetson)"),
     Rule("no-kernel-for-gpu", "pair", "the build ships no SASS/PTX that runs on the GPU"),
     Rule("toolkit-drops-arch", "pair", "the CUDA toolkit cannot target the GPU architecture"),
@@ -80,13 +84,14 @@ PHRASES = {
     "framework-version": "framework version excluded by the request", "python-version": "python excluded",
     "requires": "requires: not met", "opset-too-new": "ONNX opset too new", "trt-engine-version":
     "TensorRT version differs from the engine's", "trt-engine-cc": "GPU CC differs from the engine's",
-    "precision-unsupported": "precision unsupported by the GPU", "platform-mismatch": "no build for the platform",
+    "precision-unsupported": "precision unsupported by the GPU",
+    "driver-too-old-for-gpu": "driver predates the GPU", "driver-too-new-for-gpu": "driver branch dropped the GPU", "platform-mismatch": "no build for the platform",
     "no-kernel-for-gpu": "no kernels for the GPU", "toolkit-drops-arch": "CUDA cannot target the GPU",
     "unknown-architecture": "GPU architecture unknown", "cudnn-no-gpu-support": "cuDNN does not support the GPU",
     "driver-too-old": "driver too old", "no-driver": "no NVIDIA driver", "unknown-cuda": "CUDA not in catalog",
     "arch-not-allowed": "CPU arch not allowed", "no-gpu": "no GPU", "gpu-memory": "not enough GPU memory",
-    "gpu-count": "too few GPUs", "no-free-gpu": "no free GPU", "no-candidate": "no runtime in the catalog",
-    "no-nodes": "no nodes",
+    "gpu-count": "too few GPUs", "no-free-gpu": "no free GPU", "no-candidate": "no runtime in the catalog", "no-component": "no component for the build's needs",
+    "no-nodes": "no nodes", "unverified": "unverified (strict)",
 }
 
 
@@ -197,9 +202,18 @@ def _engine_version_check(want: Version, have: Version, src: tuple[str, ...]) ->
                   f"rebuild the engine with TensorRT {have}, or use TensorRT {want}"),)
 
 
+def _unverified(cat: Catalog, request: ModelRequest, cand: Candidate) -> list[Check]:
+    if request.strict and cand.gaps:
+        return [Check("unverified", False, f"{cand.framework} {cand.label or ''} is unverified: "
+                      f"{'; '.join(cand.gaps)}".replace("  ", " "), cand.build.sources if cand.build else (),
+                      "add the missing facts to the catalog, or select without strict")]
+    return []
+
+
 # The request rules, in the order `candidate_failures` reports them; each builds its own checks.
 _REQUEST_RULES = {"framework-version": _framework_version, "python-version": _python_version,
-                  "requires": _requires, "opset-too-new": _opset, "trt-engine-version": _engine_version}
+                  "requires": _requires, "opset-too-new": _opset, "trt-engine-version": _engine_version,
+                  "unverified": _unverified}
 
 
 def candidate_failures(cat: Catalog, request: ModelRequest, cand: Candidate) -> tuple[Check, ...]:
@@ -238,6 +252,10 @@ def _target_failures(cat: Catalog, request: ModelRequest, target: Target) -> tup
         on = f" ({target.product})" if target.product else ""
         out.append(Check(prec.rule, False, prec.message.replace("this GPU", f"this GPU{on}"), prec.sources,
                          prec.suggestion))
+    if request.uses_gpu and target.driver is not None:
+        window = check_driver_window(cat, target.cc, target.driver)
+        if not window.ok:
+            out.append(window)
     fmt = request.format
     if fmt is not None and fmt.kind == "tensorrt-engine" and fmt.compute_capability is not None \
             and fmt.compute_capability != target.cc:

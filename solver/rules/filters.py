@@ -29,7 +29,7 @@ __all__ = ["RULE_BITS", "TableColumns", "rule_names", "table_columns"]
 
 # One bit per request rule name of `rules.candidate_failures`.
 RULE_BITS = {"framework-version": 1, "python-version": 2, "requires": 4, "opset-too-new": 8,
-             "trt-engine-version": 16}
+             "trt-engine-version": 16, "unverified": 32}
 
 
 def rule_names(bits: int) -> frozenset[str]:
@@ -106,6 +106,8 @@ class TableColumns:
                 "tensorrt", lambda c: c.tensorrt,
                 lambda v: v is None or (want is not None and not (
                     v == want or is_prefix(v, want) or is_prefix(want, v))))
+        if request.strict:
+            bits |= RULE_BITS["unverified"] * self._fail("gaps", lambda c: bool(c.gaps), lambda v: v)
         return bits
 
 

@@ -25,6 +25,8 @@ from catalog.compat import (
     check_kernels,
     check_platform,
     check_toolkit_arch,
+    cudnn_supports,
+    driver_cuda,
     driver_requirement,
 )
 from catalog.versions import spec_allows
@@ -135,13 +137,14 @@ def _pair_checks(cat: Catalog, cand: Candidate, target: Target, stop: bool) -> l
             if stop:
                 return out
         cudnn = cand.cudnn
-        if cudnn is not None and cand.cudnn_ccs is not None and cc not in cand.cudnn_ccs:
+        if cudnn is not None and cand.cudnn_ccs is not None and not cudnn_supports(cand.cudnn_ccs, cc):
             out.append(_memo_check(("cudnn-gpu", *at, cudnn, cuda, cc, cand.label or ""),
                                    lambda: check_cudnn_gpu(cat, cudnn, cuda, cc, by=cand.label or "")))
             if stop:
                 return out
         driver = target.driver
-        c = _memo_check(("driver", *at, cuda, driver, path), lambda: check_driver(cat, cuda, driver, path))
+        dcuda = driver_cuda(cat, ref.build if ref is not None else None, cuda, path)  # type: ignore[arg-type]
+        c = _memo_check(("driver", *at, dcuda, driver, path), lambda: check_driver(cat, dcuda, driver, path))
         if not c.ok:
             out.append(c)
             if stop:
@@ -190,13 +193,15 @@ def pair_failure_rules(cat: Catalog, cand: Candidate, target: Target) -> tuple[s
             head = head[:-1]
         path = (_binary_path(cand.build.build, target.cc) or "ptx") if cand.build is not None and \
             target.cc is not None else "ptx"
-        split = _SPLIT_MEMO[key] = (tuple(c.rule for c in head), runs_driver, path)
-    names, runs_driver, path = split
+        dcuda = driver_cuda(cat, cand.build.build if cand.build is not None else None, cand.cuda, path) \
+            if runs_driver else None  # type: ignore[arg-type]
+        split = _SPLIT_MEMO[key] = (tuple(c.rule for c in head), runs_driver, path, dcuda)
+    names, runs_driver, path, dcuda = split
     if not runs_driver:
         return names
     cuda, driver = cand.cuda, target.driver
     out = list(names)
-    c = _memo_check(("driver", *at, cuda, driver, path), lambda: check_driver(cat, cuda, driver, path))
+    c = _memo_check(("driver", *at, dcuda, driver, path), lambda: check_driver(cat, dcuda, driver, path))
     if not c.ok:
         out.append(c.rule)
     cudnn = cand.cudnn
@@ -237,12 +242,12 @@ def pair_failure_rules_many(cat: Catalog, reps: list[Candidate], target: Target,
         reps_of: list[Candidate] = []
         for c in reps:
             pair_failure_rules(cat, c, target)   # fills _SPLIT_MEMO
-            names, runs_driver, path = _SPLIT_MEMO[(*at, pair_signature_id(c), target.platform, target.cc)]
+            names, runs_driver, path, dcuda = _SPLIT_MEMO[(*at, pair_signature_id(c), target.platform, target.cc)]
             heads.append(names)
             if not runs_driver:
                 cls.append(-1)
                 continue
-            ck = (c.cuda, path, c.cudnn, c.cudnn_min_driver[0] if c.cudnn_min_driver is not None else None)
+            ck = (c.cuda, dcuda, path, c.cudnn, c.cudnn_min_driver[0] if c.cudnn_min_driver is not None else None)
             if ck not in classes:
                 classes[ck] = len(reps_of)
                 reps_of.append(c)
@@ -341,9 +346,10 @@ def pair_need(cat: Catalog, cand: Candidate, platform: str, cc: Version | None) 
     arch = cat.architecture(cc)
     if arch is None or not arch.buildable_with(cand.cuda):
         return NEVER
-    if cand.cudnn is not None and cand.cudnn_ccs is not None and cc not in cand.cudnn_ccs:
+    if cand.cudnn is not None and cand.cudnn_ccs is not None and not cudnn_supports(cand.cudnn_ccs, cc):
         return NEVER
-    req = _driver_requirement(cat, cand.cuda, path)
+    req = _driver_requirement(cat, driver_cuda(cat, ref.build if ref is not None else None, cand.cuda, path),
+                              path)
     if req is None:
         return NEVER
     need = req[0]

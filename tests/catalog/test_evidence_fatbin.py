@@ -39,6 +39,7 @@ def test_committed_library_lists_exactly_the_compiled_targets():
     ptx = [e for e in entries if e.kind == "ptx"]
     assert ptx and all(e.compression == "zstd" for e in ptx)  # nvcc's default: PTX compressed
     assert {e.cc for e in entries} == {"7.5", "8.0", "9.0", "10.0", "12.0"}
+    assert {e.isa for e in ptx} == {"9.0"}  # nvcc 13.0 writes PTX ISA 9.0
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on PATH")

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from catalog import compat
 from catalog.diff import diff_catalogs
-from catalog.errors import CatalogError, CatalogInvalid
+from catalog.errors import CatalogError, CatalogInvalid, Problem
 from catalog.importer import import_file
 from catalog.loader import default_catalog_dir, load_catalog, load_catalog_from_git
 from catalog.matrix import build_gpu_matrix, driver_cuda_matrix
@@ -71,13 +71,17 @@ def validate(catalog: Path | None = CatalogOpt, as_json: bool = typer.Option(Fal
     from catalog.evidence import evidence_problems
 
     problems = evidence_problems(cat, (catalog or default_catalog_dir()) / "evidence")
+    problems += [Problem(ref.release.file, ref.release.id, f"builds[{ref.release.builds.index(ref.build)}]",
+                         f"{ref.framework} {ref.label} ({', '.join(ref.build.platforms)}) is selectable on no catalog "
+                         f"GPU with a current driver: {reason}")
+                 for ref, reason in compat.unselectable_builds(cat)]
     if problems:
         if as_json:
             print(json.dumps({"valid": False, "problems": [p.to_dict() for p in problems]}, indent=2))
         else:
             err.print(f"[red]{len(problems)} problem(s)[/red] between the catalog and its evidence:")
             for p in problems:
-                err.print(f"  {p.file}: {p.record or '-'}: {p.field or '-'}: {p.message}", soft_wrap=True)
+                err.print(escape(f"  {p.file}: {p.record or '-'}: {p.field or '-'}: {p.message}"), soft_wrap=True)
         raise typer.Exit(1)
     counts = cat.counts()
     if as_json:

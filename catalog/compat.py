@@ -28,6 +28,8 @@ __all__ = [
     "runtime_options",
     "why_best",
     "why_gaps",
+    "current_driver",
+    "unselectable_builds",
     "cudnn_supports",
     "driver_cuda",
     "check_cudnn_driver",
@@ -395,3 +397,45 @@ def why_gaps(cat: Catalog, ref: BuildRef, cuda: Version | None = None) -> tuple[
     cuda = cuda or ref.build.cuda
     cudnn = ref.build.bundled.get("cudnn")
     return candidate_gaps(cat, ref, cuda, cudnn)
+
+
+def current_driver(cat: Catalog, cc: Version | None = None) -> Version | None:
+    """A current driver for a GPU of CC `cc`: the newest minimum any catalog CUDA toolkit needs,
+    kept within the architecture's last driver branch (R580 for Maxwell, Pascal, Volta)."""
+    arch = cat.architecture(cc) if cc is not None else None
+    last = arch.last_driver_branch if arch is not None else None
+    return max((t.min_driver for t in cat.cuda_toolkits if last is None or t.min_driver.major <= last),
+               default=None)
+
+
+def unselectable_builds(cat: Catalog) -> list[tuple[BuildRef, str]]:
+    """GPU builds no catalog GPU runs with a current driver, each with the most common reason.
+
+    An invariant of `rtfit catalog validate`: a build that can never be selected is a catalog
+    error (a missing component record, an arch list no GPU matches, a platform no GPU has).
+    """
+    out: list[tuple[BuildRef, str]] = []
+    for ref in cat.builds():
+        if not ref.build.gpu:
+            continue
+        reasons: dict[str, int] = {}
+        found = False
+        for gpu in cat.gpus:
+            for host in ("x86_64", "aarch64"):
+                if gpu.platform is not None and host != "x86_64":
+                    continue  # a GPU tied to a platform is judged once
+                if gpu_platform(gpu, host) not in ref.build.platforms:
+                    continue
+                checks = why_best(cat, ref, gpu, current_driver(cat, gpu.cc), host_arch=host)
+                bad = [c for c in checks if not c.ok]
+                if not bad:
+                    found = True
+                    break
+                reasons[bad[0].message] = reasons.get(bad[0].message, 0) + 1
+            if found:
+                break
+        if not found:
+            why_not = max(reasons, key=lambda m: reasons[m]) if reasons else (
+                f"no catalog GPU has a {'/'.join(ref.build.platforms)} platform")
+            out.append((ref, why_not))
+    return out

@@ -114,13 +114,17 @@ def _ccs(values: tuple[Version, ...]) -> tuple[str, ...]:
     return tuple(f"{v.major}.{v.minor}" for v in values)
 
 
-def check_evidence(cat: Catalog, ev: Evidence) -> list[Mismatch]:
-    """Every field on which the catalog build disagrees with the artifact ([] = all agree)."""
+def check_evidence(cat: Catalog, ev: Evidence, ref: BuildRef | None = None) -> list[Mismatch]:
+    """Every field on which the catalog build disagrees with the artifact ([] = all agree).
+
+    `ref`: compare with this build instead of the one the artifact maps to (a labelled variant
+    citing the registry's default wheel as the same build).
+    """
     if ev.project.startswith("nvidia-cudnn"):
         return _check_cudnn(cat, ev)
     if not checkable(ev):
         return []
-    ref = find_build(cat, ev)
+    ref = ref or find_build(cat, ev)
     if ref is None:
         framework = FRAMEWORK_OF.get(ev.project, "?")
         return [Mismatch("build", "none", f"{ev.project} {ev.version} ({ev.platform}) exists",
@@ -205,13 +209,15 @@ def evidence_problems(cat: Catalog, folder: str | Path) -> list[Problem]:
                     problems.append(Problem(release.file, release.id, where, str(e)))
                     continue
                 ref = find_build(cat, ev)
-                if ref is None or ref.build is not build:
-                    found = f"{ref.release.id} [{ref.build.variant or 'default'}]" if ref else "no build"
+                if ref is None or ref.release is not release:
+                    found = f"{ref.release.id} ({ref.build.variant or 'default'})" if ref else "no build"
                     problems.append(Problem(release.file, release.id, where,
                                             f"{name} describes {ev.project} {ev.version} ({ev.platform}), which "
-                                            f"matches {found}, not this build"))
+                                            f"matches {found}, not this release"))
                     continue
-                for m in check_evidence(cat, ev):
+                # the build the file maps to, or another build of the release citing it as the same build
+                mine = BuildRef(release, build, ref.version)
+                for m in check_evidence(cat, ev, mine):
                     problems.append(Problem(release.file, release.id, f"builds[{i}].{m.field}",
                                             f"catalog says {m.catalog}, artifact says {m.artifact} ({name})"))
     return problems

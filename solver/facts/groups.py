@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from packaging.version import Version
 
 from catalog import Catalog, GpuProduct
-from catalog.compat import Check, gpu_platform
+from catalog.compat import Check, current_driver, gpu_platform
 from solver.errors import InvalidInventory
 from solver.facts.candidates import Target
 from solver.inputs.inventory import Inventory, Node
@@ -158,10 +158,7 @@ def planning_driver(catalog: Catalog, cc: Version | None = None) -> Version | No
     For a GPU whose architecture has a last driver branch (R580 for Maxwell, Pascal, Volta), the
     newest such minimum within that branch: a current driver for that GPU, not one that dropped it.
     """
-    arch = catalog.architecture(cc) if cc is not None else None
-    last = arch.last_driver_branch if arch is not None else None
-    return max((t.min_driver for t in catalog.cuda_toolkits if last is None or t.min_driver.major <= last),
-               default=None)  # keeps the catalog's spelling
+    return current_driver(catalog, cc)  # keeps the catalog's spelling
 
 
 def planning_groups(catalog: Catalog, request: ModelRequest) -> tuple[NodeGroup, ...]:

@@ -21,7 +21,8 @@ from catalog.model import BuildRef, FrameworkRelease
 from catalog.versions import spec_allows
 from catalog.view import Catalog
 
-__all__ = ["FRAMEWORK_OF", "Mismatch", "check_evidence", "checkable", "evidence_problems", "find_build"]
+__all__ = ["FRAMEWORK_OF", "Mismatch", "check_evidence", "checkable", "compared_fields", "evidence_problems",
+           "find_build"]
 
 FRAMEWORK_OF = {
     "torch": "pytorch", "tensorflow": "tensorflow", "tensorflow-gpu": "tensorflow",
@@ -129,15 +130,23 @@ def check_evidence(cat: Catalog, ev: Evidence, ref: BuildRef | None = None) -> l
         framework = FRAMEWORK_OF.get(ev.project, "?")
         return [Mismatch("build", "none", f"{ev.project} {ev.version} ({ev.platform}) exists",
                          f"{framework} {ev.version}")]
+    return [m for m, ok in compared_fields(cat, ev, ref) if not ok]
+
+
+def compared_fields(cat: Catalog, ev: Evidence, ref: BuildRef) -> list[tuple[Mismatch, bool]]:
+    """Every field of `ref` the evidence speaks to: (field, catalog value, artifact value), agrees?"""
     b = ref.build
     rec = f"{ref.release.id} [{b.variant or 'default'}]"
-    out: list[Mismatch] = []
-    if ev.platform not in b.platforms:
-        out.append(Mismatch("platforms", _fmt(list(b.platforms)), f"a {ev.platform} wheel ({ev.file})", rec))
+    out: list[tuple[Mismatch, bool]] = []
+
+    def add(field: str, catalog: str, artifact: str, ok: bool) -> None:
+        out.append((Mismatch(field, catalog, artifact, rec), ok))
+
+    add("platforms", _fmt(list(b.platforms)), f"a {ev.platform} wheel ({ev.file})", ev.platform in b.platforms)
     uses_cuda = bool(ev.components) or bool(ev.device_code and (ev.device_code["sass"] or ev.device_code["ptx"]))
-    if uses_cuda != b.gpu and (ev.device_code is not None or uses_cuda):
-        out.append(Mismatch("gpu", str(b.gpu).lower(), "CUDA pins or device code" if uses_cuda
-                            else "no CUDA pins and no device code", rec))
+    if ev.device_code is not None or uses_cuda:
+        add("gpu", str(b.gpu).lower(), "CUDA pins or device code" if uses_cuda else "no CUDA pins and no device code",
+            uses_cuda == b.gpu)
     for comp in _COMPONENTS:
         art = ev.components.get(comp)
         have = b.bundled.get(comp)
@@ -145,29 +154,26 @@ def check_evidence(cat: Catalog, ev: Evidence, ref: BuildRef | None = None) -> l
             continue
         if have is None and comp in b.needs and art[0].isdigit() and _from_extras(ev, comp):
             # an optional extra's pin (tensorflow[and-cuda]): one combination the build's needs must allow
-            if not spec_allows(b.needs[comp], Version(art)):
-                out.append(Mismatch(f"needs.{comp}", str(b.needs[comp]), f"{art} (pinned by an extra)", rec))
+            add(f"needs.{comp}", str(b.needs[comp]), f"{art} (pinned by an extra)",
+                spec_allows(b.needs[comp], Version(art)))
             continue
         if art[0] in "<>=!~":  # a range, not a pin: compare with `needs`
             need = b.needs.get(comp)
-            if need is None or str(need) != art.replace(" ", ""):
-                out.append(Mismatch(f"needs.{comp}", str(need) if need is not None else "absent", art, rec))
+            add(f"needs.{comp}", str(need) if need is not None else "absent", art,
+                need is not None and str(need) == art.replace(" ", ""))
             continue
         if have is None and comp in ("cublas", "nccl"):
             continue  # not modelled by the catalog for this build: nothing to disagree with
-        if have is None or str(have) != art:
-            out.append(Mismatch(f"bundled.{comp}", str(have) if have is not None else "absent", art, rec))
+        add(f"bundled.{comp}", str(have) if have is not None else "absent", art, have is not None and str(have) == art)
     if ev.device_code is not None:
         sass, ptx = _ccs(b.sass), _ccs(b.ptx)
-        if tuple(ev.device_code["sass"]) != sass:
-            out.append(Mismatch("sass", _fmt(sass), _fmt(ev.device_code["sass"]), rec))
-        if tuple(ev.device_code["ptx"]) != ptx:
-            out.append(Mismatch("ptx", _fmt(ptx), _fmt(ev.device_code["ptx"]), rec))
+        add("sass", _fmt(sass), _fmt(ev.device_code["sass"]), tuple(ev.device_code["sass"]) == sass)
+        add("ptx", _fmt(ptx), _fmt(ev.device_code["ptx"]), tuple(ev.device_code["ptx"]) == ptx)
     out.extend(_python(cat, ref, ev, rec))
     return out
 
 
-def _python(cat: Catalog, ref: BuildRef, ev: Evidence, rec: str) -> list[Mismatch]:
+def _python(cat: Catalog, ref: BuildRef, ev: Evidence, rec: str) -> list[tuple[Mismatch, bool]]:
     spec = ref.release.python
     if spec is None:
         return []
@@ -178,17 +184,15 @@ def _python(cat: Catalog, ref: BuildRef, ev: Evidence, rec: str) -> list[Mismatc
             return []  # abi3 / py3 wheels: the range comes from Requires-Python, not the files
         allowed = {p for p in known if spec_allows(spec, Version(p))}
         have_known = have & set(known)
-        if have_known != allowed:
-            return [Mismatch("python", f"{spec} ({', '.join(sorted(allowed, key=Version))})",
-                             "wheels for " + ", ".join(sorted(have, key=Version)), rec)]
-        return []
+        return [(Mismatch("python", f"{spec} ({', '.join(sorted(allowed, key=Version))})",
+                          "wheels for " + ", ".join(sorted(have, key=Version)), rec), have_known == allowed)]
     out = []
     for tag in ev.tags:
         interp = tag.split("-", 1)[0]
         if interp.startswith("cp3") and interp[3:].isdigit():
             py = Version(f"3.{interp[3:]}")
-            if not spec_allows(spec, py):
-                out.append(Mismatch("python", str(spec), f"a wheel for Python {py} ({ev.file})", rec))
+            out.append((Mismatch("python", str(spec), f"a wheel for Python {py} ({ev.file})", rec),
+                        spec_allows(spec, py)))
     return out
 
 

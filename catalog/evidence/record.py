@@ -155,8 +155,12 @@ def summarise_device_code(libraries: dict[str, dict[str, Any]]) -> dict[str, Any
         if kind in ("sm", "compute") and digits.isdigit():
             key = (kind, _cc(int(digits)))
             cover[key] = cover.get(key, 0) + count
+    # SASS against the best-covered SASS target; PTX against the best of either kind, so a lone
+    # PTX kernel next to hundreds of SASS ones stays partial (TensorFlow emits more PTX entries
+    # than SASS ones per target, so PTX is not held to the SASS count alone)
+    best_sass = max((n for (kind, _cc), n in cover.items() if kind == "sm"), default=0)
     best = max(cover.values(), default=0)
-    full = {k for k, n in cover.items() if n >= _FULL * best}
+    full = {k for k, n in cover.items() if n >= _FULL * (best_sass if k[0] == "sm" else best)}
     sass = [cc for kind, cc in full if kind == "sm"]
     ptx = [cc for kind, cc in full if kind == "compute"]
     partial = []

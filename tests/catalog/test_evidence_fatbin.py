@@ -140,6 +140,13 @@ def test_arch_list_keeps_only_targets_most_kernels_carry():
     assert dc["primary"] == "big.so"
     assert dc["sass"] == ["7.5", "8.0", "9.0", "10.0"] and dc["ptx"] == ["9.0"]
     assert dc["partial"] == ["sm_103f", "sm_89"]  # sm_90a counts with sm_90: CC 9.0 is fully covered
+    # TensorFlow 2.14's libtensorflow_cc.so.2: 245 kernels per SASS target, 606 PTX entries
+    tf = summarise_device_code({"tf.so": {"targets": {"sm_35": 245, "sm_50": 245, "sm_80": 245, "compute_80": 606},
+                                          "entries": 1341, "compressed": 0}})
+    assert tf["sass"] == ["3.5", "5.0", "8.0"] and tf["ptx"] == ["8.0"] and tf["partial"] == []
+    lone = summarise_device_code({"x.so": {"targets": {"sm_80": 400, "compute_90": 1}, "entries": 401,
+                                           "compressed": 0}})
+    assert lone["ptx"] == [] and lone["partial"] == ["compute_90"]
 
 
 def test_not_a_wheel(tmp_path):

@@ -159,6 +159,9 @@ def test_composed_task_sees_only_its_runtime(tmp_path: Path) -> None:
     assert seen["pp"] == str(tmp_path / "store" / "demo" / "1.0" / "site-packages")
     assert seen["prefix"].startswith(str(tmp_path / "state" / "base-python-"))
     assert "rtfit store stage demo 2.0" in state.get_run(result.run_id).tasks["missing"].message
+    # Importing from the store wrote no bytecode into it (tests run as root: the store is writable).
+    assert not list((tmp_path / "store" / "demo" / "1.0").rglob("__pycache__"))
+    assert all(r.ok for r in RuntimeStore(tmp_path / "store").verify())
 
 
 KILL_FLOW = """\

@@ -163,6 +163,9 @@ class LocalBackend:
         env["PATH"] = os.pathsep.join(b for b in bins if b)
         env.update(composed)
         env["PYTHONNOUSERSITE"] = "1"
+        # Bytecode goes to the runner's state folder, never into the shared store: a task run as
+        # root would otherwise write __pycache__ into components and `store verify` would fail.
+        env["PYTHONPYCACHEPREFIX"] = str(self.state_dir / "pycache")
         env.update(task_env(launch, artifacts=artifacts))
         return _marked(env, launch)
 

@@ -37,6 +37,8 @@ from solver.check.reference import ReferenceTimeout, brute_force  # noqa: E402
 from solver.engines.batch import plan_batch  # noqa: E402
 from solver.facts.groups import base_groups as solver_groups  # noqa: E402
 from solver.facts.problem import request_facts  # noqa: E402
+from solver.index.catalog_index import CatalogIndex  # noqa: E402
+from solver.index.fleet_index import FleetIndex  # noqa: E402
 
 # product, weight, gpus per node choices, host arch
 PRODUCTS = [
@@ -143,28 +145,30 @@ def _pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
-def warm_up(cat: Catalog, inv: Any, seed: int) -> int:
+def warm_up(cat: Catalog, inv: Any, seed: int, fx: FleetIndex) -> int:
     """One selection per candidate table (framework x GPU / CPU-only x extra kinds), with requests that are not
     timed: fills what a running service computes once per (catalog revision, fleet, candidate
     table), e.g. the pair verdicts of every GPU target. Returns the number of tables warmed."""
     seen: set[tuple] = set()
     for data in requests(300, seed + 1000):
         req = parse_request(data)
-        key = request_facts(cat, req).table_key    # framework, GPU or not, extra kinds (python, cudnn)
+        key = request_facts(fx.index, req).table_key    # framework, GPU or not, extra kinds (python, cudnn)
         if key not in seen:
             seen.add(key)
-            select(cat, req, inv)
+            select(cat, req, inv, index=fx)
     return len(seen)
 
 
 def bench_single(cat: Catalog, nodes: int, reqs: list[dict[str, Any]], budget_s: float, bf_sample: int,
-                 bf_budget_s: float, seed: int, profile: str = "random", gc_freeze: bool = False) -> dict[str, Any]:
+                 bf_budget_s: float, seed: int, profile: str = "random", gc_freeze: bool = False,
+                 cix: CatalogIndex | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     inv = parse_inventory(fleet(nodes, seed, profile), catalog=cat)
     parse_s = time.perf_counter() - t0
     parsed = [parse_request(r) for r in reqs]
     t0 = time.perf_counter()
-    tables = warm_up(cat, inv, seed)
+    fx = FleetIndex(cix or CatalogIndex(cat), inv)    # what a service keeps per (catalog, inventory) revision
+    tables = warm_up(cat, inv, seed, fx)
     warm_ms = (time.perf_counter() - t0) * 1000
     if gc_freeze:      # what the warm-up built lives as long as the fleet: out of the collector's way
         import gc
@@ -176,7 +180,7 @@ def bench_single(cat: Catalog, nodes: int, reqs: list[dict[str, Any]], budget_s:
     start = time.perf_counter()
     for req in parsed[1:]:
         t0 = time.perf_counter()
-        feasible += select(cat, req, inv).feasible
+        feasible += select(cat, req, inv, index=fx).feasible
         lat.append(time.perf_counter() - t0)
         if time.perf_counter() - start > budget_s:
             break
@@ -219,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
 
         gc.collect()
         gc.freeze()
+    cix = CatalogIndex(cat)   # one per catalog revision, kept across fleets (as a service keeps it)
     n_req, budget, bf_sample, bf_budget = (150, 3.0, 3, 8.0) if args.quick else (600, 10.0, 10, 30.0)
     reqs = requests(n_req + 1, args.seed)
     print(f"catalog {cat.revision[:12]} ({cat.counts()['framework_builds']} framework builds); "
@@ -228,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     for profile in [p.strip() for p in args.fleets.split(",") if p.strip()]:
         for size in (int(s) for s in args.sizes.split(",") if s.strip()):
             r = bench_single(cat, size, reqs, budget, bf_sample if size <= 1000 else max(1, bf_sample // 3),
-                             bf_budget, args.seed, profile, args.gc_freeze)
+                             bf_budget, args.seed, profile, args.gc_freeze, cix)
             print(f"{profile:>8} {r['nodes']:>7} {r['groups']:>6} {r['parse_s']:>8.2f} {r['warm_ms']:>7.0f} | "
                   f"{r['n']:>7} {r['p50']:>7.2f} {r['p99']:>7.2f} {r['rate']:>7.0f} {r['feasible']:>5} | "
                   f"{r['bf_n']:>7} {r['bf_p50']:>8.0f} {r['bf_p99']:>8.0f} {r['bf_rate']:>7.2f}", flush=True)
@@ -238,10 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     breqs = [dict(rng.choice(models)) for _ in range(args.batch)]
     parsed_inv = parse_inventory(inv, catalog=cat)
     t0 = time.perf_counter()   # the whole call, answer (with explanations of unplaceable requests) included
-    plan = plan_batch(cat, breqs, parsed_inv, time_limit_s=5.0)
+    plan = plan_batch(cat, breqs, parsed_inv, time_limit_s=5.0, index=cix)
     plan_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    greedy = plan_batch(cat, breqs, parse_inventory(inv, catalog=cat), use_cpsat=False)
+    greedy = plan_batch(cat, breqs, parse_inventory(inv, catalog=cat), use_cpsat=False, index=cix)
     greedy_s = time.perf_counter() - t0
     free = sum(g.get("free", g.get("count", 1)) for n in inv["nodes"] for g in n["gpus"])
     need = sum(r["gpu_count"] for r in breqs)

@@ -5,6 +5,11 @@ sweep stale nodes, read the catalog and inventory revisions and look in the cach
 miss, run the solver in a thread bounded by `solver_threads`; (3) write the audit row. The cache
 key is (canonical request JSON, top, where, plan, catalog revision, inventory revision), so an
 answer is reused only while neither the catalog nor the live inventory has changed.
+
+The solver's derived state is owned here, per revision: one `CatalogIndex` for the active
+catalog and one `FleetIndex` for the live inventory revision under it, shared by every thread.
+A new revision gets new indexes and the old ones are dropped (nothing else keeps them); a
+`where` scope is a view of the whole fleet's index (its nodes, already parsed and resolved).
 """
 
 from __future__ import annotations
@@ -83,11 +88,22 @@ class _Prepared:
     answer: dict[str, Any] | None
     catalog: Any = None
     entries: list[dict[str, Any]] | None = None
-    whole_fleet: bool = False  # no `where`: the parsed inventory of this revision can be reused
+    whole_entries: list[dict[str, Any]] | None = None   # the live fleet, before any `where`
+    whole_fleet: bool = False  # no `where`: the fleet index of this revision is used as is
     requests: list[dict[str, Any]] | None = None
     top: int = 1
     plan: bool = False
     install: bool = False
+
+
+@dataclass(frozen=True)
+class _Indexes:
+    """The solver state of one (catalog, inventory revision): replaced whole, never mutated."""
+
+    catalog: Any
+    index: Any                 # solver CatalogIndex of `catalog`
+    inventory_revision: int
+    fleet: Any                 # solver FleetIndex of that revision's live inventory (None: not built yet)
 
 
 class _Lru:
@@ -141,8 +157,8 @@ class SelectionService:
         self._usability = usability or UsabilityCheck()
         # (inventory revision, catalog revision) -> the entries the solver can use with that catalog
         self._usable: tuple[tuple[int, str], list[dict[str, Any]]] | None = None
-        # ((inventory revision, catalog revision), parsed whole-fleet Inventory)
-        self._parsed: tuple[tuple[int, str], Any] | None = None
+        self._indexes: _Indexes | None = None   # the active catalog's index and the live fleet's
+        self._indexes_lock = threading.Lock()
 
     # -- public ------------------------------------------------------------------------------
     async def select(self, body: SelectCreate, principal: Principal) -> dict[str, Any]:
@@ -195,6 +211,7 @@ class SelectionService:
             prepared.plan = body.plan
             prepared.install = body.install
             prepared.whole_fleet = body.where is None
+            prepared.whole_entries = prepared.entries
             prepared.entries = apply_where(prepared.entries or [], body.where)
         return prepared
 
@@ -217,6 +234,7 @@ class SelectionService:
                     raise _invalid_request(e, prefix=f"models[{i}]") from e
             prepared.requests = models
             prepared.whole_fleet = body.where is None
+            prepared.whole_entries = prepared.entries
             prepared.entries = apply_where(prepared.entries or [], body.where)
         return prepared
 
@@ -275,13 +293,15 @@ class SelectionService:
     def _solve(self, prepared: _Prepared) -> tuple[dict[str, Any], float]:
         solver = _solver(batch=prepared.kind == "batch")
         started = time.perf_counter()
-        inventory = self._inventory(solver, prepared)
+        fleet = self._fleet(solver, prepared)
         requests = [solver.parse_request(m) for m in prepared.requests or []]
         if prepared.kind == "single":
-            planned = None if prepared.plan else inventory
-            result = solver.select(prepared.catalog, requests[0], planned, top=prepared.top)
+            if prepared.plan:
+                result = solver.select(prepared.catalog, requests[0], None, top=prepared.top, index=fleet.index)
+            else:
+                result = solver.select(prepared.catalog, requests[0], fleet.inventory, top=prepared.top, index=fleet)
         else:
-            result = solver.select_batch(prepared.catalog, requests, inventory)
+            result = solver.select_batch(prepared.catalog, requests, fleet.inventory, index=fleet)
         answer = result.to_dict()
         if prepared.install:
             from solver.install import install_for_answer
@@ -291,17 +311,35 @@ class SelectionService:
                                                    request_arch=requests[0].arch)
         return answer, time.perf_counter() - started
 
-    def _inventory(self, solver: Any, prepared: _Prepared) -> Any:
-        """The parsed inventory; the whole fleet's is parsed once per inventory revision."""
-        if not prepared.whole_fleet:
-            return solver.parse_inventory({"nodes": prepared.entries or []})
-        key = (prepared.inventory_revision, prepared.catalog_revision)
-        cached = self._parsed
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        inventory = solver.parse_inventory({"nodes": prepared.entries or []})
-        self._parsed = (key, inventory)
-        return inventory
+    def _fleet(self, solver: Any, prepared: _Prepared) -> Any:
+        """The fleet index to solve on: the live fleet's (built once per (catalog, inventory)
+        revision), or a view of it for a `where` scope."""
+        CatalogIndex, FleetIndex = solver.CatalogIndex, solver.FleetIndex  # noqa: N806
+
+        with self._indexes_lock:
+            state = self._indexes
+        if state is None or state.catalog is not prepared.catalog:
+            state = _Indexes(prepared.catalog, CatalogIndex(prepared.catalog), -1, None)
+        if state.inventory_revision != prepared.inventory_revision or state.fleet is None:
+            whole = prepared.whole_entries if prepared.whole_entries is not None else prepared.entries
+            try:
+                inventory = solver.parse_inventory({"nodes": whole or []})
+            except solver.errors.InvalidInventory:
+                if prepared.whole_fleet:
+                    raise
+                # a node elsewhere in the fleet does not parse: the scope alone may still be solvable
+                return FleetIndex(state.index, solver.parse_inventory({"nodes": prepared.entries or []}))
+            state = _Indexes(state.catalog, state.index, prepared.inventory_revision,
+                             FleetIndex(state.index, inventory).warm())
+        with self._indexes_lock:
+            current = self._indexes
+            if current is None or current.catalog is not state.catalog or \
+                    current.inventory_revision < state.inventory_revision or current.index is not state.index:
+                self._indexes = state    # the older revision's indexes are dropped here
+        fleet = state.fleet
+        if prepared.whole_fleet:
+            return fleet
+        return fleet.scoped(e["name"] for e in prepared.entries or [])
 
     def _audit(
         self, prepared: _Prepared, answer: dict[str, Any], principal: Principal, cached: bool, seconds: float

@@ -10,6 +10,8 @@ See docs/solver.md (users) and docs/solver-internals.md (contributors).
 from solver.engines.batch import select_batch
 from solver.engines.flowplan import FlowPlan, Stage, plan_flow
 from solver.errors import InvalidInventory, InvalidRequest, SolverError
+from solver.index.catalog_index import CatalogIndex
+from solver.index.fleet_index import FleetIndex
 from solver.inputs.inventory import Inventory, Node, NodeGpu, parse_inventory
 from solver.inputs.policy import Policy, parse_policy
 from solver.inputs.request import ModelRequest, parse_request
@@ -19,8 +21,10 @@ from solver.select import select
 __all__ = [
     "Assignment",
     "BatchSelection",
+    "CatalogIndex",
     "Conflict",
     "FlowPlan",
+    "FleetIndex",
     "GpuChoice",
     "InvalidInventory",
     "InvalidRequest",

@@ -15,6 +15,8 @@ from catalog import Catalog
 from solver.engines.fast import solve_fast
 from solver.explain.explanation import explain_choice, explain_failure
 from solver.facts.problem import build_problem
+from solver.index.catalog_index import CatalogIndex
+from solver.index.fleet_index import FleetIndex
 from solver.inputs.inventory import Inventory, parse_inventory
 from solver.inputs.policy import Policy
 from solver.inputs.request import ModelRequest, parse_request
@@ -27,13 +29,18 @@ log = logging.getLogger(__name__)
 
 def select(catalog: Catalog, request: ModelRequest | Mapping[str, Any], inventory: Inventory | Mapping[str, Any] |
            list[Any] | None = None, *, top: int = 1, policy: Policy | None = None,
-           sized: bool = True) -> Selection:
+           sized: bool = True, index: CatalogIndex | FleetIndex | None = None) -> Selection:
     """Choose a runtime, GPU and node (or GPU product when `inventory` is None) for `request`.
 
     `top` is the number of answers wanted: the choice plus up to `top - 1` alternatives, each on a
     different node (in planning mode: a different GPU product). A request that names an
     `artifact` also gets a verdict and the checked changes that would make it fit (`sized=False`
     skips that: the sizing pass itself selects the changed requests that way).
+
+    `index` is the derived state a caller keeps across selections: a `CatalogIndex(catalog)` (one
+    per catalog revision) or its `FleetIndex(catalog_index, inventory)` (one per inventory
+    revision; pass that inventory too). Without one, both are built for this call alone: the
+    answer is the same, only slower when selections repeat.
     """
     if not isinstance(request, ModelRequest):
         request = parse_request(request)
@@ -45,7 +52,7 @@ def select(catalog: Catalog, request: ModelRequest | Mapping[str, Any], inventor
         return sized_select(catalog, request, inventory, top=top, policy=policy)
     policy = policy or Policy()
     top = max(int(top), 1)
-    problem = build_problem(catalog, request, inventory, policy)
+    problem = build_problem(catalog, request, inventory, policy, index=index)
     status = "optimal"
     if policy.engine == "cpsat":
         from solver.engines.cpsat import solve_cpsat

@@ -67,9 +67,11 @@ from catalog import Catalog
 from solver.engines.batch_cpsat import MAX_CONFIGS, MAX_VARS, SLACK, configurations, cpsat_counts, pack
 from solver.engines.batch_cpsat import objective as _objective
 from solver.engines.batch_heuristics import HEURISTICS
-from solver.engines.fast import RowScores, assignment
+from solver.engines.fast import assignment
 from solver.facts.groups import NodeGroup
-from solver.facts.problem import Problem, build_problem
+from solver.facts.problem import Problem, build_problem, indexes
+from solver.index.catalog_index import CatalogIndex
+from solver.index.fleet_index import FleetIndex
 from solver.inputs.inventory import Inventory, parse_inventory
 from solver.inputs.policy import Policy
 from solver.inputs.request import ModelRequest, parse_request
@@ -110,9 +112,10 @@ class _Instance:
     """Classes, options and capacity pools of one batch."""
 
     def __init__(self, catalog: Catalog, requests: list[ModelRequest], inventory: Inventory, policy: Policy,
-                 quotas: Mapping[str, int] | None = None):
+                 quotas: Mapping[str, int] | None = None, index: CatalogIndex | FleetIndex | None = None):
         self.catalog, self.inventory, self.policy = catalog, inventory, policy
         self.quotas: dict[str, int] = dict(quotas or {})
+        self.fleet = indexes(catalog, inventory, index)[1]
         self.requests = requests
         self.classes: list[ModelRequest] = []
         self.members: list[list[int]] = []
@@ -124,13 +127,14 @@ class _Instance:
                 self.classes.append(k)
                 self.members.append([])
             self.members[index[k]].append(i)
-        self.problems: list[Problem] = [build_problem(catalog, r, inventory, policy) for r in self.classes]
+        self.problems: list[Problem] = [build_problem(catalog, r, inventory, policy, index=self.fleet)
+                                        for r in self.classes]
         self.options: list[list[_Option]] = []
         width = len(policy.order)
         for c, p in enumerate(self.problems):
             # one vectorised single-selection evaluation per class: the open groups (no node check
             # fails) with a runtime, their best runtime and key (`Problem.key` of the pair)
-            scores = RowScores(p)
+            scores = p.scores()
             rows = scores.ranked_rows().tolist()
             cols = [col.tolist() for col in scores.columns]
             opts = []
@@ -148,7 +152,7 @@ def _unplaced(inst: _Instance, c: int, infeasible: dict[int, Selection]) -> Sele
         if c not in infeasible:
             from solver.select import select
 
-            infeasible[c] = select(inst.catalog, inst.classes[c], inst.inventory, policy=inst.policy)
+            infeasible[c] = select(inst.catalog, inst.classes[c], inst.inventory, policy=inst.policy, index=inst.fleet)
         return infeasible[c]
     nodes = sum(len(o.group.nodes) for o in inst.options[c])
     products = sorted({o.group.gpu_product for o in inst.options[c] if o.group.gpu_product})
@@ -188,7 +192,7 @@ def _selection(inst: _Instance, where: list[tuple[int, int, str] | None],
 def plan_batch(catalog: Catalog, requests: Sequence[ModelRequest | Mapping[str, Any]],
                inventory: Inventory | Mapping[str, Any] | list[Any], *, policy: Policy | None = None,
                time_limit_s: float = 5.0, use_cpsat: bool = True, quotas: Mapping[str, int] | None = None,
-               heuristic: str | None = None) -> BatchPlan:
+               heuristic: str | None = None, index: CatalogIndex | FleetIndex | None = None) -> BatchPlan:
     """Place every request (see the module docstring); returns the answer with its objective and greedy's.
 
     `quotas`: per cluster, the most GPUs the batch may use there. `heuristic` (a name in
@@ -197,7 +201,7 @@ def plan_batch(catalog: Catalog, requests: Sequence[ModelRequest | Mapping[str, 
     t0 = time.perf_counter()
     reqs = [r if isinstance(r, ModelRequest) else parse_request(r) for r in requests]
     inv = inventory if isinstance(inventory, Inventory) else parse_inventory(inventory)
-    inst = _Instance(catalog, reqs, inv, policy or Policy(), quotas)
+    inst = _Instance(catalog, reqs, inv, policy or Policy(), quotas, index)
     options_s = time.perf_counter() - t0
     if heuristic is None and not use_cpsat:
         heuristic = "first-fit"
@@ -260,19 +264,21 @@ def plan_batch(catalog: Catalog, requests: Sequence[ModelRequest | Mapping[str, 
 
 def select_batch(catalog: Catalog, requests: Sequence[ModelRequest | Mapping[str, Any]],
                  inventory: Inventory | Mapping[str, Any] | list[Any] | None, *, policy: Policy | None = None,
-                 time_limit_s: float = 5.0, quotas: Mapping[str, int] | None = None) -> BatchSelection:
+                 time_limit_s: float = 5.0, quotas: Mapping[str, int] | None = None,
+                 index: CatalogIndex | FleetIndex | None = None) -> BatchSelection:
     """Place many requests at once; `.to_dict()` -> {"feasible", "catalog_revision", "placements"}.
 
     `quotas`: per cluster, the most GPUs this batch may use there.
 
     Without an inventory (hardware planning) there is no capacity to share: each request gets its
-    own single selection.
+    own single selection. `index`: as for `select` (a fleet index of this inventory, or a catalog index).
     """
     if inventory is None:
         from solver.select import select
 
-        out = tuple(select(catalog, r, None, policy=policy) for r in requests)
+        cix = index.index if isinstance(index, FleetIndex) else index
+        out = tuple(select(catalog, r, None, policy=policy, index=cix) for r in requests)
         return BatchSelection(feasible=all(s.feasible for s in out), catalog_revision=catalog.revision,
                               placements=out)
     return plan_batch(catalog, requests, inventory, policy=policy, time_limit_s=time_limit_s,
-                      quotas=quotas).selection
+                      quotas=quotas, index=index).selection

@@ -79,16 +79,16 @@ def target_rules(problem: Problem) -> tuple[np.ndarray, tuple[tuple[str, ...], .
     req = problem.request
     fmt = req.format
     engine_cc = fmt.compute_capability if fmt is not None and fmt.kind == "tensorrt-engine" else None
-    cat = problem.catalog
-    key = ("target-rules", cat.revision, id(cat), req.uses_gpu, req.precision, engine_cc)
+    ix = problem.index
+    key = ("target-rules", req.uses_gpu, req.precision, engine_cc)
     memo = problem.table.memo
     found = memo.get(key)
     if found is None:
         names: list[tuple[str, ...]] = []
         for target in problem.table.targets:
-            fails = tuple(c.rule for c in target_failures(cat, req, target))
+            fails = tuple(c.rule for c in target_failures(ix, req, target))
             names.append(fails if fails or target.cc is not None or not req.uses_gpu else ("no-gpu",))
-        found = memo[key] = (np.array([not n for n in names], dtype=bool), tuple(names))
+        found = memo.setdefault(key, (np.array([not n for n in names], dtype=bool), tuple(names)))
     return found
 
 
@@ -159,8 +159,7 @@ def score_rows(problem: Problem) -> RowScores:
 
 def solve_fast(problem: Problem, top: int = 1) -> list[Assignment]:
     """The best `top` assignments (each node at most once), best first; [] when infeasible."""
-    scores = RowScores(problem)
-    problem._scores = scores
+    scores = problem.scores()
     groups = problem.base_groups
     cands = problem.all_candidates
     if top <= 1:

@@ -60,45 +60,32 @@ def _group_label(g: NodeGroup) -> list[str]:
     return list(g.nodes) if g.nodes else [g.gpu_product or g.arch]
 
 
-_FIRST_FAIL: dict[tuple, tuple[np.ndarray, tuple]] = {}
-_CODES: dict[str, int] = {name: i for i, name in enumerate(RULES)}   # rule codes, in RULES order
-_NAMES: list[str] = list(RULES)
-
-
-def _rule_code(rule: str) -> int:
-    found = _CODES.get(rule)
-    if found is None:   # not a declared rule: after every declared one, in order of first sight
-        found = _CODES[rule] = len(_NAMES)
-        _NAMES.append(rule)
-    return found
-
-
 def _first_failures(problem: Problem, target: Target) -> np.ndarray:
-    """Per candidate of the table: the code (`_rule_code`) of the first pair rule rejecting it on
+    """Per candidate of the table: the code (`CatalogIndex.rule_code`) of the first pair rule rejecting it on
     `target` (-1: legal).
 
     Memoised per (candidate table, platform, CC, driver: what the pair rules read of a target);
     judged once per pair signature (`pairrules.pair_failure_rules_many`, as the failure sets are).
     """
     facts = problem.facts
-    key = (facts.table_key, id(problem.catalog), target.platform, target.cc, target.driver)
-    found = _FIRST_FAIL.get(key)
-    if found is None or found[1] is not facts.all_candidates:
-        if len(_FIRST_FAIL) > 4096:
-            _FIRST_FAIL.clear()
-        sig_of, reps = table_signatures(problem.catalog, facts.table_key, facts.all_candidates)
-        names = pair_failure_rules_many(problem.catalog, reps, target, facts.table_key)
-        first = np.array([_rule_code(n[0]) if n else -1 for n in names], dtype=np.int16)
-        found = _FIRST_FAIL[key] = (first[sig_of] if len(reps) else np.zeros(0, dtype=np.int16),
-                                    facts.all_candidates)
-    return found[0]
+    ix = problem.index
+    key = (facts.table_key, target.platform, target.cc, target.driver)
+    found = ix.first_failures.get(key)
+    if found is None:
+        sig_of, reps = table_signatures(ix, facts.table_key, facts.all_candidates)
+        names = pair_failure_rules_many(ix, reps, target, facts.table_key)
+        first = np.array([ix.rule_code(n[0]) if n else -1 for n in names], dtype=np.int16)
+        found = ix.first_failures.setdefault(key, first[sig_of] if len(reps) else np.zeros(0, dtype=np.int16))
+    return found
 
 
-def _first_failure_matrix(problem: Problem) -> tuple[np.ndarray, np.ndarray, list[Target]]:
+def _first_failure_matrix(problem: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Target]]:
     """(first-failure code matrix: distinct (platform, CC, driver) of the table x candidate, with
-    rows filled on demand (-2: not yet); that row per table target; a target per row), per table."""
+    rows filled on demand; which rows are filled (set only after the row is written, so a thread
+    never reads a row another is still writing); that row per table target; a target per row),
+    per table."""
     t = problem.table
-    key = ("first-failures", problem.facts.table_key, id(problem.catalog))
+    key = ("first-failures", problem.facts.table_key)
     found = t.memo.get(key)
     if found is None:
         rows: dict[tuple, int] = {}
@@ -108,7 +95,8 @@ def _first_failure_matrix(problem: Problem) -> tuple[np.ndarray, np.ndarray, lis
         for tg, r in zip(t.targets, row_of.tolist(), strict=True):
             reps.setdefault(r, tg)
         matrix = np.full((len(rows), len(problem.all_candidates)), -2, dtype=np.int16)
-        found = t.memo[key] = (matrix, row_of, [reps[r] for r in range(len(rows))])
+        filled = np.zeros(len(rows), dtype=bool)
+        found = t.memo.setdefault(key, (matrix, filled, row_of, [reps[r] for r in range(len(rows))]))
     return found
 
 
@@ -121,17 +109,19 @@ def _runtime_reasons(problem: Problem, tids: np.ndarray) -> list[str]:
         rule = problem.facts.failures_of(int(rejected[0]))[0].rule if len(rejected) else "no-candidate"
         return [rule] * len(tids)
     first = problem.facts.kept_index[:200]
-    matrix, row_of, reps = _first_failure_matrix(problem)
+    matrix, filled, row_of, reps = _first_failure_matrix(problem)
     rows, at = np.unique(row_of[tids], return_inverse=True)
-    for r in rows[matrix[rows, 0] == -2].tolist() if matrix.shape[1] else []:
-        matrix[r] = _first_failures(problem, reps[r])
+    for r in rows[~filled[rows]].tolist() if matrix.shape[1] else []:
+        matrix[r] = _first_failures(problem, reps[r])   # equal values if another thread writes it too
+        filled[r] = True
     m = matrix[rows][:, first]
-    ncodes = len(_NAMES)
+    names_of = problem.index.rule_names     # read after the rows: holds every code they use
+    ncodes = len(names_of)
     hit = m >= 0
     counts = np.bincount(np.nonzero(hit)[0] * ncodes + m[hit], minlength=len(rows) * ncodes).reshape(-1, ncodes)
     best = counts.argmax(axis=1)
     some = counts.max(axis=1) > 0
-    names = [_NAMES[b] if ok else "no-candidate" for b, ok in zip(best.tolist(), some.tolist(), strict=True)]
+    names = [names_of[b] if ok else "no-candidate" for b, ok in zip(best.tolist(), some.tolist(), strict=True)]
     return [names[i] for i in at.reshape(-1).tolist()]
 
 
@@ -141,9 +131,9 @@ def rejection_tallies(problem: Problem) -> list[str]:
     Vectorised over the group table, in the order node checks are applied (arch, GPU presence,
     memory, count, free GPUs, precision/engine CC, then the runtime rules).
     """
-    from solver.engines.fast import RowScores, target_rules
+    from solver.engines.fast import target_rules
 
-    scores = getattr(problem, "_scores", None) or RowScores(problem)
+    scores = problem.scores()
     t = problem.table
     req = problem.request
     names: list[str] = []
@@ -187,7 +177,7 @@ def rejection_tallies(problem: Problem) -> list[str]:
             reason[memory < req.min_memory_mib] = code("gpu-memory")
         no_gpu = t.memo.get("no-gpu")
         if no_gpu is None:
-            no_gpu = t.memo["no-gpu"] = np.array([tg.cc is None for tg in t.targets], dtype=bool)
+            no_gpu = t.memo.setdefault("no-gpu", np.array([tg.cc is None for tg in t.targets], dtype=bool))
         reason[no_gpu[target_id]] = code("no-gpu")
     reason[~scores.arch_ok[arch_id]] = code("arch-not-allowed")
     reason[usable] = -1

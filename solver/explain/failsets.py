@@ -16,7 +16,6 @@ examples never need a message at all.
 from __future__ import annotations
 
 import heapq
-import itertools
 from dataclasses import dataclass, field, replace
 from itertools import islice
 
@@ -33,48 +32,29 @@ from solver.rules.pair import pair_failure_rules_many, table_signatures
 
 __all__ = ["EXAMPLES", "Chunk", "FailureSets", "MergedGroup", "failure_sets"]
 
-_RULE_SETS: list[frozenset[str]] = []
-_RULE_SET_ID: dict[frozenset[str], int] = {}
 _RADIX = 1 << 24
 EXAMPLES = 50  # example (candidate, group) pairs kept per failure rule set
-_PAIR_SETS: dict[tuple, tuple[np.ndarray, int]] = {}
-_COLUMNS: dict[bytes, int] = {}
-_COLUMN_IDS = itertools.count()
 Example = tuple[Candidate, NodeGroup, tuple[Check, ...]]
-
-
-def _intern_rules(rules: frozenset[str]) -> int:
-    """A process-wide id for a set of rule names (there are few distinct ones)."""
-    found = _RULE_SET_ID.get(rules)
-    if found is None:
-        found = _RULE_SET_ID[rules] = len(_RULE_SETS)
-        _RULE_SETS.append(rules)
-    return found
 
 
 def _pair_signatures(problem: Problem) -> tuple[np.ndarray, list[Candidate]]:
     """(pair signature number per candidate of the table, the first candidate of each) (per table)."""
-    return table_signatures(problem.catalog, problem.facts.table_key, problem.all_candidates)
+    return table_signatures(problem.index, problem.facts.table_key, problem.all_candidates)
 
 
 def _pair_rule_sets(problem: Problem, target: Target, sig_rep: list[Candidate]) -> tuple[np.ndarray, int]:
     """Per pair signature of the candidate table (in catalog order), the id of its pair-rule set on
     `target`; and an id of that whole column (targets judged alike share it)."""
     # the pair rules read the platform, compute capability and driver of a target, not the product
-    key = (problem.facts.table_key, id(problem.catalog), target.platform, target.cc, target.driver)
-    found = _PAIR_SETS.get(key)
+    ix = problem.index
+    key = (problem.facts.table_key, target.platform, target.cc, target.driver)
+    found = ix.pair_sets.get(key)
     if found is None:
-        if len(_PAIR_SETS) > 4096:
-            _PAIR_SETS.clear()
-            _COLUMNS.clear()
         ids: dict[tuple[str, ...], int] = {}
-        col = np.array([ids[r] if r in ids else ids.setdefault(r, _intern_rules(frozenset(r)))
-                        for r in pair_failure_rules_many(problem.catalog, sig_rep, target, problem.facts.table_key)],
+        col = np.array([ids[r] if r in ids else ids.setdefault(r, ix.rule_set_id(frozenset(r)))
+                        for r in pair_failure_rules_many(ix, sig_rep, target, problem.facts.table_key)],
                        dtype=np.int64)
-        cid = _COLUMNS.get(col.tobytes())
-        if cid is None:   # ids are never reused, so ids memoised elsewhere stay valid after a clear
-            cid = _COLUMNS[col.tobytes()] = next(_COLUMN_IDS)
-        found = _PAIR_SETS[key] = (col, cid)
+        found = ix.pair_sets.setdefault(key, (col, ix.column_id(col.tobytes())))
     return found
 
 
@@ -149,7 +129,7 @@ def _merged_nodes(problem: Problem, rows: np.ndarray) -> tuple[str, ...]:
             names[r] = n
         counts = np.array([len(g.nodes) for g in t.groups], dtype=np.int64)
         flat = np.array([rank[n] for g in t.groups for n in g.nodes], dtype=np.int64)
-        found = t.memo["node-ranks"] = (names, flat, np.cumsum(counts) - counts, counts)
+        found = t.memo.setdefault("node-ranks", (names, flat, np.cumsum(counts) - counts, counts))
     names, flat, starts, counts = found
     c = counts[rows]
     at = starts[rows]
@@ -174,7 +154,7 @@ class MergedGroup:
             p = self.problem
             first = p.base_groups[int(self.rows[0])]
             nodes = _merged_nodes(p, self.rows) if len(self.rows) > 1 else first.nodes
-            self._group = replace(first, nodes=nodes, node_checks=node_checks(p.catalog, p.request, first))
+            self._group = replace(first, nodes=nodes, node_checks=node_checks(p.index, p.request, first))
         return self._group
 
 
@@ -203,10 +183,10 @@ class FailureSets:
 
     def pair_checks(self, i: int, chunk: Chunk) -> tuple[Check, ...]:
         """The pair-rule failures of candidate `i` on the chunk's target (memoised per pair signature)."""
-        key = (id(chunk.target), int(self._sig_of[i]))
+        key = (chunk.target, int(self._sig_of[i]))
         found = self._pair_memo.get(key)
         if found is None:
-            found = self._pair_memo[key] = pair_failures(self.problem.catalog, self.problem.all_candidates[i],
+            found = self._pair_memo[key] = pair_failures(self.problem.index, self.problem.all_candidates[i],
                                                          chunk.target)
         return found
 
@@ -226,7 +206,7 @@ class FailureSets:
         elif scope in ("node", "target"):
             src = chunk.group.node_checks
         else:
-            key = (id(chunk.target), int(self._sig_of[i]), rule)
+            key = (chunk.target, int(self._sig_of[i]), rule)
             found = self._pair_memo.get(key)
             if found is None:
                 found = self._pair_memo[key] = tuple(ch for ch in self.pair_checks(i, chunk) if ch.rule == rule)
@@ -256,7 +236,7 @@ def failure_sets(problem: Problem) -> FailureSets:
     fsets = FailureSets(problem, out, cand_sig)
     by_sig = _group_signatures(problem)
     cands = problem.all_candidates
-    sets, intern = _RULE_SETS, _intern_rules
+    sets, intern = problem.index.rule_sets, problem.index.rule_set_id
     # the request-rule names of each candidate, from the filter bits (no messages built here)
     values, bits_inv = np.unique(problem.facts.rule_bits, return_inverse=True)
     cand_fr = np.array([intern(rule_names(int(v))) for v in values.tolist()], dtype=np.int64)[bits_inv.reshape(-1)]
@@ -266,7 +246,7 @@ def failure_sets(problem: Problem) -> FailureSets:
     per_pair_key: dict[int, list[tuple[frozenset[str], list[int]]]] = {}
     per_merge: dict[tuple, list[tuple[frozenset[str], list[list[int]]]]] = {}
     full: set[tuple] = set()     # merge keys whose sets all hold EXAMPLES pairs already
-    columns = problem.table.memo.setdefault(("pair-rule-columns", problem.facts.table_key, id(problem.catalog)), {})
+    columns = problem.table.memo.setdefault(("pair-rule-columns", problem.facts.table_key), {})
     targets = problem.table.targets
     for tid, node_names, rows in by_sig:
         target = targets[tid]

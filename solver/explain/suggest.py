@@ -90,8 +90,8 @@ def _planning_hint(problem: Problem) -> str | None:
     from solver.engines.fast import solve_fast
     from solver.facts.problem import build_problem
 
-    plan = build_problem(problem.catalog, problem.request, None, Policy(order=("newest", "fit", "cached", "gpus",
-                                                                              "preference")))
+    plan = build_problem(problem.catalog, problem.request, None, index=problem.index,
+                         policy=Policy(order=("newest", "fit", "cached", "gpus", "preference")))
     found = solve_fast(plan, top=3)
     if not found:
         return None

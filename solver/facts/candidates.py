@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from packaging.specifiers import SpecifierSet
@@ -42,8 +41,6 @@ DEFAULT_SIZES = {
     "jax": 1_000_000_000, "vllm": 1_000_000_000, "sglang": 500_000_000, "tensorrt-llm": 2_000_000_000,
 }
 _ZERO = Version("0")
-_CACHE: OrderedDict[tuple, tuple[Candidate, ...]] = OrderedDict()
-_CACHE_SIZE = 64
 
 
 @dataclass(frozen=True)
@@ -254,15 +251,11 @@ def _expand(cat: Catalog, framework: str, ref: BuildRef | None, gpu: bool,
 
 def candidates_for(cat: Catalog, framework: str, gpu: bool,
                    extra: frozenset[str] = frozenset()) -> tuple[Candidate, ...]:
-    """Every runtime candidate of `framework` (GPU or CPU runtimes), cached per catalog revision.
+    """Every runtime candidate of `framework` (GPU or CPU runtimes); the catalog index keeps them.
 
     `extra` names component kinds the request wants in the runtime even when the build does not
     need them ("python" and "cudnn" for framework none).
     """
-    key = (cat.revision, framework, gpu, extra)
-    if key in _CACHE:
-        _CACHE.move_to_end(key)
-        return _CACHE[key]
     refs: list[BuildRef | None]
     if framework == "none":
         refs = [None]
@@ -288,7 +281,4 @@ def candidates_for(cat: Catalog, framework: str, gpu: bool,
     result = tuple(out)
     log.debug("catalog %s: %d %s candidates for %s", cat.revision[:12], len(result), "GPU" if gpu else "CPU",
               framework)
-    _CACHE[key] = result
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
     return result

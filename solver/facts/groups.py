@@ -19,6 +19,7 @@ from catalog import Catalog, GpuProduct
 from catalog.compat import Check, current_driver, gpu_platform
 from solver.errors import InvalidInventory
 from solver.facts.candidates import Target
+from solver.index.catalog_index import CatalogIndex
 from solver.inputs.inventory import Inventory, Node
 from solver.inputs.request import ModelRequest
 from solver.rules.definitions import target_failures
@@ -87,10 +88,7 @@ def resolve_inventory(catalog: Catalog, inventory: Inventory) -> None:
 
 
 def base_groups(catalog: Catalog, inventory: Inventory, label_keys: tuple[str, ...] = ()) -> tuple[NodeGroup, ...]:
-    """Request-independent groups of an inventory (memoised on the inventory per catalog revision)."""
-    memo_key = f"groups:{catalog.revision}:{','.join(label_keys)}"
-    if memo_key in inventory._memo:
-        return inventory._memo[memo_key]
+    """Request-independent groups of an inventory (a `FleetIndex` keeps them per catalog revision)."""
     members: dict[tuple, list[str]] = defaultdict(list)
     for i, node in enumerate(inventory.nodes):
         labels = tuple((k, v) for k, v in node.labels if k in label_keys)
@@ -115,16 +113,11 @@ def base_groups(catalog: Catalog, inventory: Inventory, label_keys: tuple[str, .
         groups.append(NodeGroup(index=i, nodes=tuple(sorted(members[key])), cluster=cluster, labels=labels,
                                 arch=arch, driver=driver, target=target, gpu_product=name, gpu_id=gid,
                                 memory_mib=mem, count=count, free=free, cached=cached, mig_profile=mig))
-    result = tuple(groups)
-    inventory._memo[memo_key] = result
-    return result
+    return tuple(groups)
 
 
 def cpu_groups(inventory: Inventory, label_keys: tuple[str, ...] = ()) -> tuple[NodeGroup, ...]:
     """Groups for CPU-only requests: one slot per node; `free` counts all its free GPUs."""
-    memo_key = f"cpu-groups:{','.join(label_keys)}"
-    if memo_key in inventory._memo:
-        return inventory._memo[memo_key]
     members: dict[tuple, list[str]] = defaultdict(list)
     for node in inventory.nodes:
         labels = tuple((k, v) for k, v in node.labels if k in label_keys) if label_keys and node.labels else ()
@@ -147,9 +140,7 @@ def cpu_groups(inventory: Inventory, label_keys: tuple[str, ...] = ()) -> tuple[
         groups.append(NodeGroup(index=i, nodes=tuple(sorted(members[key])), cluster=cluster, labels=labels,
                                 arch=arch, driver=driver, target=target, gpu_product=None, gpu_id=None,
                                 memory_mib=None, count=count, free=free, cached=cached))
-    result = tuple(groups)
-    inventory._memo[memo_key] = result
-    return result
+    return tuple(groups)
 
 
 def planning_driver(catalog: Catalog, cc: Version | None = None) -> Version | None:
@@ -178,7 +169,7 @@ def planning_groups(catalog: Catalog, request: ModelRequest) -> tuple[NodeGroup,
     return tuple(groups)
 
 
-def node_rule_names(catalog: Catalog, request: ModelRequest, group: NodeGroup,
+def node_rule_names(ix: CatalogIndex, request: ModelRequest, group: NodeGroup,
                     target_rules: dict | None = None) -> tuple[str, ...]:
     """`tuple(c.rule for c in node_checks(...))` without building messages (`target_rules`: a memo)."""
     out: list[str] = []
@@ -199,11 +190,11 @@ def node_rule_names(catalog: Catalog, request: ModelRequest, group: NodeGroup,
     memo = target_rules if target_rules is not None else {}
     found = memo.get(group.target)
     if found is None:
-        found = memo[group.target] = tuple(c.rule for c in target_failures(catalog, request, group.target))
+        found = memo[group.target] = tuple(c.rule for c in target_failures(ix, request, group.target))
     return (*out, *found)
 
 
-def node_checks(catalog: Catalog, request: ModelRequest, group: NodeGroup) -> tuple[Check, ...]:
+def node_checks(ix: CatalogIndex, request: ModelRequest, group: NodeGroup) -> tuple[Check, ...]:
     """Node rules for one group: arch allowed, GPU presence/memory/count/free, precision, engine CC."""
     out: list[Check] = []
     where = f"node {group.representative}" if group.nodes else (group.gpu_product or "this product")
@@ -233,5 +224,5 @@ def node_checks(catalog: Catalog, request: ModelRequest, group: NodeGroup) -> tu
     elif group.free < request.gpu_count:
         out.append(Check("no-free-gpu", False, f"{where} has {group.free} of {group.count} {group.gpu_product} "
                          f"free; the model needs {request.gpu_count}", (), "wait for GPUs to be freed"))
-    out.extend(target_failures(catalog, request, group.target))
+    out.extend(target_failures(ix, request, group.target))
     return tuple(out)

@@ -3,16 +3,18 @@
 `Problem` is what both engines (`fast.py`, `solve.py`), the explainer and the independent
 checks consume: the request-filtered runtime candidates, the node groups with their node
 checks, memoised pair verdicts, and the objective terms of every (candidate, group) pair.
-Everything request-only is cached per (catalog revision, request); pair verdicts are cached per
-(candidate table, target) across requests, which is what makes repeated selections cheap.
+Everything request-only is cached per request, and pair verdicts per (candidate table, target)
+across requests, in the `CatalogIndex` of the catalog revision; node groups and their tables in
+the `FleetIndex` of the inventory. Both are passed in (`index=`), which is what makes repeated
+selections cheap; without one, a fresh index serves this problem alone.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 from packaging.version import InvalidVersion, Version
@@ -20,15 +22,10 @@ from packaging.version import InvalidVersion, Version
 from catalog import Catalog
 from catalog.compat import Check
 from solver.facts.candidates import Candidate, Target, cached_match, candidates_for
-from solver.facts.groups import (
-    NodeGroup,
-    base_groups,
-    cpu_groups,
-    node_checks,
-    planning_driver,
-    planning_groups,
-)
+from solver.facts.groups import NodeGroup, node_checks, planning_driver, planning_groups
 from solver.facts.table import group_table
+from solver.index.catalog_index import CatalogIndex
+from solver.index.fleet_index import FleetIndex
 from solver.inputs.inventory import Inventory
 from solver.inputs.policy import Policy
 from solver.inputs.request import ModelRequest
@@ -36,12 +33,12 @@ from solver.rules.definitions import candidate_failures
 from solver.rules.filters import table_columns
 from solver.rules.verdicts import verdict_bytes
 
-__all__ = ["Problem", "RequestFacts", "build_problem", "lex_weights", "request_facts"]
+if TYPE_CHECKING:
+    from solver.engines.fast import RowScores
+
+__all__ = ["Problem", "RequestFacts", "build_problem", "candidate_table", "indexes", "lex_weights", "request_facts"]
 
 log = logging.getLogger(__name__)
-_REQUEST_CACHE: OrderedDict[tuple, RequestFacts] = OrderedDict()
-_VERDICTS: dict[tuple, dict[Target, bytes]] = {}
-_CACHE_SIZE = 256
 UNKNOWN_MEMORY_WASTE = 1 << 30
 
 
@@ -58,8 +55,9 @@ def _extra_kinds(request: ModelRequest) -> frozenset[str]:
 
 @dataclass(eq=False)
 class RequestFacts:
-    """Request-only facts, cached per (catalog revision, request)."""
+    """Request-only facts, cached per request in the catalog index."""
 
+    index: CatalogIndex
     catalog: Catalog
     request: ModelRequest
     table_key: tuple
@@ -105,49 +103,55 @@ class RequestFacts:
             return ()
         found = self._failures.get(index)
         if found is None:
-            found = self._failures[index] = candidate_failures(self.catalog, self.request, self.all_candidates[index])
+            found = self._failures.setdefault(
+                index, candidate_failures(self.catalog, self.request, self.all_candidates[index]))
         return found
 
     def verdicts(self, target: Target) -> bytes:
         """One byte per candidate of the table: 1 when the pair rules accept it on `target`."""
-        table = _VERDICTS.setdefault(self.table_key, {})
+        table = self.index.verdicts.get(self.table_key)
+        if table is None:
+            table = self.index.verdicts.setdefault(self.table_key, {})
         found = table.get(target)
         if found is None:
-            found = verdict_bytes(self.catalog, self.table_key, self.all_candidates, target)
-            table[target] = found
+            found = table.setdefault(target, verdict_bytes(self.index, self.table_key, self.all_candidates, target))
         return found
 
     def feasible_on(self, target: Target) -> tuple[Candidate, ...]:
         found = self._feasible.get(target)
         if found is None:
             ok = self.verdicts(target)
-            found = tuple(c for c in self.candidates if ok[c.index])
-            self._feasible[target] = found
+            found = self._feasible.setdefault(target, tuple(c for c in self.candidates if ok[c.index]))
         return found
 
 
-def request_facts(catalog: Catalog, request: ModelRequest) -> RequestFacts:
-    key = (catalog.revision, id(catalog), request)
-    found = _REQUEST_CACHE.get(key)
-    if found is not None:
-        _REQUEST_CACHE.move_to_end(key)
-        return found
+def candidate_table(ix: CatalogIndex, framework: str, gpu: bool, extra: frozenset[str]) -> tuple[Candidate, ...]:
+    """The runtime candidates of (framework, GPU or CPU, extra kinds), once per catalog index."""
+    key = (framework, gpu, extra)
+    found = ix.candidates.get(key)
+    if found is None:
+        found = ix.candidates.setdefault(key, candidates_for(ix.catalog, framework, gpu, extra))
+    return found
+
+
+def request_facts(index: CatalogIndex | Catalog, request: ModelRequest) -> RequestFacts:
+    """The request-only facts of `request` (kept per request in the catalog index)."""
+    ix = index if isinstance(index, CatalogIndex) else CatalogIndex(index)
+    return ix.request_facts(request, lambda: _request_facts(ix, request))
+
+
+def _request_facts(ix: CatalogIndex, request: ModelRequest) -> RequestFacts:
+    catalog = ix.catalog
     extra = _extra_kinds(request)
-    table = candidates_for(catalog, request.framework, request.uses_gpu, extra)
+    table = candidate_table(ix, request.framework, request.uses_gpu, extra)
     table_key = (catalog.revision, request.framework, request.uses_gpu, extra)
-    cols = table_columns(catalog, table_key, table)
+    cols = table_columns(ix, table_key, table)
     bits = cols.request_rule_bits(request)
     ok = bits == 0
     kept_index = cols.by_rank[ok[cols.by_rank]]    # by (newest rank, index)
-    facts = RequestFacts(catalog=catalog, request=request, table_key=table_key, all_candidates=table,
-                         ok_mask=ok, newest_rank=cols.newest_rank, rule_bits=bits,
-                         kept_index=kept_index, _rank_array=cols.rank)
-    _REQUEST_CACHE[key] = facts
-    while len(_REQUEST_CACHE) > _CACHE_SIZE:
-        _REQUEST_CACHE.popitem(last=False)
-    if len(_VERDICTS) > _CACHE_SIZE:
-        _VERDICTS.clear()
-    return facts
+    return RequestFacts(index=ix, catalog=catalog, request=request, table_key=table_key, all_candidates=table,
+                        ok_mask=ok, newest_rank=cols.newest_rank, rule_bits=bits,
+                        kept_index=kept_index, _rank_array=cols.rank)
 
 
 def _parse_cached(entries: frozenset[str]) -> tuple[tuple[str, Version | None], ...]:
@@ -164,14 +168,17 @@ def _parse_cached(entries: frozenset[str]) -> tuple[tuple[str, Version | None], 
 class Problem:
     """The facts of one selection (see docs/solver-internals.md)."""
 
-    def __init__(self, catalog: Catalog, request: ModelRequest, inventory: Inventory | None,
+    def __init__(self, index: CatalogIndex, request: ModelRequest, fleet: FleetIndex | None,
                  policy: Policy) -> None:
+        catalog = index.catalog
+        self.index = index
+        self.fleet = fleet
         self.catalog = catalog
         self.request = request
-        self.inventory = inventory
+        self.inventory = inventory = fleet.inventory if fleet is not None else None
         self.policy = policy
         self.planning = inventory is None
-        self.facts = request_facts(catalog, request)
+        self.facts = request_facts(index, request)
         self.all_candidates = self.facts.all_candidates
         label_keys = tuple(sorted({k for k, _ in policy.prefer_labels}))
         if inventory is None:
@@ -187,14 +194,10 @@ class Problem:
             self.node_rank: dict[str, int] = {}
             self.table = group_table(base, self.node_rank, True)
         else:
-            base = base_groups(catalog, inventory, label_keys) if request.uses_gpu else cpu_groups(inventory,
-                                                                                                   label_keys)
-            self.node_rank = _node_rank(inventory)
-            memo_key = f"table:{catalog.revision}:{request.uses_gpu}:{','.join(label_keys)}"
-            table = inventory._memo.get(memo_key)
-            if table is None:
-                table = inventory._memo[memo_key] = group_table(base, self.node_rank, False)
-            self.table = table
+            assert fleet is not None
+            base = fleet.groups(request.uses_gpu, label_keys)
+            self.node_rank = fleet.node_rank
+            self.table = fleet.table(request.uses_gpu, label_keys)
         self.base_groups = base
         self._groups: tuple[NodeGroup, ...] | None = None
         self._cached_memo: dict[tuple[int, frozenset[str]], int] = {}
@@ -202,6 +205,16 @@ class Problem:
         self._component_hits: dict[frozenset[str], dict] = {}
         cand_terms = [t for t in policy.order if t in ("cached", "newest")]
         self._cand_order = tuple(cand_terms)
+        self._scores: RowScores | None = None
+
+    def scores(self) -> RowScores:
+        """The fast engine's per-group columns (mask, best runtime, terms), built once per problem:
+        the fast engine and the rejection tallies read the same ones."""
+        if self._scores is None:
+            from solver.engines.fast import RowScores
+
+            self._scores = RowScores(self)
+        return self._scores
 
     @property
     def candidates(self) -> tuple[Candidate, ...]:
@@ -217,7 +230,7 @@ class Problem:
     def groups(self) -> tuple[NodeGroup, ...]:
         """Every node group with its node checks (built on first use; the fast path avoids it)."""
         if self._groups is None:
-            self._groups = tuple(replace(g, node_checks=node_checks(self.catalog, self.request, g))
+            self._groups = tuple(replace(g, node_checks=node_checks(self.index, self.request, g))
                                  for g in self.base_groups)
         return self._groups
 
@@ -314,17 +327,31 @@ class Problem:
         return (*parts, -cand.index)
 
 
-def _node_rank(inventory: Inventory) -> dict[str, int]:
-    found = inventory._memo.get("node-rank")
-    if found is None:
-        found = {name: i for i, name in enumerate(sorted(n.name for n in inventory.nodes))}
-        inventory._memo["node-rank"] = found
-    return found
+def indexes(catalog: Catalog, inventory: Inventory | None,
+            index: CatalogIndex | FleetIndex | None) -> tuple[CatalogIndex, FleetIndex | None]:
+    """The (catalog index, fleet index or None in planning mode) to solve with.
+
+    `index` is what the caller keeps across selections: a `FleetIndex` of this inventory, or a
+    `CatalogIndex` of this catalog (the fleet index is then built for this call), or None (both
+    are built for this call). An index of another catalog or inventory is refused.
+    """
+    if isinstance(index, FleetIndex):
+        if inventory is not None and index.inventory is not inventory:
+            raise ValueError("the fleet index was built for another inventory")
+        cix = index.index
+        fleet: FleetIndex | None = index if inventory is not None else None
+    else:
+        cix = index if index is not None else CatalogIndex(catalog)
+        fleet = FleetIndex(cix, inventory) if inventory is not None else None
+    if cix.catalog is not catalog:
+        raise ValueError("the index was built for another catalog")
+    return cix, fleet
 
 
 def build_problem(catalog: Catalog, request: ModelRequest, inventory: Inventory | None = None,
-                  policy: Policy | None = None) -> Problem:
-    problem = Problem(catalog, request, inventory, policy or Policy())
+                  policy: Policy | None = None, *, index: CatalogIndex | FleetIndex | None = None) -> Problem:
+    cix, fleet = indexes(catalog, inventory, index)
+    problem = Problem(cix, request, fleet, policy or Policy())
     log.debug("problem: %d/%d candidates after request filters, %d node groups", len(problem.facts.kept_index),
               len(problem.all_candidates), len(problem.base_groups))
     return problem

@@ -53,7 +53,7 @@ class GroupTable:
         if found is None:
             code = self.target_id * max(len(self.cached_sets), 1) + self.cached_id
             uniq, inv = np.unique(code, return_inverse=True)
-            found = self.memo["pairs"] = (uniq, inv.reshape(-1))
+            found = self.memo.setdefault("pairs", (uniq, inv.reshape(-1)))
         return found
 
     def node_classes(self) -> NodeClasses:
@@ -66,10 +66,10 @@ class GroupTable:
                 inv = inv.reshape(-1)
             else:
                 rep, inv = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-            found = self.memo["node-classes"] = NodeClasses(
+            found = self.memo.setdefault("node-classes", NodeClasses(
                 class_of=inv, rep_row=rep, target_id=self.target_id[rep], arch_id=self.arch_id[rep],
                 count=self.count[rep], free=self.free[rep], memory=self.memory[rep],
-                members=np.bincount(inv, weights=self.members, minlength=len(rep)))
+                members=np.bincount(inv, weights=self.members, minlength=len(rep))))
         return found
 
 

@@ -114,13 +114,13 @@ class CachedIndex:
         # The pair rules of every candidate on every (platform, CC, driver) of the fleet, which
         # explanations and rejection tallies read: judged here, once per fleet and candidate
         # table, rather than on the first selections that need them.
-        _, reps = table_signatures(facts.catalog, facts.table_key, cands)
+        _, reps = table_signatures(facts.index, facts.table_key, cands)
         judged: set[tuple] = set()
         for t in self.targets:
             pkey = (t.platform, t.cc, t.driver)
             if t.cc is not None and pkey not in judged:
                 judged.add(pkey)
-                pair_failure_rules_many(facts.catalog, reps, t, facts.table_key)
+                pair_failure_rules_many(facts.index, reps, t, facts.table_key)
         # cached sets earning the same bytes from every signature share a cached-bytes class
         if self.cb_sig.size:
             first, cbc_of = _distinct(self.cb_sig)
@@ -147,7 +147,7 @@ def cached_index(table: GroupTable, facts: RequestFacts) -> CachedIndex:
     key = ("cached-index", facts.table_key)
     found = table.memo.get(key)
     if found is None:
-        found = table.memo[key] = CachedIndex(table, facts)
+        found = table.memo.setdefault(key, CachedIndex(table, facts))
     return found
 
 

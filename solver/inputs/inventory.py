@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from packaging.version import InvalidVersion, Version
@@ -77,8 +77,9 @@ class Node:
 
 @dataclass(frozen=True, eq=False)
 class Inventory:
+    """The nodes of one inventory revision (what the solver derives from it lives in a `FleetIndex`)."""
+
     nodes: tuple[Node, ...] = ()
-    _memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def node(self, name: str) -> Node | None:
         for n in self.nodes:

@@ -13,7 +13,7 @@ Node rules (arch allowed, memory, GPU count, free GPUs) live with the node group
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
@@ -23,6 +23,9 @@ from catalog.compat import Check, check_driver_window, check_precision
 from catalog.versions import is_prefix, spec_allows
 from solver.facts.candidates import Candidate, Target
 from solver.inputs.request import ModelRequest
+
+if TYPE_CHECKING:
+    from solver.index.catalog_index import CatalogIndex
 
 __all__ = [
     "PHRASES",
@@ -95,7 +98,6 @@ PHRASES = {
 }
 
 
-@lru_cache(maxsize=65536)
 def spec_allows_series(spec: SpecifierSet, v: Version) -> bool:
     """A series version ("3.11", "12.4") is allowed when it or any of its patch releases is."""
     if spec_allows(spec, v):
@@ -105,35 +107,12 @@ def spec_allows_series(spec: SpecifierSet, v: Version) -> bool:
     return any(spec_allows(spec, Version(f"{v}.{p}")) for p in range(0, 40))
 
 
-_BY_SPEC: dict[int, tuple[SpecifierSet, dict]] = {}
-
-
-def _spec_memo(spec: SpecifierSet) -> dict:
-    """A memo dict for one SpecifierSet object, found by identity (hashing a SpecifierSet
-    canonicalises every specifier each time; a request's spec object serves all its candidates)."""
-    found = _BY_SPEC.get(id(spec))
-    if found is None or found[0] is not spec:
-        if len(_BY_SPEC) > 4096:
-            _BY_SPEC.clear()
-        found = _BY_SPEC[id(spec)] = (spec, {})
-    return found[1]
-
-
 def _framework_ok(spec: SpecifierSet, label: str | None, version: Version) -> bool:
-    memo = _spec_memo(spec)
-    key = (label, version)
-    found = memo.get(key)
-    if found is None:
-        found = memo[key] = spec_allows(spec, Version(label) if label else version)
-    return found
+    return spec_allows(spec, Version(label) if label else version)
 
 
 def _spec_text(spec: SpecifierSet) -> str:
-    memo = _spec_memo(spec)
-    found = memo.get("text")
-    if found is None:
-        found = memo["text"] = str(spec) if spec else "(any)"
-    return found
+    return str(spec) if spec else "(any)"
 
 
 def _filter_check(rule: str, what: str, value: Version | str | None, spec: SpecifierSet, cand: Candidate) -> Check:
@@ -193,7 +172,6 @@ def _engine_version(cat: Catalog, request: ModelRequest, cand: Candidate) -> lis
     return []
 
 
-@lru_cache(maxsize=4096)
 def _engine_version_check(want: Version, have: Version, src: tuple[str, ...]) -> tuple[Check, ...]:
     if have == want or is_prefix(have, want) or is_prefix(want, have):
         return ()
@@ -227,21 +205,16 @@ def request_rule_failures(cat: Catalog, request: ModelRequest, cand: Candidate, 
     return tuple(judge(cat, request, cand)) if judge is not None else ()
 
 
-_TARGET_MEMO: dict[tuple, tuple[Check, ...]] = {}
-
-
-def target_failures(cat: Catalog, request: ModelRequest, target: Target) -> tuple[Check, ...]:
+def target_failures(ix: CatalogIndex, request: ModelRequest, target: Target) -> tuple[Check, ...]:
     """Target rules: precision and TensorRT-engine compute capability (memoised on what they read)."""
     if target.cc is None:
         return ()
     fmt = request.format
     engine_cc = fmt.compute_capability if fmt is not None and fmt.kind == "tensorrt-engine" else None
-    key = (cat.revision, id(cat), request.precision, engine_cc, target)
-    found = _TARGET_MEMO.get(key)
+    key = (request.precision, engine_cc, target)
+    found = ix.target_checks.get(key)
     if found is None:
-        if len(_TARGET_MEMO) > 100_000:
-            _TARGET_MEMO.clear()
-        found = _TARGET_MEMO[key] = _target_failures(cat, request, target)
+        found = ix.target_checks.setdefault(key, _target_failures(ix.catalog, request, target))
     return found
 
 

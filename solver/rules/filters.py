@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 from packaging.version import Version
 
-from catalog import Catalog
 from catalog.versions import is_prefix, spec_allows
 from solver.facts.candidates import Candidate
+from solver.index.catalog_index import CatalogIndex
 from solver.inputs.request import ModelRequest
 from solver.rules.definitions import spec_allows_series
 
@@ -36,7 +36,6 @@ def rule_names(bits: int) -> frozenset[str]:
     """The request rule names whose bits are set in `bits`."""
     return frozenset(name for name, bit in RULE_BITS.items() if bits & bit)
 
-_MEMO: dict[tuple, TableColumns] = {}
 _NONE = object()
 
 
@@ -51,6 +50,13 @@ class TableColumns:
         self.rank = np.array([self.newest_rank[c.index] for c in cands], dtype=np.int64)
         self.by_rank = np.lexsort((np.arange(len(cands)), self.rank)) if len(cands) else np.zeros(0, dtype=np.int64)
         self._cols: dict[str, tuple[np.ndarray, list[Any]]] = {}
+        self._series: dict[tuple, bool] = {}   # (spec, series version) -> spec_allows_series
+
+    def _series_ok(self, spec: Any, v: Version) -> bool:
+        found = self._series.get((spec, v))
+        if found is None:
+            found = self._series[(spec, v)] = spec_allows_series(spec, v)
+        return found
 
     def column(self, name: str, get: Callable[[Candidate], Any]) -> tuple[np.ndarray, list[Any]]:
         """(value id per candidate, distinct values) of attribute `get` (memoised by `name`)."""
@@ -89,11 +95,11 @@ class TableColumns:
         if py is not None:
             bits |= RULE_BITS["python-version"] * self._fail(
                 "python", lambda c: c.python if c.python is not None else _NONE,
-                lambda v: v is not _NONE and not spec_allows_series(py, v))
+                lambda v: v is not _NONE and not self._series_ok(py, v))
         for kind, rspec in request.requires:
             bits |= RULE_BITS["requires"] * self._fail(
                 f"component:{kind}", lambda c, k=kind: c.component_version(k),
-                lambda v, s=rspec: v is None or not spec_allows_series(s, v))
+                lambda v, s=rspec: v is None or not self._series_ok(s, v))
         fmt = request.format
         if fmt is not None and fmt.kind == "onnx" and fmt.opset is not None:
             opset = fmt.opset
@@ -111,11 +117,9 @@ class TableColumns:
         return bits
 
 
-def table_columns(catalog: Catalog, table_key: tuple, cands: Sequence[Candidate]) -> TableColumns:
-    key = (table_key, id(catalog))
-    found = _MEMO.get(key)
-    if found is None or found.cands is not cands:
-        if len(_MEMO) > 256:
-            _MEMO.clear()
-        found = _MEMO[key] = TableColumns(cands)
+def table_columns(ix: CatalogIndex, table_key: tuple, cands: Sequence[Candidate]) -> TableColumns:
+    """The request-rule columns of a candidate table (one per table in the catalog index)."""
+    found = ix.columns.get(table_key)
+    if found is None:
+        found = ix.columns.setdefault(table_key, TableColumns(cands))
     return found

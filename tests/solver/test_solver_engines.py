@@ -10,6 +10,7 @@ import solver
 from solver.engines.cpsat import solve_cpsat
 from solver.engines.fast import solve_fast
 from solver.facts.problem import build_problem
+from solver.index.catalog_index import CatalogIndex
 from solver.rules.definitions import pair_failures, pair_ok
 from solver.testing import fake_gpu, fake_node, mini_catalog
 
@@ -67,20 +68,22 @@ def test_planning_fast_equals_cpsat(data: dict) -> None:
 
 def test_pair_ok_agrees_with_pair_failures() -> None:
     cat = mini_catalog()
+    ix = CatalogIndex(cat)
     problem = build_problem(cat, solver.parse_request({"framework": "pytorch"}),
-                            solver.parse_inventory(_fleet(random.Random(7), 30), catalog=cat), solver.Policy())
+                            solver.parse_inventory(_fleet(random.Random(7), 30), catalog=cat), solver.Policy(), index=ix)
     targets = {g.target for g in problem.groups}
     for fw in ("pytorch", "tensorflow", "onnxruntime", "tensorrt", "none"):
-        p = build_problem(cat, solver.parse_request({"framework": fw}), None, solver.Policy())
+        p = build_problem(cat, solver.parse_request({"framework": fw}), None, solver.Policy(), index=ix)
         for c in p.all_candidates[::3]:
             for t in targets | {g.target for g in p.groups}:
-                assert pair_ok(cat, c, t) == (not pair_failures(cat, c, t)), (c, t)
+                assert pair_ok(ix, c, t) == (not pair_failures(ix, c, t)), (c, t)
 
 
 def test_mvc_needs_sass_rule() -> None:
     """Same driver, same CUDA 12.3 build: SASS (A100) runs through MVC, PTX-only (H100) does not."""
     cat = mini_catalog()
-    p = build_problem(cat, solver.parse_request({"framework": "tensorflow"}), None, solver.Policy())
+    ix = CatalogIndex(cat)
+    p = build_problem(cat, solver.parse_request({"framework": "tensorflow"}), None, solver.Policy(), index=ix)
     cand = p.all_candidates[0]
     from packaging.version import Version
 
@@ -88,8 +91,8 @@ def test_mvc_needs_sass_rule() -> None:
 
     a100 = Target("x86_64", Version("8.0"), "A100", Version("535.104.05"))
     h100 = Target("x86_64", Version("9.0"), "H100", Version("535.104.05"))
-    assert pair_ok(cat, cand, a100)
-    fails = pair_failures(cat, cand, h100)
+    assert pair_ok(ix, cand, a100)
+    fails = pair_failures(ix, cand, h100)
     assert [f.rule for f in fails] == ["driver-too-old"] and "PTX" in fails[0].message
 
 

@@ -23,6 +23,7 @@ from solver.explain.explanation import _runtime_reasons
 from solver.explain.failsets import failure_sets
 from solver.facts.problem import build_problem
 from solver.index.cached import best_for_pairs, best_many
+from solver.index.catalog_index import CatalogIndex
 from solver.rules.definitions import RULES, candidate_failures, pair_failure_rules, request_rule_failures
 from solver.testing import mini_catalog, random_inventory
 
@@ -110,10 +111,11 @@ def test_request_rule_failures_filter_candidate_failures(data: dict) -> None:
 @pytest.mark.parametrize("seed", range(3))
 def test_runtime_reasons_equal_the_definition(seed: int) -> None:
     cat = mini_catalog()
+    ix = CatalogIndex(cat)
     inv = solver.parse_inventory(_inventory(seed + 20), catalog=cat)
     order = list(RULES)
     for data in REQUESTS:
-        problem = build_problem(cat, solver.parse_request(data), inv)
+        problem = build_problem(cat, solver.parse_request(data), inv, index=ix)
         tids = np.arange(len(problem.table.targets))
         got = _runtime_reasons(problem, tids)
         if not problem.candidates:
@@ -121,6 +123,6 @@ def test_runtime_reasons_equal_the_definition(seed: int) -> None:
         for tid, reason in zip(tids.tolist(), got, strict=True):
             target = problem.table.targets[tid]
             firsts = Counter(fails[0] for c in problem.candidates[:200]
-                             if (fails := pair_failure_rules(cat, c, target)))
+                             if (fails := pair_failure_rules(ix, c, target)))
             want = min(firsts, key=lambda r: (-firsts[r], order.index(r))) if firsts else "no-candidate"
             assert reason == want, (data, target)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from packaging.version import Version
 
 from solver.facts.candidates import Target, candidates_for
+from solver.index.catalog_index import CatalogIndex
 from solver.rules.pair import pair_failure_rules, pair_failure_rules_many
 from solver.testing import mini_catalog
 
 
 def test_many_equals_one_by_one() -> None:
     cat = mini_catalog()
+    ix = CatalogIndex(cat)
     for fw in ("pytorch", "onnxruntime", "tensorrt", "none"):
         reps = list(candidates_for(cat, fw, True))
         for cc in ("7.0", "8.0", "8.7", "9.0", "12.0"):
@@ -18,5 +20,5 @@ def test_many_equals_one_by_one() -> None:
                 for platform in ("x86_64", "aarch64", "jetson"):
                     t = Target(platform=platform, cc=Version(cc), product="P",
                                driver=Version(driver) if driver else None)
-                    assert pair_failure_rules_many(cat, reps, t, ("test", fw)) == \
-                        [pair_failure_rules(cat, c, t) for c in reps]
+                    assert pair_failure_rules_many(ix, reps, t, ("test", fw)) == \
+                        [pair_failure_rules(ix, c, t) for c in reps]

@@ -18,6 +18,7 @@ from solver.facts.candidates import cached_match
 from solver.facts.groups import node_checks, node_rule_names
 from solver.facts.problem import _parse_cached, build_problem
 from solver.index.cached import best_many
+from solver.index.catalog_index import CatalogIndex
 from solver.rules.definitions import candidate_failures, pair_failure_rules, pair_failures, pair_ok
 from solver.rules.filters import rule_names
 from solver.rules.pair import _pair_checks
@@ -75,21 +76,22 @@ def test_best_many_equals_the_definition(seed: int) -> None:
 @pytest.mark.parametrize("seed", range(3))
 def test_verdicts_and_failures_equal_the_rules(seed: int) -> None:
     cat = mini_catalog()
+    ix = CatalogIndex(cat)
     inv = solver.parse_inventory(_inventory(seed + 10), catalog=cat)
     for data in REQUESTS:
-        problem = build_problem(cat, solver.parse_request(data), inv)
+        problem = build_problem(cat, solver.parse_request(data), inv, index=ix)
         for target in problem.table.targets:
-            got = verdict_bytes(cat, problem.facts.table_key, problem.all_candidates, target)
+            got = verdict_bytes(ix, problem.facts.table_key, problem.all_candidates, target)
             for c in problem.all_candidates:
-                want = pair_ok(cat, c, target)
+                want = pair_ok(ix, c, target)
                 assert bool(got[c.index]) == want
-                fails = pair_failures(cat, c, target)
-                assert fails == tuple(_pair_checks(cat, c, target, stop=False))
-                assert pair_failure_rules(cat, c, target) == tuple(ch.rule for ch in fails)
+                fails = pair_failures(ix, c, target)
+                assert fails == tuple(_pair_checks(ix, c, target, stop=False))
+                assert pair_failure_rules(ix, c, target) == tuple(ch.rule for ch in fails)
                 assert (not fails) == want
         for g in problem.base_groups:
-            assert node_rule_names(cat, problem.request, g) == tuple(
-                ch.rule for ch in node_checks(cat, problem.request, g))
+            assert node_rule_names(ix, problem.request, g) == tuple(
+                ch.rule for ch in node_checks(ix, problem.request, g))
 
 
 FILTER_REQUESTS = [

@@ -83,16 +83,22 @@ class CatalogHolder:
             self._current = (active.revision, loaded)
         return active
 
-    def current(self) -> Catalog:
-        """The active catalog, reloaded from the database if another process switched it."""
-        with self._db.read_session() as session:
-            active = catalog_store.get_active(session)
-            if active is None:
-                raise NotReady("no catalog is loaded; an admin must PUT /v1/catalog")
-            cached = self._current
-            if cached is not None and cached[0] == active.revision:
-                return cached[1]
-            found = catalog_store.get_active_documents(session)
+    def current(self, session: Any = None) -> Catalog:
+        """The active catalog, reloaded from the database if another process switched it.
+
+        `session`: an open read session to use (a request that reads other state too saves a
+        round trip); otherwise one is opened here.
+        """
+        if session is None:
+            with self._db.read_session() as own:
+                return self.current(own)
+        active = catalog_store.get_active(session)
+        if active is None:
+            raise NotReady("no catalog is loaded; an admin must PUT /v1/catalog")
+        cached = self._current
+        if cached is not None and cached[0] == active.revision:
+            return cached[1]
+        found = catalog_store.get_active_documents(session)
         with self._lock:
             if self._current is not None and found is not None and self._current[0] == found[0]:
                 return self._current[1]

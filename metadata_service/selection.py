@@ -19,7 +19,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -96,30 +96,20 @@ class _Prepared:
     install: bool = False
 
 
-@dataclass(frozen=True)
-class _Indexes:
-    """The solver state of one (catalog, inventory revision): replaced whole, never mutated."""
-
-    catalog: Any
-    index: Any                 # solver CatalogIndex of `catalog`
-    inventory_revision: int
-    fleet: Any                 # solver FleetIndex of that revision's live inventory (None: not built yet)
-
-
 class _Lru:
     def __init__(self, size: int) -> None:
         self._size = size
-        self._data: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._data: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> dict[str, Any] | None:
+    def get(self, key: str) -> Any:
         with self._lock:
             value = self._data.get(key)
             if value is not None:
                 self._data.move_to_end(key)
             return value
 
-    def put(self, key: str, value: dict[str, Any]) -> None:
+    def put(self, key: str, value: Any) -> None:
         if self._size <= 0:
             return
         with self._lock:
@@ -127,6 +117,29 @@ class _Lru:
             self._data.move_to_end(key)
             while len(self._data) > self._size:
                 self._data.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class _Indexes:
+    """The solver state of one (catalog, inventory revision): replaced whole when either changes."""
+
+    catalog: Any
+    index: Any                 # solver CatalogIndex of `catalog`
+    inventory_revision: int
+    fleet: Any                 # solver FleetIndex of that revision's live inventory (None: not built yet)
+    scopes: _Lru = field(default_factory=lambda: _Lru(SCOPES))   # `where` node sets -> their fleet views
+
+    def scoped(self, names: list[str]) -> Any:
+        """The fleet view of a `where` scope, built once per (revision, node set) and reused."""
+        key = "\n".join(sorted(names))
+        found = self.scopes.get(key)
+        if found is None:
+            found = self.fleet.scoped(names)
+            self.scopes.put(key, found)
+        return found
+
+
+SCOPES = 64   # distinct `where` scopes whose fleet views are kept per revision
 
 
 class SelectionService:
@@ -249,24 +262,36 @@ class SelectionService:
                 raise InvalidInput(f"no registered model named '{name}' (see GET /v1/models)", field=field) from e
 
     def _prepare(self, kind: str, request_key: dict[str, Any]) -> _Prepared:
-        sweep_inventory(self._db, now=self._clock(), ttl_s=self._ttl_s)
-        catalog = self._holder.current()
+        now = self._clock()
+        swept = False
+        while True:   # one read session: stale nodes?, the active catalog, the inventory revision
+            with self._db.read_session() as session:
+                if not swept and node_store.stale_pending(session, now=now, ttl_s=self._ttl_s):
+                    session.close()          # a fresh snapshot after the write (SQLite reads are snapshots)
+                    with self._db.write_session() as write:
+                        node_store.sweep_stale(write, now=now, ttl_s=self._ttl_s)
+                    swept = True
+                    continue
+                return self._prepare_in(session, kind, request_key)
+
+    def _prepare_in(self, session: Any, kind: str, request_key: dict[str, Any]) -> _Prepared:
+        """The revisions, the cached answer if any, else what the solver needs (one read session)."""
+        catalog = self._holder.current(session)
         catalog_revision = catalog.revision
-        with self._db.read_session() as session:
-            inventory_revision = node_store.inventory_revision(session)
-            canonical = json.dumps(request_key, sort_keys=True, separators=(",", ":"), default=str)
-            key = f"{kind}|{catalog_revision}|{inventory_revision}|{canonical}"
-            prepared = _Prepared(
-                kind=kind,
-                key=key,
-                audit_request=request_key,
-                catalog_revision=catalog_revision,
-                inventory_revision=inventory_revision,
-                answer=self._cache.get(key),
-            )
-            if prepared.answer is None:
-                prepared.catalog = catalog
-                prepared.entries = self._usable_entries(session, inventory_revision, catalog)
+        inventory_revision = node_store.inventory_revision(session)
+        canonical = json.dumps(request_key, sort_keys=True, separators=(",", ":"), default=str)
+        key = f"{kind}|{catalog_revision}|{inventory_revision}|{canonical}"
+        prepared = _Prepared(
+            kind=kind,
+            key=key,
+            audit_request=request_key,
+            catalog_revision=catalog_revision,
+            inventory_revision=inventory_revision,
+            answer=self._cache.get(key),
+        )
+        if prepared.answer is None:
+            prepared.catalog = catalog
+            prepared.entries = self._usable_entries(session, inventory_revision, catalog)
         return prepared
 
     def _usable_entries(self, session: Any, revision: int, catalog: Any) -> list[dict[str, Any]]:
@@ -336,10 +361,9 @@ class SelectionService:
             if current is None or current.catalog is not state.catalog or \
                     current.inventory_revision < state.inventory_revision or current.index is not state.index:
                 self._indexes = state    # the older revision's indexes are dropped here
-        fleet = state.fleet
         if prepared.whole_fleet:
-            return fleet
-        return fleet.scoped(e["name"] for e in prepared.entries or [])
+            return state.fleet
+        return state.scoped([e["name"] for e in prepared.entries or []])
 
     def _audit(
         self, prepared: _Prepared, answer: dict[str, Any], principal: Principal, cached: bool, seconds: float

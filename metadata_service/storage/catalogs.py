@@ -35,12 +35,16 @@ def json_documents(documents: Any) -> dict[str, Any]:
     return json.loads(json.dumps(documents, default=str))
 
 
+# Read on every selection: the statement is built once.
+_GET_ACTIVE = (
+    select(CatalogRevision.revision, CatalogRevision.counts, CatalogPointer.activated_at, CatalogRevision.source)
+    .join(CatalogPointer, CatalogPointer.revision_id == CatalogRevision.id)
+    .where(CatalogPointer.key == ACTIVE)
+)
+
+
 def get_active(session: Session) -> ActiveCatalog | None:
-    row = session.execute(
-        select(CatalogRevision.revision, CatalogRevision.counts, CatalogPointer.activated_at, CatalogRevision.source)
-        .join(CatalogPointer, CatalogPointer.revision_id == CatalogRevision.id)
-        .where(CatalogPointer.key == ACTIVE)
-    ).first()
+    row = session.execute(_GET_ACTIVE).first()
     if row is None:
         return None
     return ActiveCatalog(revision=row[0], counts=dict(row[1]), activated_at=row[2], source=row[3])

@@ -201,7 +201,8 @@ class FailureSets:
             found = self._pair_memo.get(key)
             if found is None:
                 p = self.problem
-                found = self._pair_memo[key] = request_rule_failures(p.catalog, p.request, p.all_candidates[i], rule)
+                found = self._pair_memo[key] = request_rule_failures(p.catalog, p.request, p.all_candidates[i], rule,
+                                                                     p.facts.rule_memo)
             return found
         elif scope in ("node", "target"):
             src = chunk.group.node_checks

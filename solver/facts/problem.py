@@ -70,6 +70,7 @@ class RequestFacts:
     _failures: dict[int, tuple[Check, ...]] = field(default_factory=dict)
     _feasible: dict[Target, tuple[Candidate, ...]] = field(default_factory=dict)
     best_memo: dict[tuple, Candidate | None] = field(default_factory=dict)
+    rule_memo: dict[tuple, object] = field(default_factory=dict)   # request-rule verdicts on values
     _rank_array: np.ndarray | None = None
     _candidates: tuple[Candidate, ...] | None = None
 
@@ -104,7 +105,7 @@ class RequestFacts:
         found = self._failures.get(index)
         if found is None:
             found = self._failures.setdefault(
-                index, candidate_failures(self.catalog, self.request, self.all_candidates[index]))
+                index, candidate_failures(self.catalog, self.request, self.all_candidates[index], self.rule_memo))
         return found
 
     def verdicts(self, target: Target) -> bytes:

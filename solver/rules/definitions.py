@@ -13,7 +13,7 @@ Node rules (arch allowed, memory, GPU count, free GPUs) live with the node group
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
@@ -107,47 +107,59 @@ def spec_allows_series(spec: SpecifierSet, v: Version) -> bool:
     return any(spec_allows(spec, Version(f"{v}.{p}")) for p in range(0, 40))
 
 
-def _framework_ok(spec: SpecifierSet, label: str | None, version: Version) -> bool:
-    return spec_allows(spec, Version(label) if label else version)
+# Request rules take `memo`: a dict owned by the caller for ONE request (`RequestFacts.rule_memo`),
+# so a verdict on a value (a label, a Python series, a TensorRT version) is judged once per request.
 
 
-def _spec_text(spec: SpecifierSet) -> str:
-    return str(spec) if spec else "(any)"
+def _memo(memo: dict, key: tuple, make: Any) -> Any:
+    found = memo.get(key)
+    if found is None:
+        found = memo.setdefault(key, make())
+    return found
 
 
-def _filter_check(rule: str, what: str, value: Version | str | None, spec: SpecifierSet, cand: Candidate) -> Check:
+def _framework_ok(spec: SpecifierSet, label: str | None, version: Version, memo: dict) -> bool:
+    return _memo(memo, ("fw", label, version), lambda: spec_allows(spec, Version(label) if label else version))
+
+
+def _filter_check(rule: str, what: str, value: Version | str | None, spec: SpecifierSet, cand: Candidate,
+                  memo: dict) -> Check:
     field = {"framework-version": "framework_version", "python-version": "python"}.get(rule, f"requires.{what}")
     of = f" (in the {cand.framework} {cand.label} runtime)" if cand.label and what != cand.framework else ""
-    return Check(rule, False, f"{what} {value}{of} is outside the requested {field} {_spec_text(spec)}",
+    text = _memo(memo, ("text", rule, what), lambda: str(spec) if spec else "(any)")
+    return Check(rule, False, f"{what} {value}{of} is outside the requested {field} {text}",
                  cand.build.sources if cand.build else (), f"allow {what} {value}")
 
 
-def _framework_version(cat: Catalog, request: ModelRequest, cand: Candidate) -> list[Check]:
+def _framework_version(cat: Catalog, request: ModelRequest, cand: Candidate, memo: dict) -> list[Check]:
     if request.framework_version is not None and cand.version is not None:
-        if not _framework_ok(request.framework_version, cand.label, cand.version):
-            return [_filter_check("framework-version", cand.framework, cand.label, request.framework_version, cand)]
+        if not _framework_ok(request.framework_version, cand.label, cand.version, memo):
+            return [_filter_check("framework-version", cand.framework, cand.label, request.framework_version, cand,
+                                  memo)]
     return []
 
 
-def _python_version(cat: Catalog, request: ModelRequest, cand: Candidate) -> list[Check]:
-    if request.python is not None and cand.python is not None and not spec_allows_series(request.python, cand.python):
-        return [_filter_check("python-version", "python", cand.python, request.python, cand)]
+def _python_version(cat: Catalog, request: ModelRequest, cand: Candidate, memo: dict) -> list[Check]:
+    py = request.python
+    if py is not None and cand.python is not None and \
+            not _memo(memo, ("py", cand.python), lambda: spec_allows_series(py, cand.python)):
+        return [_filter_check("python-version", "python", cand.python, py, cand, memo)]
     return []
 
 
-def _requires(cat: Catalog, request: ModelRequest, cand: Candidate) -> list[Check]:
+def _requires(cat: Catalog, request: ModelRequest, cand: Candidate, memo: dict) -> list[Check]:
     out: list[Check] = []
     for kind, spec in request.requires:
         have = cand.component_version(kind)
         if have is None:
             out.append(Check("requires", False, f"requires.{kind} {spec}: the {cand.framework} runtime "
                              f"{cand.label or ''} has no {kind}".replace("  ", " "), ()))
-        elif not spec_allows_series(spec, have):
-            out.append(_filter_check("requires", kind, have, spec, cand))
+        elif not _memo(memo, ("req", kind, have), lambda s=spec, h=have: spec_allows_series(s, h)):
+            out.append(_filter_check("requires", kind, have, spec, cand, memo))
     return out
 
 
-def _opset(cat: Catalog, request: ModelRequest, cand: Candidate) -> list[Check]:
+def _opset(cat: Catalog, request: ModelRequest, cand: Candidate, memo: dict) -> list[Check]:
     fmt = request.format
     if fmt is not None and fmt.kind == "onnx" and fmt.opset is not None and cand.build is not None:
         max_opset = cand.build.release.max_opset
@@ -160,15 +172,16 @@ def _opset(cat: Catalog, request: ModelRequest, cand: Candidate) -> list[Check]:
     return []
 
 
-def _engine_version(cat: Catalog, request: ModelRequest, cand: Candidate) -> list[Check]:
+def _engine_version(cat: Catalog, request: ModelRequest, cand: Candidate, memo: dict) -> list[Check]:
     fmt = request.format
     if fmt is not None and fmt.kind == "tensorrt-engine" and request.uses_gpu:
         if cand.tensorrt is None:
             return [Check("trt-engine-version", False, f"a TensorRT engine needs TensorRT in the runtime; "
                           f"{cand.framework} {cand.label or ''} has none".rstrip(), ())]
         if fmt.tensorrt_version is not None:
-            return list(_engine_version_check(fmt.tensorrt_version, cand.tensorrt,
-                                              cand.build.sources if cand.build else ()))
+            want, have = fmt.tensorrt_version, cand.tensorrt
+            src = cand.build.sources if cand.build else ()
+            return list(_memo(memo, ("trt", have, src), lambda: _engine_version_check(want, have, src)))
     return []
 
 
@@ -194,15 +207,18 @@ _REQUEST_RULES = {"framework-version": _framework_version, "python-version": _py
                   "unverified": _unverified}
 
 
-def candidate_failures(cat: Catalog, request: ModelRequest, cand: Candidate) -> tuple[Check, ...]:
-    """Request rules that reject `cand` (all of them, not just the first)."""
-    return tuple(ch for judge in _REQUEST_RULES.values() for ch in judge(cat, request, cand))
+def candidate_failures(cat: Catalog, request: ModelRequest, cand: Candidate,
+                       memo: dict | None = None) -> tuple[Check, ...]:
+    """Request rules that reject `cand` (all of them, not just the first); `memo`: see `_memo`."""
+    memo = {} if memo is None else memo
+    return tuple(ch for judge in _REQUEST_RULES.values() for ch in judge(cat, request, cand, memo))
 
 
-def request_rule_failures(cat: Catalog, request: ModelRequest, cand: Candidate, rule: str) -> tuple[Check, ...]:
+def request_rule_failures(cat: Catalog, request: ModelRequest, cand: Candidate, rule: str,
+                          memo: dict | None = None) -> tuple[Check, ...]:
     """The checks of one request rule rejecting `cand`: `candidate_failures` filtered by `rule`."""
     judge = _REQUEST_RULES.get(rule)
-    return tuple(judge(cat, request, cand)) if judge is not None else ()
+    return tuple(judge(cat, request, cand, {} if memo is None else memo)) if judge is not None else ()
 
 
 def target_failures(ix: CatalogIndex, request: ModelRequest, target: Target) -> tuple[Check, ...]:

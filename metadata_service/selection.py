@@ -19,7 +19,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -88,7 +88,6 @@ class _Prepared:
     answer: dict[str, Any] | None
     catalog: Any = None
     entries: list[dict[str, Any]] | None = None
-    whole_entries: list[dict[str, Any]] | None = None   # the live fleet, before any `where`
     whole_fleet: bool = False  # no `where`: the fleet index of this revision is used as is
     requests: list[dict[str, Any]] | None = None
     top: int = 1
@@ -119,22 +118,36 @@ class _Lru:
                 self._data.popitem(last=False)
 
 
-@dataclass(frozen=True)
 class _Indexes:
-    """The solver state of one (catalog, inventory revision): replaced whole when either changes."""
+    """The solver state of one (catalog, inventory revision): replaced whole when either changes.
 
-    catalog: Any
-    index: Any                 # solver CatalogIndex of `catalog`
-    inventory_revision: int
-    fleet: Any                 # solver FleetIndex of that revision's live inventory (None: not built yet)
-    scopes: _Lru = field(default_factory=lambda: _Lru(SCOPES))   # `where` node sets -> their fleet views
+    The whole fleet's index is built once, by the first selection that needs it (others wait for
+    it rather than build it twice). A `where` scope is a view of that index when it exists; before
+    it does, the scope's own entries are parsed (a scope costs what its nodes cost, not the
+    fleet's). Views are kept per node set (`SCOPES` of them).
+    """
 
-    def scoped(self, names: list[str]) -> Any:
+    def __init__(self, catalog: Any, index: Any, inventory_revision: int) -> None:
+        self.catalog = catalog
+        self.index = index                          # solver CatalogIndex of `catalog`
+        self.inventory_revision = inventory_revision
+        self.fleet: Any = None                      # solver FleetIndex of the live inventory, once built
+        self.scopes = _Lru(SCOPES)                  # `where` node sets -> their fleet views
+        self._build = threading.Lock()
+
+    def whole(self, build: Callable[[], Any]) -> Any:
+        if self.fleet is None:
+            with self._build:
+                if self.fleet is None:
+                    self.fleet = build()
+        return self.fleet
+
+    def scoped(self, names: list[str], build: Callable[[], Any]) -> Any:
         """The fleet view of a `where` scope, built once per (revision, node set) and reused."""
         key = "\n".join(sorted(names))
         found = self.scopes.get(key)
         if found is None:
-            found = self.fleet.scoped(names)
+            found = self.fleet.scoped(names) if self.fleet is not None else build()
             self.scopes.put(key, found)
         return found
 
@@ -224,7 +237,6 @@ class SelectionService:
             prepared.plan = body.plan
             prepared.install = body.install
             prepared.whole_fleet = body.where is None
-            prepared.whole_entries = prepared.entries
             prepared.entries = apply_where(prepared.entries or [], body.where)
         return prepared
 
@@ -247,7 +259,6 @@ class SelectionService:
                     raise _invalid_request(e, prefix=f"models[{i}]") from e
             prepared.requests = models
             prepared.whole_fleet = body.where is None
-            prepared.whole_entries = prepared.entries
             prepared.entries = apply_where(prepared.entries or [], body.where)
         return prepared
 
@@ -338,32 +349,26 @@ class SelectionService:
 
     def _fleet(self, solver: Any, prepared: _Prepared) -> Any:
         """The fleet index to solve on: the live fleet's (built once per (catalog, inventory)
-        revision), or a view of it for a `where` scope."""
+        revision), or the view of a `where` scope."""
         CatalogIndex, FleetIndex = solver.CatalogIndex, solver.FleetIndex  # noqa: N806
 
         with self._indexes_lock:
             state = self._indexes
-        if state is None or state.catalog is not prepared.catalog:
-            state = _Indexes(prepared.catalog, CatalogIndex(prepared.catalog), -1, None)
-        if state.inventory_revision != prepared.inventory_revision or state.fleet is None:
-            whole = prepared.whole_entries if prepared.whole_entries is not None else prepared.entries
-            try:
-                inventory = solver.parse_inventory({"nodes": whole or []})
-            except solver.errors.InvalidInventory:
-                if prepared.whole_fleet:
-                    raise
-                # a node elsewhere in the fleet does not parse: the scope alone may still be solvable
-                return FleetIndex(state.index, solver.parse_inventory({"nodes": prepared.entries or []}))
-            state = _Indexes(state.catalog, state.index, prepared.inventory_revision,
-                             FleetIndex(state.index, inventory).warm())
-        with self._indexes_lock:
-            current = self._indexes
-            if current is None or current.catalog is not state.catalog or \
-                    current.inventory_revision < state.inventory_revision or current.index is not state.index:
-                self._indexes = state    # the older revision's indexes are dropped here
+            if state is None or state.catalog is not prepared.catalog or \
+                    state.inventory_revision != prepared.inventory_revision:
+                same = state is not None and state.catalog is prepared.catalog
+                fresh = _Indexes(prepared.catalog, state.index if same else CatalogIndex(prepared.catalog),
+                                 prepared.inventory_revision)
+                if state is None or not same or state.inventory_revision < prepared.inventory_revision:
+                    self._indexes = fresh    # the older revision's indexes are dropped here
+                state = fresh
+
+        def parse(entries: list[dict[str, Any]] | None) -> Any:
+            return FleetIndex(state.index, solver.parse_inventory({"nodes": entries or []}))
+
         if prepared.whole_fleet:
-            return state.fleet
-        return state.scoped([e["name"] for e in prepared.entries or []])
+            return state.whole(lambda: parse(prepared.entries).warm())
+        return state.scoped([e["name"] for e in prepared.entries or []], lambda: parse(prepared.entries))
 
     def _audit(
         self, prepared: _Prepared, answer: dict[str, Any], principal: Principal, cached: bool, seconds: float

@@ -193,7 +193,7 @@ def _engine_version_check(want: Version, have: Version, src: tuple[str, ...]) ->
                   f"rebuild the engine with TensorRT {have}, or use TensorRT {want}"),)
 
 
-def _unverified(cat: Catalog, request: ModelRequest, cand: Candidate) -> list[Check]:
+def _unverified(cat: Catalog, request: ModelRequest, cand: Candidate, memo: dict) -> list[Check]:
     if request.strict and cand.gaps:
         return [Check("unverified", False, f"{cand.framework} {cand.label or ''} is unverified: "
                       f"{'; '.join(cand.gaps)}".replace("  ", " "), cand.build.sources if cand.build else (),

@@ -1,7 +1,7 @@
 """Readable fake builders for tests, benchmarks and examples (shipped with the code, as in
 gpu-feature-discovery): a small but real-fact catalog and node/request helpers.
 
-`mini_catalog_documents()` transcribes a slice of /work/shared/reference/compat_facts.yaml
+`mini_catalog_documents()` transcribes a slice of the team's sourced compatibility fact sheet
 (Table-3 driver minimums, MVC floors, architectures, cuDNN support matrices, PyTorch wheel
 arch lists, TensorFlow tested builds, ONNX Runtime and TensorRT requirements, numeric formats),
 so tests do not depend on the full bundled catalog while it is being curated.

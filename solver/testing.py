@@ -50,7 +50,7 @@ def _ptb(variant: str, cuda: str | None, cudnn: str | None, sass: list[str], ptx
 def mini_catalog_documents() -> dict[str, dict[str, Any]]:
     """Catalog documents (file name -> parsed YAML mapping) for `load_catalog_from_documents`."""
     sources = {"sources": [
-        {"id": "ref", "doc": "rtfit compat fact sheet (reference)", "url": "file:///work/shared/reference/compat_facts.yaml",
+        {"id": "ref", "doc": "rtfit bundled catalog (each fact with its primary source there)", "url": "catalog/data/sources.yaml",
          "quality": "secondary"},
         {"id": "cuda_rn_13_2_2", "doc": "CUDA Toolkit 13.2 Update 2 - Release Notes (Table 3)",
          "url": "https://docs.nvidia.com/cuda/archive/13.2.2/cuda-toolkit-release-notes/index.html",

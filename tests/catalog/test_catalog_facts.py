@@ -47,6 +47,25 @@ def test_minor_version_compatibility_floors(cat):
     assert str(need) == "550.54.14"
 
 
+def test_cuda_13_3_to_13_5_minimums_and_their_driver_branches(cat):
+    # 13.3 GA / Update 1 bundle 610.43.02 (NVIDIA runfile names); 13.5 is keyed by 620.70.06, the
+    # R620 driver whose forward-compatibility package is the CUDA 13.5 one (NVIDIA redist manifest)
+    need, toolkit = cat.native_min_driver(Version("13.3"))
+    assert (str(need), toolkit.id) == ("610.43.02", "cuda.13.3.0")
+    assert str(cat.native_min_driver(Version("13.3.1"))[0]) == "610.43.02"
+    need, toolkit = cat.native_min_driver(Version("13.5"))
+    assert (str(need), toolkit.id) == ("620.70.06", "cuda.13.5.0")
+    assert "nv_driver_redist_620_70_06" in toolkit.sources
+    max_cuda, branch = cat.driver_max_cuda(Version("620.70.06"))
+    assert (str(max_cuda), branch.id, branch.lts, branch.eol) == ("13.5", "branch.r620", True, "2029-09")
+    assert str(cat.driver_max_cuda(Version("615.71.09"))[0]) == "13.4"   # nvidia-smi banners
+    # PTX built by CUDA 13.5 needs the 13.5 driver; SASS runs on R580+ through minor-version compatibility
+    need, how, _ = driver_requirement(cat, Version("13.5"), "ptx")
+    assert str(need) == "620.70.06" and "13.5 GA" in how
+    need, how, _ = driver_requirement(cat, Version("13.5"), "sass")
+    assert str(need) == "580.65.06" and "minor-version" in how
+
+
 def test_cuda_12_8_is_the_first_with_sm_120(cat):
     arch = cat.architecture(Version("12.0"))
     assert arch.id == "arch.sm_120" and arch.first_cuda == Version("12.8")

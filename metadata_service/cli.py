@@ -1,6 +1,6 @@
 """`rtfit serve`, `rtfit token new`, and the API client commands `rtfit nodes` / `rtfit models`.
 
-`rtfit select --server URL` belongs to the solver's CLI and calls `client.select_remote`. User
+`rtfit select --server URL` belongs to the solver's CLI; both use `service_protocol.ServiceClient`. User
 errors (bad flags, unreachable server, refused token) print one line on stderr and exit 2.
 """
 
@@ -15,7 +15,9 @@ from typing import Any
 import typer
 import yaml
 
-from .errors import ClientError, ServiceError
+from service_protocol import ProtocolError
+
+from .errors import ServiceError
 
 __all__ = ["app_factory", "register"]
 
@@ -144,16 +146,16 @@ def token_new(
 
 
 def _client(server: str | None, token_file: Path | None) -> Any:
-    from .client import DEFAULT_SERVER, ServiceClient, read_token
+    from service_protocol import DEFAULT_SERVER, ServiceClient, resolve_token
 
-    return ServiceClient(server or os.environ.get("RTFIT_SERVER") or DEFAULT_SERVER, read_token(token_file))
+    return ServiceClient(server or os.environ.get("RTFIT_SERVER") or DEFAULT_SERVER, resolve_token(token_file))
 
 
 def _call(fn: Any) -> Any:
     try:
         return fn()
-    except ClientError as e:
-        raise _fail(e.detail) from e
+    except ProtocolError as e:
+        raise _fail(str(e)) from e
 
 
 def _print_json(data: Any) -> None:

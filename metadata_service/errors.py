@@ -13,7 +13,6 @@ from typing import Any, ClassVar
 __all__ = [
     "BodyTooLarge",
     "CatalogRejected",
-    "ClientError",
     "Conflict",
     "Forbidden",
     "InvalidInput",
@@ -113,19 +112,3 @@ class NotReady(ServiceError):
     status = 503
     title = "Service not ready"
     slug = "not-ready"
-
-
-class ClientError(ServiceError):
-    """A call to a running service failed (client side); `.http_status` is None when unreachable.
-
-    `.body` is the service's problem object when it sent one, so callers can show its `detail`
-    and `field`.
-    """
-
-    title = "Service call failed"
-    slug = "client"
-
-    def __init__(self, detail: str, *, http_status: int | None, body: dict[str, Any] | None = None) -> None:
-        super().__init__(detail)
-        self.http_status = http_status
-        self.body = body or {}

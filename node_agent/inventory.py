@@ -14,8 +14,6 @@ NVML's MIG device name): the solver gives a replica at most one MIG device.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import platform
 import socket
 from collections.abc import Iterable, Mapping
@@ -23,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from node_agent.devices import DeviceSnapshot, Gpu
+from service_protocol.inventory import VOLATILE_KEYS, inventory_hash
 
 __all__ = [
     "HostFacts",
@@ -42,9 +41,8 @@ _ARCH_ALIASES = {
     "arm64": "aarch64",
 }
 
-# Change on every sample without changing what the node can run: excluded from the hash, so a
-# busy GPU's memory counter does not force a full inventory upload on every heartbeat.
-VOLATILE_KEYS = frozenset({"memory_used_mib"})
+# `inventory_hash` and `VOLATILE_KEYS` (memory in use: it changes every sample without changing
+# what the node can run) live in service_protocol.inventory, shared with the service.
 
 
 @dataclass(frozen=True)
@@ -157,16 +155,3 @@ def build_inventory(
     )
     return entry
 
-
-def _strip_volatile(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _strip_volatile(v) for k, v in value.items() if k not in VOLATILE_KEYS}
-    if isinstance(value, list | tuple):
-        return [_strip_volatile(v) for v in value]
-    return value
-
-
-def inventory_hash(entry: Mapping[str, Any]) -> str:
-    """sha256 hex of the canonical JSON of ``entry`` without :data:`VOLATILE_KEYS`."""
-    canonical = json.dumps(_strip_volatile(entry), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(canonical.encode("ascii")).hexdigest()

@@ -92,16 +92,15 @@ def _local(model: Any, inventory_path: Path | None, catalog_dir: Path | None, to
 
 
 def _remote(model: Any, server: str, token_file: Path | None, top: int, install: bool = False) -> dict[str, Any]:
-    from metadata_service.client import read_token, select_remote
-    from metadata_service.errors import ClientError
+    from service_protocol import ProtocolError, ServiceClient, resolve_token
 
     try:
-        token = read_token(token_file)
         body: dict[str, Any] = {"model": model, "top": top}
         if install:
             body["install"] = True
-        return select_remote(server, token, body)
-    except ClientError as e:
+        with ServiceClient(server, resolve_token(token_file), timeout=60.0) as client:
+            return client.select(body)
+    except ProtocolError as e:
         raise _BadInput(str(e).splitlines()[0] if str(e) else "service call failed") from e
 
 

@@ -186,9 +186,13 @@ def _inventory(path: Path | None, server: str | None) -> dict[str, Any] | None:
             _die(f"{path}: cannot read inventory: {e}")
         return data
     if server is not None:
-        from workflow.remote import fetch_inventory
+        from service_protocol import ProtocolError, fetch_inventory, resolve_token
+        from workflow.remote import runner_retry
 
-        return fetch_inventory(server)
+        try:
+            return fetch_inventory(server, resolve_token(None), retry=runner_retry())
+        except ProtocolError as e:
+            _die(f"cannot read the inventory from {server}: {e}")
     return None
 
 

@@ -12,79 +12,51 @@ are uploaded, each attempt's new text once, when the task's state changes.
 from __future__ import annotations
 
 import os
-import random
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from service_protocol import RetryPolicy, ServiceCallError, ServiceClient, fetch_inventory
 from workflow.errors import RunNotFound, ServerError
 from workflow.flow import document_digest
 from workflow.state import RunRecord, TaskRecord, new_run_id
 
-__all__ = ["RemoteStateStore", "fetch_inventory"]
+__all__ = ["RemoteStateStore", "fetch_inventory", "runner_retry"]
 
 _FIELDS = ("state", "node", "exit_code", "message")
 
 
-_RETRY_STATUSES = (502, 503, 504)
+def runner_retry(budget_s: float | None = None) -> RetryPolicy:
+    """Unreachable / 502-504 answers are retried with backoff for up to `budget_s` (env
+    `RTFIT_SERVER_RETRY_S`, default 60), so a runner outlives a service restart; every call it
+    makes is an idempotent upsert or a read (a retried `log` may repeat once)."""
+    if budget_s is None:
+        budget_s = float(os.environ.get("RTFIT_SERVER_RETRY_S", "60"))
+    return RetryPolicy(budget_s=budget_s, base=0.2, cap=5.0)
 
 
 class _Http:
-    """One service connection. Unreachable / 502-504 answers are retried with exponential backoff
-    for up to `retry_s` (env `RTFIT_SERVER_RETRY_S`, default 60), so a runner outlives a service
-    restart; every call is an idempotent upsert or a read (a retried `log` may repeat once)."""
+    """The runner's calls through the shared client; its errors become the workflow's own."""
 
-    def __init__(self, server: str, token: str | None, timeout: float = 30.0, retry_s: float | None = None) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.server = server.rstrip("/")
-        self.client = httpx.Client(base_url=self.server, headers=headers, timeout=timeout)
-        self.retry_s = float(os.environ.get("RTFIT_SERVER_RETRY_S", "60")) if retry_s is None else retry_s
+    def __init__(self, server: str, token: str | None, *, client: httpx.Client | None = None) -> None:
+        self._client = ServiceClient(server, token, retry=runner_retry(), http=client)
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        deadline, delay = time.monotonic() + self.retry_s, 0.2
-        while True:
-            try:
-                resp = self.client.request(method, path, **kwargs)
-                problem = None if resp.status_code not in _RETRY_STATUSES else f"{resp.status_code}"
-            except httpx.HTTPError as e:
-                problem = f"cannot reach {self.server}: {e.__class__.__name__}: {e}"
-            if problem is None:
-                break
-            if time.monotonic() + delay > deadline:
-                raise ServerError(f"{method} {path}: {problem} (gave up after {self.retry_s:g} s)")
-            time.sleep(delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, 5.0)
-        if resp.status_code == 404:
-            raise RunNotFound(f"{method} {path}: 404 {resp.text[:200]}")
-        if resp.status_code >= 400:
-            try:
-                detail = resp.json().get("detail")
-            except ValueError:
-                detail = resp.text[:200]
-            raise ServerError(f"{method} {path}: {resp.status_code} {detail}")
-        if resp.headers.get("content-type", "").startswith("text/plain"):
-            return resp.text
-        return resp.json()
-
-
-def fetch_inventory(server: str, *, token: str | None = None) -> dict[str, Any]:
-    """The service's registered nodes as a Contract 2 inventory (stale nodes left out)."""
-    http = _Http(server, token or os.environ.get("RTFIT_TOKEN"))
-    keys = ("name", "cluster", "arch", "driver_version", "gpus", "cached_components", "labels")
-    nodes = [{k: n.get(k) for k in keys if n.get(k) is not None} for n in http.call("GET", "/v1/nodes") if not n.get("stale")]
-    return {"nodes": nodes}
+        try:
+            return self._client.request(method, path, **kwargs)
+        except ServiceCallError as e:
+            if e.status == 404:
+                raise RunNotFound(str(e)) from e
+            raise ServerError(str(e)) from e
 
 
 class RemoteStateStore:
     """The engine's run state, stored through the metadata service's flow API."""
 
     def __init__(self, server: str, *, token: str | None = None, client: httpx.Client | None = None) -> None:
-        self._http = _Http(server, token or os.environ.get("RTFIT_TOKEN"))
-        if client is not None:
-            self._http.client = client
+        self._http = _Http(server, token or os.environ.get("RTFIT_TOKEN"), client=client)
         self._log_sent: dict[tuple[str, str, str], int] = {}
 
     def _record(self, body: Mapping[str, Any]) -> RunRecord:

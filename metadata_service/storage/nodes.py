@@ -10,8 +10,6 @@ runs before reading the revision, so a cached answer never outlives a node going
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,6 +19,8 @@ from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import Session
+
+from service_protocol.inventory import inventory_hash  # the agent's function: one definition
 
 from ..errors import InventoryOutOfDate, NotFound
 from ..tables import Heartbeat, InventoryState, Node, NodeComponent, NodeGpu
@@ -44,23 +44,6 @@ __all__ = [
 ]
 
 CONTRACT2_KEYS = ("name", "cluster", "arch", "driver_version", "gpus", "cached_components", "labels")
-# Same rule as the node agent (node_agent.inventory.VOLATILE_KEYS): not part of the hash.
-_VOLATILE_KEYS = frozenset({"memory_used_mib"})
-
-
-def _strip_volatile(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _strip_volatile(v) for k, v in value.items() if k not in _VOLATILE_KEYS}
-    if isinstance(value, list | tuple):
-        return [_strip_volatile(v) for v in value]
-    return value
-
-
-def inventory_hash(entry: Mapping[str, Any]) -> str:
-    """sha256 hex of the canonical JSON of `entry` (volatile keys removed), as the agent computes it."""
-    canonical = json.dumps(_strip_volatile(entry), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
-
 
 def contract2_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
     """Only the Contract 2 keys of a stored entry (what the solver gets); `None`s dropped."""

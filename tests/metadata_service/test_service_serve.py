@@ -15,8 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from metadata_service.client import ServiceClient, fetch_inventory, select_remote
-from metadata_service.errors import ClientError
+from service_protocol import ServiceClient, ServiceRefused, ServiceUnreachable, fetch_inventory
 
 from .conftest import node_entry
 
@@ -89,18 +88,20 @@ def test_client_functions(served: dict[str, Any]) -> None:
     url, tokens = served["url"], served["tokens"]
     with ServiceClient(url, tokens["agent"]) as agent:
         agent.request("PUT", "/v1/nodes/node-a/heartbeat", json={"node": node_entry()})
-    answer = select_remote(url, tokens["reader"], {"model": {"framework": "pytorch"}})
-    assert answer["feasible"] is True and answer["choice"]["node"] == "node-a"
+    with ServiceClient(url, tokens["reader"]) as reader:
+        answer = reader.select({"model": {"framework": "pytorch"}})
+        assert answer["feasible"] is True and answer["choice"]["node"] == "node-a"
+        with pytest.raises(ServiceRefused) as info:
+            reader.select({"model": {"framework": "pytorhc"}})
+        assert info.value.status == 422 and info.value.problem.field == "model.framework"
+        assert "pytorhc" in info.value.detail
     assert fetch_inventory(url, tokens["reader"])["nodes"][0]["name"] == "node-a"
-    with pytest.raises(ClientError) as info:
-        select_remote(url, tokens["reader"], {"model": {"framework": "pytorhc"}})
-    assert info.value.http_status == 422 and info.value.body["field"] == "model.framework"
-    with pytest.raises(ClientError) as info:
-        select_remote(url, "wrong", {"model": {"framework": "pytorch"}})
-    assert info.value.http_status == 401
-    with pytest.raises(ClientError) as info:
-        select_remote(f"http://127.0.0.1:{_free_port()}", None, {"model": {}})
-    assert info.value.http_status is None and "cannot reach" in info.value.detail
+    with pytest.raises(ServiceRefused) as info, ServiceClient(url, "wrong") as stranger:
+        stranger.select({"model": {"framework": "pytorch"}})
+    assert info.value.status == 401
+    with pytest.raises(ServiceUnreachable) as info, ServiceClient(f"http://127.0.0.1:{_free_port()}") as nobody:
+        nobody.select({"model": {}})
+    assert info.value.status is None and "cannot reach" in info.value.detail
 
 
 def test_nodes_and_models_commands(served: dict[str, Any]) -> None:

@@ -35,7 +35,7 @@ from workflow.errors import FlowInvalid, InvalidComponentName
 from workflow.flow import parse_flow
 from workflow.store.layout import RuntimeStore
 
-PACKAGES = ("catalog", "solver", "metadata_service", "node_agent", "workflow", "rtfit")
+PACKAGES = ("catalog", "solver", "metadata_service", "node_agent", "workflow", "rtfit", "service_protocol")
 
 # -- one app for the module (the plain tests below use the SQLite one) --------------------------------
 _TMP = Path(tempfile.mkdtemp(prefix="rtfit-hostile-"))

@@ -30,6 +30,7 @@ from .middleware import RequestMiddleware
 from .openapi import install_openapi
 from .problems import install_problem_handlers
 from .routes import include_routes
+from .schemas import HeartbeatCreate
 from .selection import SelectionService
 from .settings import Settings
 from .storage import nodes as node_store
@@ -136,7 +137,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
     install_problem_handlers(app)
     include_routes(app)
     mount_ui(app)  # the web console under /ui (static assets shipped in the package)
-    install_openapi(app)  # every error status and its problem+json body, per operation
+    # every error status and its problem+json body, per operation; the heartbeat body (read by the route itself)
+    install_openapi(app, models=[HeartbeatCreate])
     app.add_middleware(
         RequestMiddleware,
         metrics=metrics,

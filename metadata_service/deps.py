@@ -26,6 +26,7 @@ from .usability import UsabilityCheck
 __all__ = [
     "Admin",
     "AnyPrincipal",
+    "BEARER",
     "ReadSession",
     "Reader",
     "ServiceState",
@@ -35,6 +36,8 @@ __all__ = [
 ]
 
 _bearer = HTTPBearer(auto_error=False, description="a token made with `rtfit token new`")
+# For a route that authenticates by itself (the heartbeat): documents the bearer scheme only.
+BEARER = Depends(_bearer)
 
 
 @dataclass

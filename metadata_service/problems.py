@@ -9,6 +9,7 @@ server and answered with a bare 500 problem.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,6 +25,7 @@ __all__ = [
     "problem_response",
     "service_error_response",
     "unexpected_error_response",
+    "validation_error",
 ]
 
 log = logging.getLogger("metadata_service")
@@ -83,21 +85,18 @@ def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return out or "body"
 
 
-def _validation_problem(exc: RequestValidationError) -> JSONResponse:
-    errors = [
-        {"field": field_path(tuple(e.get("loc", ()))), "message": str(e.get("msg", "invalid"))}
-        for e in exc.errors()
+def validation_error(errors: Sequence[Mapping[str, Any]]) -> InvalidInput:
+    """pydantic/FastAPI errors (`loc` starting with body/path/query) -> the one 422 problem:
+    `field` and `detail` name the first bad field, `errors` lists them all."""
+    listed = [
+        {"field": field_path(tuple(e.get("loc", ()))), "message": str(e.get("msg", "invalid"))} for e in errors
     ]
-    first = errors[0] if errors else {"field": "body", "message": "invalid request"}
-    body = {
-        "type": "https://rtfit.dev/problems/invalid-input",
-        "title": "Invalid input",
-        "status": 422,
-        "detail": f"{first['field']}: {first['message']}",
-        "field": first["field"],
-        "errors": errors,
-    }
-    return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
+    first = listed[0] if listed else {"field": "body", "message": "invalid request"}
+    return InvalidInput(f"{first['field']}: {first['message']}", field=first["field"], errors=listed)
+
+
+def _validation_problem(exc: RequestValidationError) -> JSONResponse:
+    return problem_response(validation_error(exc.errors()))
 
 
 def install_problem_handlers(app: FastAPI) -> None:

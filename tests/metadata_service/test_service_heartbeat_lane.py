@@ -1,4 +1,4 @@
-"""The liveness-heartbeat lane answers exactly as the FastAPI route does, and takes only what it can.
+"""The heartbeat lane answers exactly as the FastAPI route does (both call `read_heartbeat`).
 
 Two services on their own SQLite files, one with the lane (the default) and one without
 (`heartbeat_lane=False`), get the same sequence of requests on the same clock; every answer must
@@ -80,25 +80,36 @@ def test_lane_and_route_answer_the_same(
     # (what, node, body, headers, lane takes it?)
     steps: list[tuple[str, str, bytes, dict[str, str], bool | None]] = [
         ("liveness before registration: 409 unknown node", "node-a", _liveness(), agent, True),
-        ("full inventory: the route", "node-a", json.dumps({"node": ENTRY}).encode(), agent, False),
+        ("full inventory", "node-a", json.dumps({"node": ENTRY}).encode(), agent, True),
         ("liveness", "node-a", _liveness(), agent, True),
         ("liveness, upper-case hash", "node-a", _liveness(HASH.upper()), agent, True),
         ("liveness with another hash: 409", "node-a", _liveness("ab" * 32), agent, True),
         ("admin may beat any node", "node-a", _liveness(), {**tokens.h("admin"), **JSON}, True),
         ("charset in the content type", "node-a", _liveness(),
          {**tokens.h("agent"), "Content-Type": "application/json; charset=utf-8"}, True),
+        ("a +json content type is JSON", "node-a", _liveness(),
+         {**tokens.h("agent"), "Content-Type": "application/merge-patch+json"}, True),
         # without a valid token the request middleware answers 401 before the lane is consulted
         ("no token: 401", "node-a", _liveness(), JSON, None),
         ("unknown token: 401", "node-a", _liveness(), {"Authorization": "Bearer nope", **JSON}, None),
-        ("agent for another node: 403", "node-b", _liveness(), agent, False),
-        ("reader token: 403", "node-a", _liveness(), {**tokens.h("reader"), **JSON}, False),
-        ("hash not hex: 422", "node-a", _liveness("xyz"), agent, False),
+        ("agent for another node: 403", "node-b", _liveness(), agent, True),
+        ("reader token: 403", "node-a", _liveness(), {**tokens.h("reader"), **JSON}, True),
+        ("hash not hex: 422", "node-a", _liveness("xyz"), agent, True),
         ("extra field: 422", "node-a", b'{"node": null, "inventory_hash": "' + HASH.encode() + b'", "x": 1}', agent,
-         False),
-        ("neither form: 422", "node-a", b'{"node": null}', agent, False),
-        ("not JSON: 422", "node-a", b'{"node": nul', agent, False),
-        ("a JSON list: 422", "node-a", b"[]", agent, False),
-        ("text/plain body", "node-a", _liveness(), {**tokens.h("agent"), "Content-Type": "text/plain"}, False),
+         True),
+        ("neither form: 422", "node-a", b'{"node": null}', agent, True),
+        ("not JSON: 422", "node-a", b'{"node": nul', agent, True),
+        ("a JSON list: 422", "node-a", b"[]", agent, True),
+        ("empty body: 422", "node-a", b"", agent, True),
+        ("text/plain body: 422", "node-a", _liveness(), {**tokens.h("agent"), "Content-Type": "text/plain"}, True),
+        ("no content type: 422", "node-a", _liveness(), tokens.h("agent"), True),
+        ("bad name and bad JSON: the JSON is reported", "n" * 300, b"{bad", {**tokens.h("admin"), **JSON}, True),
+        ("bad name and a bad field: both, the name first", "n" * 300, b'{"node": null}',
+         {**tokens.h("admin"), **JSON}, True),
+        ("full inventory for another node: 422", "node-b", json.dumps({"node": ENTRY}).encode(),
+         {**tokens.h("admin"), **JSON}, True),
+        ("full inventory, a bad GPU count: 422", "node-a",
+         json.dumps({"node": {**ENTRY, "gpus": [{**ENTRY["gpus"][0], "count": -1}]}}).encode(), agent, True),
     ]
     for what, node, body, headers, lane_takes in steps:
         before = len(taken)
@@ -123,7 +134,7 @@ def test_lane_and_route_answer_the_same(
     reader = tokens.h("reader")
     nodes = [c.get("/v1/nodes/node-a", headers=reader).json() for c in (lane, route)]
     assert nodes[0] == nodes[1]
-    assert nodes[0]["beats"] == 6  # the full inventory + 5 accepted liveness pings (incl. the revival)
+    assert nodes[0]["beats"] == 7  # the full inventory + 6 accepted liveness pings (incl. the revival)
 
 
 def test_lane_counts_in_metrics_under_the_route_template(
@@ -134,7 +145,7 @@ def test_lane_counts_in_metrics_under_the_route_template(
     assert _send(lane, "node-a", json.dumps({"node": ENTRY}).encode(), agent)[0] == 200
     for _ in range(3):
         assert _send(lane, "node-a", _liveness(), agent)[0] == 200
-    assert taken == [False, True, True, True]
+    assert taken == [True, True, True, True]
     text = lane.get("/metrics").text
     lines = [
         line for line in text.splitlines()

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -64,9 +66,27 @@ def run(cat: Any, size: int, seed: int, limit: float) -> dict[str, Any]:
         _check(cat, reqs, inv, quotas, plan)
         row[name] = {"objective": list(plan.objective), "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
                      "engine": plan.engine, "status": plan.status, "stats": plan.stats}
-    bounds = row["cpsat"]["stats"].get("bounds") or []
-    row["placed_bound"] = bounds[0][1] if bounds else row["cpsat"]["objective"][0]
+    stats = row["cpsat"]["stats"]
+    bounds = stats.get("bounds") or []
+    # upper bounds on the placed count: the LP relaxation's holds for every legal placement; CP-SAT's
+    # holds within its model (a neighbourhood of the options when "restricted")
+    lp_values = stats.get("lp_values") or []
+    row["lp_bound"] = math.floor(lp_values[0] + 1e-6) if lp_values else None
+    row["cpsat_bound"] = bounds[0][1] if bounds else None
+    bs = [b for b in (row["lp_bound"], row["cpsat_bound"] if not stats.get("restricted") else None) if b is not None]
+    row["placed_bound"] = min(bs) if bs else None
+    # the first policy term's bound within CP-SAT's model, when it proved the placed count (else None)
+    row["term1_bound"] = bounds[1][1] if len(bounds) > 1 and bounds[0][0] == bounds[0][1] else None
+    row["load"] = [round(x, 2) for x in os.getloadavg()]
     return row
+
+
+def margin(obj: list[int], best: list[int]) -> str:
+    """The first objective term where `obj` differs from `best`, signed (lexicographic)."""
+    for name, a, b in zip(TERMS, obj, best, strict=False):
+        if a != b:
+            return f"{name} {a - b:+,}"
+    return "equal"
 
 
 def _fmt(obj: list[int]) -> str:
@@ -91,17 +111,23 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(r)
             cp = r["cpsat"]
             best_h = max(r[h]["objective"] for h in HEURISTICS)
-            gap = r["placed_bound"] - cp["objective"][0]
+            gap = "?" if r["placed_bound"] is None else r["placed_bound"] - cp["objective"][0]
             print(f"\n{size} requests x {r['nodes']} nodes, seed {seed}: {r['gpus_asked']} GPUs asked, "
                   f"{r['gpus_free']} free, quotas {r['quota']}")
             for name, x in (*((h, r[h]) for h in HEURISTICS), ("CP-SAT (plan_batch)", cp)):
                 print(f"  {name:<20} placed {x['objective'][0]:>5}  {x['wall_s']:6.2f} s wall {x['cpu_s']:5.2f} s CPU  "
                       f"objective {_fmt(x['objective'])}")
-            restricted = " within the restricted model" if cp["stats"].get("restricted") else ""
-            print(f"  CP-SAT proven bound on placed{restricted}: {r['placed_bound']} (gap {gap}); engine {cp['engine']} "
-                  f"({cp['status']}); model {dict((k, v) for k, v in cp['stats'].items() if k != 'bounds')}")
-            print(f"  margin over the best heuristic: placed {cp['objective'][0] - best_h[0]:+d}"
-                  + (f", {TERMS[1]} {cp['objective'][1] - best_h[1]:+,}" if cp["objective"][0] == best_h[0] else ""))
+            lp = cp["stats"].get("lp_objective")
+            if lp:
+                print(f"  {'LP rounded (start)':<20} placed {lp[0]:>5}  {cp['stats'].get('lp_s', 0):6.2f} s wall"
+                      f"{'':16}objective {_fmt(lp)}  LP values {cp['stats'].get('lp_values')}")
+            within = " within its neighbourhood" if cp["stats"].get("restricted") else ""
+            print(f"  bound on placed: {r['placed_bound']} (gap {gap}; LP {r['lp_bound']}, CP-SAT{within} "
+                  f"{r['cpsat_bound']}); CP-SAT's on {TERMS[1]}{within}: "
+                  f"{'-' if r['term1_bound'] is None else format(r['term1_bound'], ',')}; engine {cp['engine']} "
+                  f"({cp['status']}); load average {r['load']}")
+            print(f"  model {dict((k, v) for k, v in cp['stats'].items() if k not in ('bounds', 'lp_objective'))}")
+            print(f"  margin over the best heuristic: {margin(cp['objective'], best_h)}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1), encoding="utf-8")
     return 0

@@ -15,7 +15,13 @@ Pipeline:
    among all its options) and scarce-first (requests whose options hold the fewest free GPUs
    first, then larger ones, each as first-fit). All respect the cluster quotas. The best one
    (first-fit on a tie) is CP-SAT's hint and floor.
-3. *CP-SAT* on integer counts `y[c, g]` = requests of class c placed in group g. Capacity of a
+3. *LP start* (`batch_lp`): the linear relaxation of the model below over every option (GLOP,
+   lexicographic: placed count, then the first policy term), rounded down and completed most
+   constrained first. Its placed value is an upper bound for every legal placement (the
+   `placed_bound` that settles CP-SAT's first stage when reached); when the rounding beats the
+   best heuristic it is CP-SAT's hint and floor instead, and the options the LP uses stay in a
+   restricted model.
+4. *CP-SAT* on integer counts `y[c, g]` = requests of class c placed in group g. Capacity of a
    group with sizes S (the GPU counts of the classes that may use it) is modelled with node
    *configurations*: a configuration is a maximal multiset of sizes from S that fits in `f`;
    `z[g, conf]` counts member nodes packed that way, `sum z <= k`, and for each size s the
@@ -27,16 +33,21 @@ Pipeline:
    configurations the model falls back to one capacity constraint per member node (also exact),
    with the member nodes' loads ordered (symmetry breaking: they are identical). *Quotas*: per
    cluster, `sum size(c) * y[c, g]` over the cluster's groups is at most its quota.
-4. *Objective*, lexicographic, solved stage by stage (maximise, fix, next): placed requests,
-   then the sum over placed requests of each policy term in `policy.order` (cached bytes, newest
-   rank, fit, idle GPUs, preference) exactly as single selection scores the pair. The per-node
-   name tie-break is not part of the batch objective; member nodes are filled in name order.
-   Every stage starts from the best heuristic's solution as a hint, keeps the previous stages'
-   values, and the result is compared with that heuristic: the better one (the heuristic on a
-   tie) is returned, so the batch is never worse than any heuristic, also when CP-SAT runs out
-   of time (each stage keeps the best solution found by its deadline). The first stage (placed
-   count) gets `FIRST_STAGE_SHARE` of the CP-SAT time, each later one half of what is left;
-   the proven bound of every stage solved is in `stats["bounds"]` (value, bound).
+5. *Objective*, lexicographic: placed requests, then the sum over placed requests of each
+   policy term in `policy.order` (cached bytes, newest rank, fit, idle GPUs, preference) exactly
+   as single selection scores the pair, each term divided by the gcd of its values (exact).
+   The placed count and the first term are one stage, `placed * W + term` with W larger than any
+   difference of the term (one more request placed always wins), so the start's term values are
+   kept while the count improves; then each further term its own stage (maximise, fix, next).
+   The per-node name tie-break is not part of the batch objective. Every stage starts from the
+   start (LP rounding or best heuristic) as a hint, keeps the previous stages' values, and the
+   result is compared with the start: the better one (the start on a tie) is returned, so the
+   batch is never worse than any heuristic, also when CP-SAT runs out of time (each stage keeps
+   the best solution found by its deadline). The first stage gets `FIRST_STAGE_SHARE` of the
+   CP-SAT time, each later one half of what is left; the proven bound of every term solved is
+   in `stats["bounds"]` (value, bound; None where the bound is not known).
+6. *Packing*: CP-SAT's node configurations are laid on the member nodes in name order and the
+   counts fill their slots (`pack` with the layout), which realises the counts exactly.
 If the best heuristic already gives every request its single-selection best option, it is
 optimal for every stage (each sum is at its per-request maximum) and CP-SAT is skipped; if it
 places every request that has any option, the first stage is settled without a solve.
@@ -58,6 +69,7 @@ depends on the machine's speed and load).
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -67,6 +79,7 @@ from catalog import Catalog
 from solver.engines.batch_cpsat import MAX_CONFIGS, MAX_VARS, SLACK, configurations, cpsat_counts, pack
 from solver.engines.batch_cpsat import objective as _objective
 from solver.engines.batch_heuristics import HEURISTICS
+from solver.engines.batch_lp import lp_start
 from solver.engines.fast import assignment
 from solver.facts.groups import NodeGroup
 from solver.facts.problem import Problem, build_problem, indexes
@@ -82,6 +95,8 @@ __all__ = ["MAX_CONFIGS", "MAX_VARS", "SLACK", "BatchPlan", "configurations", "p
 log = logging.getLogger(__name__)
 FINISH_S = 0.25      # kept from the time limit for packing and building the answer after CP-SAT
 MIN_CPSAT_S = 0.25   # below this, CP-SAT is not started (greedy's answer stands)
+LP_SHARE = 0.4      # most of the CP-SAT time the LP relaxation (CP-SAT's start) may take
+LP_STAGES = 2       # LP objective stages: placed count, then the first policy term
 
 
 @dataclass(frozen=True)
@@ -237,20 +252,36 @@ def plan_batch(catalog: Catalog, requests: Sequence[ModelRequest | Mapping[str, 
         engine = f"{best_h}-fallback"
     elif not top:
         t1 = time.perf_counter()
-        best, status, size = cpsat_counts(inst, g_counts, left_s, g_where,
-                                          also=[runs[n][0] for n in runs if n != best_h])
+        # CP-SAT's start: the LP relaxation rounded, when it beats the best heuristic
+        lp = lp_start(inst, deadline=t1 + LP_SHARE * left_s, stages=LP_STAGES)
+        lp_s = round(time.perf_counter() - t1, 3)
+        start, s_counts, s_where, s_obj = best_h, g_counts, g_where, best_obj
+        lp_info: dict[str, Any] = {"lp_s": lp_s}
+        if lp is not None:
+            lp_obj = _objective(inst, lp.counts)
+            lp_info.update(lp_objective=lp_obj, lp_values=[round(v, 3) for v in lp.values])
+            if lp_obj > best_obj:
+                start, s_counts, s_where, s_obj = "lp-round", lp.counts, lp.where, lp_obj
+        left_s = time_limit_s - (time.perf_counter() - t0) - FINISH_S
+        t1 = time.perf_counter()
+        best, layout, status, size = cpsat_counts(
+            inst, s_counts, left_s, s_where,
+            also=[runs[n][0] for n in runs if n != start] + ([dict.fromkeys(lp.support, 1)] if lp else []),
+            placed_bound=math.floor(lp.values[0] + 1e-6) if lp else None)
         size["cpsat_s"] = round(time.perf_counter() - t1, 3)
-        engine = f"{best_h}-fallback"
-        if best is not None and _objective(inst, best) > best_obj:
-            packed = pack(inst, best)
+        size.update(lp_info)
+        counts, where = s_counts, s_where
+        engine = start if start == "lp-round" else f"{best_h}-fallback"
+        if best is not None and _objective(inst, best) > s_obj:
+            packed = pack(inst, best, layout)
             kept = {}
             for w in packed:
                 if w is not None:
                     kept[(w[0], w[1])] = kept.get((w[0], w[1]), 0) + 1
-            if _objective(inst, kept) > best_obj:
+            if _objective(inst, kept) > s_obj:
                 engine, counts, where = "cpsat", kept, packed
-        elif best is not None and _objective(inst, best) == best_obj:
-            engine = f"{best_h}-cpsat-equal"
+        elif best is not None and _objective(inst, best) == s_obj:
+            engine = f"{start}-cpsat-equal"
     obj = _objective(inst, counts)
     selection = _selection(inst, where, infeasible)
     wall = time.perf_counter() - t0

@@ -147,6 +147,64 @@ def test_cpsat_places_more_than_every_heuristic() -> None:
     plan = plan_batch(cat, reqs, inv)
     assert {h: v[0] for h, v in plan.heuristics.items()} == {"first-fit": 2, "best-fit-decreasing": 2,
                                                              "scarce-first": 2}
-    assert plan.engine == "cpsat" and plan.objective[0] == 5
+    # the LP relaxation rounded already finds it (CP-SAT's start), CP-SAT proves it optimal
+    assert plan.engine in ("cpsat", "lp-round-cpsat-equal") and plan.objective[0] == 5
     assert plan.stats["bounds"][0] == (5, 5)
     assert validate_batch(cat, reqs, inv, plan.selection) == []
+
+
+def _instance(cat, reqs, inv):
+    from solver.engines.batch import _Instance
+    from solver.inputs.policy import Policy
+    from solver.inputs.request import parse_request
+
+    return _Instance(cat, [parse_request(r) for r in reqs], solver.parse_inventory(inv, catalog=cat), Policy())
+
+
+def test_pack_realises_cpsat_counts_from_the_configuration_layout() -> None:
+    # two 8-GPU L4 nodes and requests of 4, 3, 3, 2, 2, 2 GPUs (16 in all): they fit only as
+    # 4+2+2 | 3+3+2. First-fit decreasing (and every heuristic) strands a 2; the counts CP-SAT
+    # returns are realised exactly by laying its node configurations out, not by re-packing.
+    from solver.engines.batch_cpsat import cpsat_counts, pack
+    from solver.engines.batch_heuristics import HEURISTICS
+
+    cat = tiny_catalog()
+    inv = {"nodes": [{"name": f"l4-{i}", "driver_version": "550.54.15", "gpus": [{"product": "NVIDIA L4", "count": 8}]}
+                     for i in range(2)]}
+    reqs = [{"framework": "pytorch", "gpu_count": n} for n in (4, 3, 3, 2, 2, 2)]
+    inst = _instance(cat, reqs, inv)
+    assert all(sum(fn(inst)[0].values()) == 5 for fn in HEURISTICS.values())
+    first = HEURISTICS["first-fit"](inst)
+    counts, layout, status, stats = cpsat_counts(inst, first[0], 5.0, first[1])
+    assert sum(counts.values()) == 6 and stats["bounds"][0] == (6, 6)
+    assert sum(w is not None for w in pack(inst, counts)) == 5          # re-packing first-fit decreasing
+    where = pack(inst, counts, layout)
+    assert sum(w is not None for w in where) == 6
+    load = {}
+    for i, w in enumerate(where):
+        load[w[2]] = load.get(w[2], 0) + reqs[i]["gpu_count"]
+    assert sorted(load.values()) == [8, 8]
+    plan = plan_batch(cat, reqs, inv)
+    assert plan.objective[0] == 6 and validate_batch(cat, reqs, inv, plan.selection) == []
+
+
+def test_lp_start_rounds_to_a_legal_placement_under_its_bound() -> None:
+    from solver.engines.batch_cpsat import objective
+    from solver.engines.batch_lp import lp_start
+
+    cat = tiny_catalog()
+    inv = {"nodes": [{"name": f"l4-{i}", "driver_version": "550.54.15", "gpus": [{"product": "NVIDIA L4", "count": 4}]}
+                     for i in range(2)]}
+    one, four = {"framework": "pytorch", "gpu_count": 1}, {"framework": "pytorch", "gpu_count": 4}
+    reqs = [four, four, one, one, one, one]
+    inst = _instance(cat, reqs, inv)
+    lp = lp_start(inst)
+    assert lp is not None
+    # LP optimum: 5 (four 1s and a 4, or fractions worth as much); rounded: 5 placed, within capacity
+    assert abs(lp.values[0] - 5) < 1e-6
+    assert objective(inst, lp.counts)[0] == 5
+    load = {}
+    for i, w in enumerate(lp.where):
+        if w is not None:
+            load[w[2]] = load.get(w[2], 0) + reqs[i]["gpu_count"]
+    assert all(v <= 4 for v in load.values())

@@ -66,3 +66,33 @@ def test_batch_objective_with_quotas_equals_exhaustive_search(data) -> None:
     cat, reqs, inv, quotas = data
     plan = plan_batch(cat, reqs, inv, time_limit_s=5.0, quotas=quotas)
     assert plan.objective == brute_force_batch(cat, reqs, inv, quotas=quotas)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(quota_batches(max_nodes=3, max_kinds=2, max_requests=4))
+def test_lp_start_is_legal_and_its_value_bounds_exhaustive_search(data) -> None:
+    from solver import parse_inventory
+    from solver.engines.batch import _Instance
+    from solver.engines.batch_cpsat import objective
+    from solver.engines.batch_lp import lp_start
+    from solver.inputs.policy import Policy
+    from solver.inputs.request import parse_request
+
+    cat, reqs, inv, quotas = data
+    inst = _Instance(cat, [parse_request(r) for r in reqs], parse_inventory(inv, catalog=cat), Policy(), quotas)
+    best = brute_force_batch(cat, reqs, inv, quotas=quotas)
+    lp = lp_start(inst)
+    if lp is None:      # no GPU option at all
+        assert all(inst.size(c) == 0 or not opts for c, opts in enumerate(inst.options))
+        return
+    assert lp.values[0] >= best[0] - 1e-6           # the relaxation bounds every legal placement
+    assert objective(inst, lp.counts) <= best       # and its rounding is one of them
+    used: dict[tuple[int, str], int] = {}
+    per_cluster: dict[str, int] = {}
+    for w in lp.where:
+        if w is not None and inst.size(w[0]):
+            g = inst.options[w[0]][w[1]].group
+            used[(g.index, w[2])] = used.get((g.index, w[2]), 0) + inst.size(w[0])
+            assert used[(g.index, w[2])] <= g.free and w[2] in g.nodes
+            per_cluster[g.cluster] = per_cluster.get(g.cluster, 0) + inst.size(w[0])
+    assert all(n <= quotas.get(c, n) for c, n in per_cluster.items())

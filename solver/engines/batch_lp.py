@@ -44,7 +44,7 @@ STAGE_TOL = 1e-6    # relative slack when a stage's LP value is kept as a floor 
 class LpStart:
     counts: dict[tuple[int, int], int]      # the rounded placement, as a heuristic returns it
     where: Where
-    values: list[float]                     # LP optimum per stage solved (placed count first; terms / gcd)
+    values: list[float]                     # LP optimum per stage solved (placed count, then the terms)
     support: set[tuple[int, int]]           # options the LP solution uses (> 0)
 
 
@@ -100,15 +100,17 @@ def lp_start(inst: _Instance, deadline: float | None = None, stages: int | None 
     for cluster, terms in sorted(quota_rows.items()):
         row(inst.quotas[cluster], terms)
     exprs: list[list[tuple[pywraplp.Variable, float]]] = [[(v, 1) for v in y.values()]]
+    scales = [1]
     for t in range(len(inst.policy.order)):
         coef = {k: inst.options[k[0]][k[1]].terms[t] for k in y}
-        scale = math.gcd(*coef.values()) or 1       # cached bytes come in steps of 10^8: keep LP numbers small
-        exprs.append([(y[k], v // scale) for k, v in coef.items() if v])
+        scales.append(math.gcd(*coef.values()) or 1)    # cached bytes come in steps of 10^8: keep LP numbers small
+        exprs.append([(y[k], v // scales[-1]) for k, v in coef.items() if v])
     values: list[float] = []
     sol: tuple[dict[tuple[int, int], float], dict[int, list[float]]] = ({}, {})
     obj = s.Objective()
     for k, expr in enumerate(exprs[: stages or len(exprs)]):
-        if not expr:        # a term that is 0 on every option
+        if not expr:        # a term that is 0 on every option: its optimum is 0
+            values.append(0.0)
             continue
         if deadline is not None:
             left = deadline - time.perf_counter()
@@ -122,7 +124,7 @@ def lp_start(inst: _Instance, deadline: float | None = None, stages: int | None 
         if s.Solve() != pywraplp.Solver.OPTIMAL:
             break
         value = obj.Value()
-        values.append(value)
+        values.append(value * scales[k])
         sol = ({key: var.solution_value() for key, var in y.items()},
                {gi: [zv.solution_value() for zv in z] for gi, (_, _, z) in slots.items()})
         row(inf, expr, lb=value - STAGE_TOL * max(1.0, abs(value)))   # the next stages keep this value

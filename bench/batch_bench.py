@@ -80,7 +80,7 @@ def run(cat: Any, size: int, seed: int, limit: float) -> dict[str, Any]:
     placed = row["cpsat"]["objective"][0]
     cands = []
     if len(lp_values) > 1 and abs(lp_values[0] - placed) < 1e-6:
-        cands.append(math.floor(lp_values[1] + 1e-6 * max(1.0, abs(lp_values[1]))))
+        cands.append(math.floor(lp_values[1] + 1e-9 * max(1.0, abs(lp_values[1]))))
     if len(bounds) > 1 and bounds[0][0] == bounds[0][1] == placed and bounds[1][1] is not None \
             and not stats.get("restricted"):
         cands.append(bounds[1][1])

@@ -95,7 +95,7 @@ __all__ = ["MAX_CONFIGS", "MAX_VARS", "SLACK", "BatchPlan", "configurations", "p
 log = logging.getLogger(__name__)
 FINISH_S = 0.25      # kept from the time limit for packing and building the answer after CP-SAT
 MIN_CPSAT_S = 0.25   # below this, CP-SAT is not started (greedy's answer stands)
-LP_SHARE = 0.4      # most of the CP-SAT time the LP relaxation (CP-SAT's start) may take
+LP_SHARE = 0.5      # most of the CP-SAT time the LP relaxation (CP-SAT's start) may take
 LP_STAGES = 2       # LP objective stages: placed count, then the first policy term
 
 
@@ -130,6 +130,7 @@ class _Instance:
                  quotas: Mapping[str, int] | None = None, index: CatalogIndex | FleetIndex | None = None):
         self.catalog, self.inventory, self.policy = catalog, inventory, policy
         self.quotas: dict[str, int] = dict(quotas or {})
+        self._configs: dict[tuple[tuple[int, ...], int], list[tuple[int, ...]] | None] = {}
         self.fleet = indexes(catalog, inventory, index)[1]
         self.requests = requests
         self.classes: list[ModelRequest] = []
@@ -160,6 +161,14 @@ class _Instance:
 
     def size(self, c: int) -> int:
         return self.classes[c].gpu_count
+
+    def configurations(self, sizes: Sequence[int], free: int) -> list[tuple[int, ...]] | None:
+        """`configurations(sizes, free)`, memoised for this batch (the LP rounds and CP-SAT ask for
+        the same ones)."""
+        key = (tuple(sizes), free)
+        if key not in self._configs:
+            self._configs[key] = configurations(sizes, free)
+        return self._configs[key]
 
 
 def _unplaced(inst: _Instance, c: int, infeasible: dict[int, Selection]) -> Selection:
@@ -259,7 +268,7 @@ def plan_batch(catalog: Catalog, requests: Sequence[ModelRequest | Mapping[str, 
         lp_info: dict[str, Any] = {"lp_s": lp_s}
         if lp is not None:
             lp_obj = _objective(inst, lp.counts)
-            lp_info.update(lp_objective=lp_obj, lp_values=[round(v, 3) for v in lp.values])
+            lp_info.update(lp_objective=lp_obj, lp_values=[round(v, 3) for v in lp.values], lp_rounds=lp.rounds)
             if lp_obj > best_obj:
                 start, s_counts, s_where, s_obj = "lp-round", lp.counts, lp.where, lp_obj
         left_s = time_limit_s - (time.perf_counter() - t0) - FINISH_S

@@ -252,7 +252,7 @@ def _capacity(m: cp_model.CpModel, inst: _Instance, g: NodeGroup, keys: list[tup
     layout on the member nodes: per size (or per option key in the per-node fallback) one member
     node name per slot, in name order)."""
     sizes = sorted({inst.size(c) for c, _ in keys})
-    confs = configurations(sizes, g.free)
+    confs = inst.configurations(sizes, g.free)
     if confs is None:   # too many configurations: one capacity row per member node (exact)
         per_node = {key: [m.NewIntVar(0, g.free // inst.size(key[0]), "") for _ in g.nodes] for key in keys}
         for key, vs in per_node.items():

@@ -1,22 +1,27 @@
 """Batch placement, CP-SAT's start: the LP relaxation of the count model, rounded to a placement.
 
 The configuration model of `batch_cpsat` has a strong linear relaxation (on the contended family
-its LP bound equals the optimum of the placed count and of the cached bytes): the LP optimum is
-close to an integer one, and CP-SAT's own search needs seconds to find a solution near it. So
-before CP-SAT, `lp_start` solves the relaxation with GLOP (the same variables and rows: class
-totals, one configuration count per node group, slots per size, cluster quotas), lexicographically
-(placed count, then each policy term, each stage keeping the previous values), and rounds it:
+its LP bound is within ~1 % of the optimum of the placed count and of the cached bytes): the LP
+optimum is close to an integer one, and CP-SAT's own search needs seconds of CPU to find a
+solution near it. So before CP-SAT, `lp_start` solves the relaxation with GLOP (the same rows:
+class totals, one configuration count per capacity pool, slots per size, cluster quotas; every
+option, not a neighbourhood), lexicographically (placed count, then the policy terms, each stage
+keeping the previous values), and rounds it:
 
-1. per node group, the configuration counts rounded down are laid on its member nodes in name
-   order (the remaining members stay empty);
+1. per capacity pool (the member nodes of a node group that have the same free GPUs), the
+   configuration counts rounded down are laid on its nodes in name order;
 2. the options' counts rounded down fill those slots, best-keyed class first;
-3. every request still unplaced then goes, most constrained first (as `scarce_first`), to its
-   best-keyed option with a member node that has room on what is left, within the quotas.
+3. the requests still unplaced and the capacity still free form a smaller instance: its LP is
+   solved and rounded the same way (`ROUNDS` in all, while they place something);
+4. every request still unplaced then goes, most constrained first (as `scarce_first`), to its
+   best-keyed option with a member node that has room, within the quotas.
 
 The result is a legal placement (every step checks the nodes' free GPUs and the quotas), scored
 like a heuristic and handed to CP-SAT as its hint and floor when it is better than the best
-heuristic. Groups with more than `MAX_CONFIGS` configurations get one aggregate capacity row in
-the LP (a relaxation) and no slots: their requests are placed by step 3.
+heuristic. The first LP's placed value is an upper bound on the placed count of every legal
+placement. CPU-only requests take no capacity: they are left to step 4 (their best option) and
+counted into the bound. Pools with more than `MAX_CONFIGS` configurations get one aggregate
+capacity row (a relaxation) and no slots: their requests are placed by step 4.
 """
 
 from __future__ import annotations
@@ -24,35 +29,94 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ortools.linear_solver import pywraplp
 
-from solver.engines.batch_cpsat import MAX_CONFIGS, configurations
 from solver.engines.batch_heuristics import Where, _Capacity, _classes, _finish
 
 if TYPE_CHECKING:
     from solver.engines.batch import _Instance
 
-__all__ = ["LpStart", "lp_start"]
+__all__ = ["ROUNDS", "LpStart", "lp_start"]
 
 EPS = 1e-6
 STAGE_TOL = 1e-6    # relative slack when a stage's LP value is kept as a floor for the next
+ROUNDS = 6          # LP solves at most: the whole instance, then what is left, ...
+
+Key = tuple[int, int, int]      # (class, option, pool free GPUs)
 
 
 @dataclass
 class LpStart:
     counts: dict[tuple[int, int], int]      # the rounded placement, as a heuristic returns it
     where: Where
-    values: list[float]                     # LP optimum per stage solved (placed count, then the terms)
-    support: set[tuple[int, int]]           # options the LP solution uses (> 0)
+    values: list[float]                     # first LP's optimum per stage (placed count, then the terms)
+    support: set[tuple[int, int]]           # options the first LP solution uses (> 0)
+    rounds: int = 0                         # LP solves done
 
 
-def lp_start(inst: _Instance, deadline: float | None = None, stages: int | None = None) -> LpStart | None:
+@dataclass
+class _Solution:
+    values: list[float]
+    y: dict[Key, float]
+    z: dict[tuple[int, int], list[float]]                   # (group, free) -> per configuration
+    confs: dict[tuple[int, int], tuple[list[int], list[tuple[int, ...]]]]
+    nodes: dict[tuple[int, int], list[str]]
+
+
+def lp_start(inst: _Instance, deadline: float | None = None, stages: int | None = None,
+             rounds: int = ROUNDS) -> LpStart | None:
     """Round the lexicographic LP relaxation (see the module docstring); None when there is no GPU
-    option, GLOP fails or the deadline passes before the first stage. `stages`: how many objective
-    stages (placed count first) to solve; all by default. `values[0]` is an upper bound on the
-    placed count of any legal placement (of every option, not only a neighbourhood)."""
+    option or GLOP fails or the deadline passes before the first LP. `stages`: how many objective
+    stages (placed count first) each LP solves; all by default."""
+    cap = _Capacity(inst)
+    where: Where = [None] * len(inst.requests)
+    queue = {c: list(ms) for c, ms in enumerate(inst.members) if inst.size(c) and inst.options[c]}
+    first: _Solution | None = None
+    done = 0
+    for _ in range(rounds):
+        if not any(queue.values()):
+            break
+        sol = _solve(inst, cap, queue, deadline, stages)
+        if sol is None:
+            break
+        done += 1
+        if first is None:
+            first = sol
+        if not _round(inst, cap, where, queue, sol):
+            break
+    if first is None:
+        return None
+    # CPU-only requests: no capacity, each its best option (step 4); they count into the bound
+    cpu = [(len(inst.members[c]), opts[0].terms) for c, opts in enumerate(inst.options)
+           if not inst.size(c) and opts]
+    values = [v + (sum(n for n, _ in cpu) if k == 0 else sum(n * t[k - 1] for n, t in cpu))
+              for k, v in enumerate(first.values)]
+    _complete(inst, cap, where)
+    counts, where = _finish(inst, where)
+    return LpStart(counts, where, values, {(c, j) for (c, j, _), v in first.y.items() if v > EPS}, done)
+
+
+def _pools(inst: _Instance, cap: _Capacity, classes: list[int]) -> dict[tuple[int, int], list[str]]:
+    """(group index, free GPUs) -> the group's member nodes with that many GPUs free (name order)."""
+    out: dict[tuple[int, int], list[str]] = {}
+    seen: set[int] = set()
+    for c in classes:
+        for o in inst.options[c]:
+            g = o.group
+            if g.index in seen:
+                continue
+            seen.add(g.index)
+            for n in g.nodes:
+                f = cap.left.get((g.index, n), g.free)
+                if f > 0:
+                    out.setdefault((g.index, f), []).append(n)
+    return out
+
+
+def _solve(inst: _Instance, cap: _Capacity, queue: dict[int, list[int]], deadline: float | None,
+           stages: int | None) -> _Solution | None:
     s = pywraplp.Solver.CreateSolver("GLOP")
     if s is None:       # pragma: no cover - GLOP ships with ortools
         return None
@@ -63,42 +127,49 @@ def lp_start(inst: _Instance, deadline: float | None = None, stages: int | None 
         for v, a in coefs:
             ct.SetCoefficient(v, a)
 
-    y: dict[tuple[int, int], pywraplp.Variable] = {}
-    by_group: dict[int, list[tuple[int, int]]] = {}
-    for c, opts in enumerate(inst.options):
-        n_c, size = len(inst.members[c]), inst.size(c)
+    classes = [c for c, q in queue.items() if q]
+    pools = _pools(inst, cap, classes)
+    by_group: dict[int, list[int]] = {}
+    for gi, f in pools:
+        by_group.setdefault(gi, []).append(f)
+    y: dict[Key, pywraplp.Variable] = {}
+    by_pool: dict[tuple[int, int], list[Key]] = {}
+    for c in classes:
+        n_c, size = len(queue[c]), inst.size(c)
         total = []
-        for j, o in enumerate(opts):
-            cap = n_c if not size else min(n_c, len(o.group.nodes) * (o.group.free // size))
-            if cap <= 0:
-                continue
-            y[(c, j)] = v = s.NumVar(0, cap, "")
-            total.append((v, 1))
-            if size:
-                by_group.setdefault(o.group.index, []).append((c, j))
+        for j, o in enumerate(inst.options[c]):
+            for f in by_group.get(o.group.index, ()):
+                k = min(n_c, len(pools[(o.group.index, f)]) * (f // size))
+                if k <= 0:
+                    continue
+                y[(c, j, f)] = v = s.NumVar(0, k, "")
+                total.append((v, 1))
+                by_pool.setdefault((o.group.index, f), []).append((c, j, f))
         if total:
             row(n_c, total)
-    if not by_group:
+    if not y:
         return None
-    slots: dict[int, tuple[list[int], list[tuple[int, ...]], list[pywraplp.Variable]]] = {}
+    z: dict[tuple[int, int], list[pywraplp.Variable]] = {}
+    confs_of: dict[tuple[int, int], tuple[list[int], list[tuple[int, ...]]]] = {}
     quota_rows: dict[str, list[tuple[pywraplp.Variable, float]]] = {}
-    for gi, keys in by_group.items():
+    for pool, keys in by_pool.items():
+        nodes = pools[pool]
         g = inst.options[keys[0][0]][keys[0][1]].group
-        sizes = sorted({inst.size(c) for c, _ in keys})
-        confs = configurations(sizes, g.free, MAX_CONFIGS)
+        sizes = sorted({inst.size(k[0]) for k in keys})
+        confs = inst.configurations(sizes, pool[1])
         if confs is None:
-            row(len(g.nodes) * g.free, [(y[(c, j)], inst.size(c)) for c, j in keys])
+            row(len(nodes) * pool[1], [(y[k], inst.size(k[0])) for k in keys])
         else:
-            z = [s.NumVar(0, len(g.nodes), "") for _ in confs]
-            row(len(g.nodes), [(zv, 1) for zv in z])
+            z[pool] = zs = [s.NumVar(0, len(nodes), "") for _ in confs]
+            row(len(nodes), [(zv, 1) for zv in zs])
             for si, size in enumerate(sizes):   # requests of this size <= the slots of this size
                 row(0, [(y[k], 1) for k in keys if inst.size(k[0]) == size]
-                    + [(zv, -conf[si]) for conf, zv in zip(confs, z, strict=True) if conf[si]])
-            slots[gi] = (sizes, confs, z)
-        if g.cluster in inst.quotas:
-            quota_rows.setdefault(g.cluster, []).extend((y[(c, j)], inst.size(c)) for c, j in keys)
+                    + [(zv, -conf[si]) for conf, zv in zip(confs, zs, strict=True) if conf[si]])
+            confs_of[pool] = (sizes, confs)
+        if g.cluster in cap.quota:
+            quota_rows.setdefault(g.cluster, []).extend((y[k], inst.size(k[0])) for k in keys)
     for cluster, terms in sorted(quota_rows.items()):
-        row(inst.quotas[cluster], terms)
+        row(cap.quota[cluster], terms)
     exprs: list[list[tuple[pywraplp.Variable, float]]] = [[(v, 1) for v in y.values()]]
     scales = [1]
     for t in range(len(inst.policy.order)):
@@ -106,7 +177,7 @@ def lp_start(inst: _Instance, deadline: float | None = None, stages: int | None 
         scales.append(math.gcd(*coef.values()) or 1)    # cached bytes come in steps of 10^8: keep LP numbers small
         exprs.append([(y[k], v // scales[-1]) for k, v in coef.items() if v])
     values: list[float] = []
-    sol: tuple[dict[tuple[int, int], float], dict[int, list[float]]] = ({}, {})
+    found: tuple[dict[Key, float], dict[tuple[int, int], list[float]]] | None = None
     obj = s.Objective()
     for k, expr in enumerate(exprs[: stages or len(exprs)]):
         if not expr:        # a term that is 0 on every option: its optimum is 0
@@ -114,7 +185,7 @@ def lp_start(inst: _Instance, deadline: float | None = None, stages: int | None 
             continue
         if deadline is not None:
             left = deadline - time.perf_counter()
-            if left <= 0.05:
+            if left <= 0.02:
                 break
             s.SetTimeLimit(int(left * 1000))
         obj.Clear()
@@ -125,52 +196,56 @@ def lp_start(inst: _Instance, deadline: float | None = None, stages: int | None 
             break
         value = obj.Value()
         values.append(value * scales[k])
-        sol = ({key: var.solution_value() for key, var in y.items()},
-               {gi: [zv.solution_value() for zv in z] for gi, (_, _, z) in slots.items()})
+        found = ({key: var.solution_value() for key, var in y.items()},
+                 {pool: [zv.solution_value() for zv in zs] for pool, zs in z.items()})
         row(inf, expr, lb=value - STAGE_TOL * max(1.0, abs(value)))   # the next stages keep this value
         if k == 0 and value < 0.5:
             break
-    if not values:
+    if found is None:
         return None
-    counts, where = _round(inst, *sol, by_group, slots)
-    return LpStart(counts, where, values, {k for k, v in sol[0].items() if v > EPS})
+    return _Solution(values, found[0], found[1], confs_of, {p: pools[p] for p in by_pool})
 
 
-def _round(inst: _Instance, y: dict[tuple[int, int], float], zs: dict[int, list[float]],
-           by_group: dict[int, list[tuple[int, int]]],
-           slots: dict[int, tuple[list[int], list[tuple[int, ...]], list[Any]]]) -> tuple[dict[tuple[int, int], int], Where]:
-    cap = _Capacity(inst)
-    where: Where = [None] * len(inst.requests)
-    queue = {c: list(ms) for c, ms in enumerate(inst.members)}
-    for gi, (sizes, confs, _z) in sorted(slots.items()):
-        keys = by_group[gi]
-        g = inst.options[keys[0][0]][keys[0][1]].group
-        # step 1: configurations rounded down, laid on the member nodes in name order
+def _round(inst: _Instance, cap: _Capacity, where: Where, queue: dict[int, list[int]], sol: _Solution) -> int:
+    """Steps 1-2 on one LP solution; returns how many requests it placed."""
+    placed = 0
+    by_pool: dict[tuple[int, int], list[Key]] = {}
+    for k in sol.y:
+        by_pool.setdefault((inst.options[k[0]][k[1]].group.index, k[2]), []).append(k)
+    for pool, (sizes, confs) in sorted(sol.confs.items()):
+        # step 1: configurations rounded down, laid on the pool's nodes in name order
         per_node: list[tuple[str, tuple[int, ...]]] = []
-        nodes = iter(g.nodes)
-        for conf, zv in sorted(zip(confs, zs[gi], strict=True), key=lambda t: -t[1]):
+        nodes = iter(sol.nodes[pool])
+        for conf, zv in sorted(zip(confs, sol.z[pool], strict=True), key=lambda t: -t[1]):
             for _ in range(math.floor(zv + EPS)):
                 per_node.append((next(nodes), conf))
         # step 2: the options' rounded-down counts fill the slots, best-keyed class first
-        want = {k: math.floor(y[k] + EPS) for k in keys}
+        keys = by_pool.get(pool, [])
+        want = {k: math.floor(sol.y[k] + EPS) for k in keys}
         used: dict[tuple[str, int], int] = {}      # (node, size) -> slots of that size taken
-        for c, j in sorted(keys, key=lambda k: inst.options[k[0]][k[1]].key, reverse=True):
+        for key in sorted(keys, key=lambda k: inst.options[k[0]][k[1]].key, reverse=True):
+            c, j, _ = key
             size = inst.size(c)
             si = sizes.index(size)
             for node, conf in per_node:
-                while (want[(c, j)] > 0 and queue[c] and used.get((node, size), 0) < conf[si]
+                while (want[key] > 0 and queue[c] and used.get((node, size), 0) < conf[si]
                        and cap.quota_ok(c, j) and cap.free(c, j, node) >= size):
                     i = queue[c].pop(0)
                     cap.take(c, j, node)
                     where[i] = (c, j, node)
                     used[(node, size)] = used.get((node, size), 0) + 1
-                    want[(c, j)] -= 1
-                if want[(c, j)] <= 0 or not queue[c]:
+                    want[key] -= 1
+                    placed += 1
+                if want[key] <= 0 or not queue[c]:
                     break
-    # step 3: the rest, most constrained first, each to its best-keyed option with room
+    return placed
+
+
+def _complete(inst: _Instance, cap: _Capacity, where: Where) -> None:
+    """Step 4: every request still unplaced, most constrained first, to its best-keyed option with room."""
     cls_of = _classes(inst)
     room = [sum(len(o.group.nodes) * o.group.free for o in opts) for opts in inst.options]
-    rest = [i for c in queue for i in queue[c]]
+    rest = [i for i, w in enumerate(where) if w is None]
     for i in sorted(rest, key=lambda i: (room[cls_of[i]], -inst.size(cls_of[i]), i)):
         c = cls_of[i]
         need = inst.size(c)
@@ -182,5 +257,3 @@ def _round(inst: _Instance, y: dict[tuple[int, int], float], zs: dict[int, list[
                 cap.take(c, j, node)
                 where[i] = (c, j, node)
                 break
-    return _finish(inst, where)
-

@@ -210,6 +210,10 @@ class BatchSelectCreate(BaseModel):
         min_length=1, max_length=200, description='Contract 1 requests, or {"model_name": "..."} references'
     )
     where: Where | None = None
+    quotas: dict[Annotated[str, text(253, min_length=1)], Annotated[int, Field(ge=0, le=2**31 - 1)]] | None = Field(
+        default=None, max_length=1000,
+        description="per cluster, the most GPUs (MIG devices count one each) this batch may use there",
+    )
 
 
 class FlowTaskUpdate(BaseModel):

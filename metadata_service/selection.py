@@ -93,6 +93,7 @@ class _Prepared:
     top: int = 1
     plan: bool = False
     install: bool = False
+    quotas: dict[str, int] | None = None    # batch: per cluster, the most GPUs the batch may use
 
 
 class _Lru:
@@ -250,7 +251,10 @@ class SelectionService:
             else:
                 models.append(item)
         models = [self._strict_model(m) for m in models]
-        prepared = self._prepare("batch", {"models": models, "where": _where_dict(body.where)})
+        request_key: dict[str, Any] = {"models": models, "where": _where_dict(body.where)}
+        if body.quotas is not None:     # absent from the key (and the audit) when not given: old keys stay
+            request_key["quotas"] = dict(sorted(body.quotas.items()))
+        prepared = self._prepare("batch", request_key)
         if prepared.answer is None:
             for i, model in enumerate(models):
                 try:
@@ -258,6 +262,7 @@ class SelectionService:
                 except InvalidRequest as e:
                     raise _invalid_request(e, prefix=f"models[{i}]") from e
             prepared.requests = models
+            prepared.quotas = body.quotas
             prepared.whole_fleet = body.where is None
             prepared.entries = apply_where(prepared.entries or [], body.where)
         return prepared
@@ -337,7 +342,8 @@ class SelectionService:
             else:
                 result = solver.select(prepared.catalog, requests[0], fleet.inventory, top=prepared.top, index=fleet)
         else:
-            result = solver.select_batch(prepared.catalog, requests, fleet.inventory, index=fleet)
+            result = solver.select_batch(prepared.catalog, requests, fleet.inventory, index=fleet,
+                                         quotas=prepared.quotas)
         answer = result.to_dict()
         if prepared.install:
             from solver.install import install_for_answer

@@ -179,3 +179,43 @@ def test_select_with_artifact_facts_gets_a_verdict_and_paths_are_refused(client:
     assert {c["change"] for c in body["changes"]} >= {"smaller context", "more GPUs"}
     refused = _select(client, tokens, {"model": {"framework": "pytorch", "artifact": "/etc/passwd"}})
     assert refused.status_code == 422 and "is a path" in refused.text
+
+
+def test_batch_quotas_cap_each_cluster_and_are_part_of_the_cache_key(client: TestClient, tokens: Tokens) -> None:
+    # two 2-GPU L4 nodes in "gold", one in "std"; three 2-GPU requests. With at most 2 GPUs in
+    # gold for this batch, one request is left out and told which quota bit.
+    for name, cluster in (("node-a", "gold"), ("node-b", "gold"), ("node-c", "std")):
+        _register(client, tokens, node_entry(name, cluster=cluster))
+    two = {**PYTORCH, "gpu_count": 2}
+    body: dict[str, Any] = {"models": [two, two, two]}
+    free = client.post("/v1/select/batch", json=body, headers=tokens.h("reader"))
+    assert free.status_code == 200, free.text
+    assert free.json()["feasible"] is True
+    capped = client.post("/v1/select/batch", json={**body, "quotas": {"gold": 2}}, headers=tokens.h("reader"))
+    assert capped.status_code == 200, capped.text
+    placements = capped.json()["placements"]
+    cluster = {"node-a": "gold", "node-b": "gold", "node-c": "std"}
+    used = [cluster[p["choice"]["node"]] for p in placements if p["feasible"]]
+    assert sorted(used) == ["gold", "std"]
+    left = [p for p in placements if not p["feasible"]]
+    assert len(left) == 1 and "gold (2)" in left[0]["conflicts"][0]["message"]
+    # the answer equals the solver's own with the same quotas
+    inv = {"nodes": [node_entry(n, cluster=c) for n, c in cluster.items()]}
+    import catalog
+
+    direct = solver.select_batch(catalog.load_catalog(), [two, two, two], inv, quotas={"gold": 2}).to_dict()
+    assert capped.json() == direct
+    # the quota is part of the request: the audit row records it, a zero quota is honoured
+    assert _audits(client)[-1].request["quotas"] == {"gold": 2}
+    none = client.post("/v1/select/batch", json={**body, "quotas": {"gold": 0, "std": 0}}, headers=tokens.h("reader"))
+    assert none.status_code == 200 and not any(p["feasible"] for p in none.json()["placements"])
+
+
+@pytest.mark.parametrize("quotas, field", [({"gold": -1}, "quotas.gold"), ({"gold": "many"}, "quotas.gold"),
+                                           ({"gold": 1.5}, "quotas.gold"), ([2], "quotas"), ({"": 2}, "quotas")])
+def test_batch_quotas_bad_input_is_a_422_naming_the_field(client: TestClient, tokens: Tokens, quotas: Any,
+                                                          field: str) -> None:
+    _register(client, tokens, node_entry())
+    r = client.post("/v1/select/batch", json={"models": [PYTORCH], "quotas": quotas}, headers=tokens.h("reader"))
+    assert r.status_code == 422, r.text
+    assert r.json()["field"].startswith(field), r.json()

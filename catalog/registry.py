@@ -9,6 +9,10 @@ consulted: the freshness question is "what did the registry publish", not "what 
 
 What comes back is plain data (`ProjectReleases`): for every final release, the earliest upload
 time of any of its files; pre-, dev- and fully yanked releases are dropped.
+
+This module is the project's one reader of the registry: `project_index` (the PEP 691 JSON of one
+project), `RangeFile` (a remote file read with HTTP range requests) and `wheel_metadata` serve
+freshness, `catalog import --from-registry` and `catalog evidence --from-registry` alike.
 """
 
 from __future__ import annotations
@@ -41,12 +45,14 @@ from catalog.errors import CatalogError
 __all__ = [
     "DEFAULT_INDEX",
     "ProjectReleases",
+    "RangeFile",
     "WheelMetadata",
     "RegistryError",
     "fetch_project",
     "parse_project_json",
     "parse_time",
     "pip_index_url",
+    "project_index",
     "wheel_metadata",
 ]
 
@@ -167,12 +173,12 @@ def parse_project_json(name: str, data: Any) -> ProjectReleases:
     return ProjectReleases(name=str(canonicalize_name(name)), uploaded=uploaded)
 
 
-def fetch_project(name: str, index_url: str | None = None, timeout: float = 30.0) -> ProjectReleases:
-    """GET <index>/<normalized name>/ as PEP 691 JSON."""
+def project_index(name: str, index_url: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
+    """GET <index>/<normalized name>/ as PEP 691 JSON: the raw project page (`files`, `versions`, ...)."""
     base = index_url or pip_index_url()
     base = base if base.endswith("/") else base + "/"
     url = f"{base}{canonicalize_name(name)}/"
-    req = urllib.request.Request(url, headers={"Accept": ACCEPT, "User-Agent": "rtfit-catalog-freshness"})
+    req = urllib.request.Request(url, headers={"Accept": ACCEPT, "User-Agent": "rtfit-catalog"})
     try:
         with urllib.request.urlopen(req, timeout=timeout, context=_ssl_context()) as resp:
             ctype = resp.headers.get("Content-Type", "")
@@ -187,7 +193,14 @@ def fetch_project(name: str, index_url: str | None = None, timeout: float = 30.0
         data = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise RegistryError(f"{url}: invalid JSON ({e})") from e
-    return parse_project_json(name, data)
+    if not isinstance(data, dict) or not isinstance(data.get("files"), list):
+        raise RegistryError(f"{url}: the index did not answer PEP 691 JSON (no 'files' list)")
+    return data
+
+
+def fetch_project(name: str, index_url: str | None = None, timeout: float = 30.0) -> ProjectReleases:
+    """The final releases of `name` with their upload times, from the index's PEP 691 JSON."""
+    return parse_project_json(name, project_index(name, index_url, timeout))
 
 
 # -- one wheel's metadata, for drafting records (`rtfit catalog import --from-registry`) -------------
@@ -206,11 +219,38 @@ class WheelMetadata:
     read: str                      # "core-metadata" (PEP 658/714 file) or "range" (zip member via HTTP ranges)
 
 
-class _RangeFile(io.RawIOBase):
-    """A remote file read with HTTP Range requests: zipfile needs the central directory and one member."""
+class RangeFile(io.RawIOBase):
+    """A read-only, seekable view of a remote file through HTTP range requests.
 
-    def __init__(self, url: str, size: int, timeout: float) -> None:
-        self.url, self.size, self.pos, self.timeout = url, size, 0, timeout
+    zipfile reads a wheel's central directory and the members it is asked for, so only those
+    bytes are transferred. A read at the position where the previous one ended continues the
+    open response (one request streams a whole zip member); a read elsewhere opens a new
+    `Range: bytes=N-` request. Small reads are served from a window of the last block, so
+    zipfile's header look-ups cost no extra requests. `fetched` counts the bytes transferred,
+    `requests` the requests made.
+    """
+
+    def __init__(self, url: str, *, size: int | None = None, timeout: float = 300.0, window: int = 1 << 16):
+        super().__init__()
+        self.url = url
+        self.timeout = timeout
+        self.window = window
+        self.pos = 0
+        self.fetched = 0
+        self.requests = 0
+        self._resp: Any = None
+        self._resp_pos = 0
+        self._start = 0
+        self._buf = b""
+        self.size = size if size is not None else self._head()
+
+    def _head(self) -> int:
+        req = urllib.request.Request(self.url, method="HEAD", headers={"User-Agent": "rtfit-catalog"})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout, context=_ssl_context()) as resp:
+                return int(resp.headers["Content-Length"])
+        except (urllib.error.URLError, OSError, KeyError, ValueError) as e:
+            raise RegistryError(f"cannot size {self.url}: {e}") from e
 
     def readable(self) -> bool:
         return True
@@ -222,23 +262,79 @@ class _RangeFile(io.RawIOBase):
         return self.pos
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        self.pos = offset if whence == 0 else self.pos + offset if whence == 1 else self.size + offset
+        base = {0: 0, 1: self.pos, 2: self.size}[whence]
+        self.pos = max(0, base + offset)
         return self.pos
 
-    def readinto(self, buf) -> int:  # type: ignore[no-untyped-def]
-        if self.pos >= self.size or not len(buf):
-            return 0
-        end = min(self.size, self.pos + len(buf)) - 1
-        req = urllib.request.Request(self.url, headers={"Range": f"bytes={self.pos}-{end}",
-                                                        "User-Agent": "rtfit-catalog"})
-        with urllib.request.urlopen(req, timeout=self.timeout, context=_ssl_context()) as resp:
-            data = resp.read()
-        if resp.status != 206 and self.pos:
-            raise RegistryError(f"{self.url}: the file server ignores HTTP Range requests")
-        n = min(len(data), len(buf))
-        buf[:n] = data[:n]
-        self.pos += n
-        return n
+    def close(self) -> None:
+        self._drop()
+        super().close()
+
+    def _drop(self) -> None:
+        if self._resp is not None:
+            self._resp.close()
+            self._resp = None
+
+    def _open(self, start: int) -> None:
+        self._drop()
+        req = urllib.request.Request(self.url, headers={"User-Agent": "rtfit-catalog", "Range": f"bytes={start}-"})
+        try:
+            resp = urllib.request.urlopen(req, timeout=self.timeout, context=_ssl_context())
+        except (urllib.error.URLError, OSError) as e:
+            raise RegistryError(f"cannot read {self.url} from byte {start}: {e}") from e
+        if resp.status != 206 and start != 0:
+            resp.close()
+            raise RegistryError(f"{self.url}: the file server ignores HTTP Range requests (status {resp.status})")
+        self.requests += 1
+        self._resp, self._resp_pos = resp, start
+
+    def _stream(self, n: int) -> bytes:
+        if self._resp is None or self._resp_pos != self.pos:
+            self._open(self.pos)
+        chunks, want = [], n
+        while want > 0:
+            try:
+                part = self._resp.read(want)
+            except OSError as e:
+                raise RegistryError(f"{self.url}: read failed at byte {self._resp_pos}: {e}") from e
+            if not part:
+                break
+            chunks.append(part)
+            want -= len(part)
+            self._resp_pos += len(part)
+        data = b"".join(chunks)
+        if len(data) != n:
+            raise RegistryError(f"{self.url}: expected {n} bytes at {self.pos}, got {len(data)}")
+        self.fetched += n
+        return data
+
+    def read(self, n: int | None = -1) -> bytes:
+        if n is None or n < 0:
+            n = self.size - self.pos
+        n = min(n, self.size - self.pos)
+        if n <= 0:
+            return b""
+        out = b""
+        end = self._start + len(self._buf)
+        if self._start <= self.pos < end:
+            take = min(n, end - self.pos)
+            out = self._buf[self.pos - self._start:self.pos - self._start + take]
+            self.pos += take
+            n -= take
+        if n > 0:
+            if n < self.window:  # small read: keep a window (zip headers, ELF tails) for the next ones
+                block = self._stream(min(self.window, self.size - self.pos))
+                self._start, self._buf = self.pos, block
+                out += block[:n]
+            else:
+                out += self._stream(n)
+            self.pos += n
+        return out
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[:len(data)] = data
+        return len(data)
 
 
 def _get(url: str, timeout: float, accept: str | None = None) -> bytes:
@@ -269,10 +365,7 @@ def wheel_metadata(name: str, version: str, machine: str = "x86_64", index_url: 
     """METADATA of `name==version`'s Linux wheel for `machine`, plus the Pythons it has wheels for."""
     base = index_url or pip_index_url()
     base = base if base.endswith("/") else base + "/"
-    try:
-        data = json.loads(_get(f"{base}{canonicalize_name(name)}/", timeout, ACCEPT))
-    except json.JSONDecodeError as e:
-        raise RegistryError(f"{name}: the index did not answer PEP 691 JSON ({e})") from e
+    data = project_index(name, base, timeout)
     want = Version(version)
     wheels: list[tuple[dict[str, Any], set[str]]] = []
     for f in data.get("files", []) if isinstance(data, dict) else []:
@@ -300,7 +393,7 @@ def wheel_metadata(name: str, version: str, machine: str = "x86_64", index_url: 
     else:
         if not isinstance(size, int):
             raise RegistryError(f"{f['filename']}: the index gives no size, cannot read the wheel by ranges")
-        with zipfile.ZipFile(io.BufferedReader(_RangeFile(url, size, timeout), buffer_size=1 << 16)) as zf:
+        with RangeFile(url, size=size, timeout=timeout) as remote, zipfile.ZipFile(remote) as zf:
             member = next((n for n in zf.namelist() if n.endswith(".dist-info/METADATA")), None)
             if member is None:
                 raise RegistryError(f"{f['filename']}: no .dist-info/METADATA in the wheel")

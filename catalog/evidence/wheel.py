@@ -3,7 +3,7 @@
 A wheel's `*.dist-info/METADATA` gives `Requires-Python` and the `Requires-Dist` pins of NVIDIA's
 runtime wheels; `*.dist-info/WHEEL` gives its tags; every shared library inside carries its CUDA
 device code in `.nv_fatbin` (see `fatbin`). The archive may be a local file or any seekable
-binary stream (`remote.RangeFile` reads one from the registry with HTTP range requests, so only
+binary stream (`catalog.registry.RangeFile` reads one from the registry with HTTP range requests, so only
 the members read are transferred).
 """
 

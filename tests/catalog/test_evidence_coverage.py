@@ -1,0 +1,61 @@
+"""Which catalog builds rest on artifact evidence (issue #13: "evidence --check passes on the
+evidence of every framework build whose artifact is on the registry").
+
+Offline: reads the bundled catalog and the stored evidence JSON files.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from catalog import load_catalog
+from catalog.evidence import EVIDENCE_DIR, checkable, find_build, load_evidence_dir
+
+# framework releases whose registry (PyPI) wheel was read; each must cite its evidence
+READ_FROM_THE_REGISTRY = {
+    "pytorch.1.13", "pytorch.2.0", "pytorch.2.1", "pytorch.2.2", "pytorch.2.3", "pytorch.2.4", "pytorch.2.5",
+    "pytorch.2.6", "pytorch.2.7", "pytorch.2.8", "pytorch.2.9", "pytorch.2.10.pypi", "pytorch.2.11",
+    "pytorch.2.13", "pytorch.2.14", "pytorch.2.15",
+    "tensorflow.2.12", "tensorflow.2.13", "tensorflow.2.14", "tensorflow.2.15", "tensorflow.2.16",
+    "tensorflow.2.17", "tensorflow.2.18",
+    "onnxruntime.1.17", "onnxruntime.1.18", "onnxruntime.1.19", "onnxruntime.1.21", "onnxruntime.1.26",
+    "vllm.0.30", "vllm.0.33",
+}
+
+
+@pytest.fixture(scope="module")
+def cat():
+    return load_catalog()
+
+
+@pytest.fixture(scope="module")
+def stored():
+    return load_evidence_dir(EVIDENCE_DIR)
+
+
+def test_releases_read_from_the_registry_cite_their_evidence(cat):
+    citing = {r.release.id for r in cat.builds() if r.build.evidence}
+    assert READ_FROM_THE_REGISTRY - citing == set()
+
+
+def test_every_stored_framework_evidence_is_cited_by_its_build(cat, stored):
+    """A stored file nobody cites is never checked by `validate`: each must be cited."""
+    orphans = []
+    for name, ev in stored.items():
+        if not checkable(ev) or ev.project.startswith("nvidia-"):
+            continue
+        ref = find_build(cat, ev)
+        if ref is None or not any(name in b.evidence for b in ref.release.builds):
+            orphans.append(name)
+    assert orphans == []
+
+
+def test_tensorflow_2_15_arch_list_is_the_wheels(cat, stored):
+    """The record held SASS 5.0-8.0 without 7.5 and PTX 9.0 (a later TF config); both 2.15 wheels
+    carry SASS sm_50/60/70/75/80 and PTX compute_80."""
+    build = next(r.build for r in cat.builds("tensorflow") if r.release.id == "tensorflow.2.15")
+    for name in ("tensorflow-2.15.0-x86_64.json", "tensorflow-2.15.1-x86_64.json"):
+        dc = stored[name].device_code
+        assert [f"{v.major}.{v.minor}" for v in build.sass] == dc["sass"] == ["5.0", "6.0", "7.0", "7.5", "8.0"]
+        assert [f"{v.major}.{v.minor}" for v in build.ptx] == dc["ptx"] == ["8.0"]
+        assert stored[name].components["cudnn"] == "8.9.4.25"     # the and-cuda extra's pin

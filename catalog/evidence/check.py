@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from catalog.errors import Problem
@@ -22,7 +23,7 @@ from catalog.versions import spec_allows
 from catalog.view import Catalog
 
 __all__ = ["FRAMEWORK_OF", "Mismatch", "check_evidence", "checkable", "compared_fields", "evidence_problems",
-           "find_build"]
+           "find_build", "same_range"]
 
 FRAMEWORK_OF = {
     "torch": "pytorch", "tensorflow": "tensorflow", "tensorflow-gpu": "tensorflow",
@@ -115,6 +116,45 @@ def _ccs(values: tuple[Version, ...]) -> tuple[str, ...]:
     return tuple(f"{v.major}.{v.minor}" for v in values)
 
 
+_PARTS = {"cuda": 2, "cudnn": 3}  # the granularity of the catalog's records: CUDA series, cuDNN x.y.z
+
+
+def _coarse(spec: str, parts: int) -> SpecifierSet:
+    """A requirement range at the catalog's granularity: `>=12.5.82` -> `>=12.5` for CUDA series.
+
+    Bounds are cut to `parts` numbers (a series holds every longer version of it); `~=` keeps its
+    own meaning and is left as written.
+    """
+    out = []
+    for sp in SpecifierSet(spec):
+        version = sp.version
+        if sp.operator in (">=", ">", "<", "<=", "==", "!=") and "*" not in version:
+            try:
+                release = Version(version).release
+            except InvalidVersion:
+                release = ()
+            if len(release) > parts:
+                version = ".".join(map(str, release[:parts]))
+        out.append(f"{sp.operator}{version}")
+    return SpecifierSet(",".join(out))
+
+
+def same_range(cat: Catalog, comp: str, need: SpecifierSet, artifact: str) -> bool:
+    """Whether the catalog's `needs` range and an artifact's requirement range admit the same
+    catalog records (CUDA series, cuDNN releases); other components compare as written."""
+    try:
+        art = _coarse(artifact, _PARTS.get(comp, 99))
+    except (InvalidSpecifier, InvalidVersion):
+        return False
+    if comp == "cuda":
+        known = cat.cuda_series()
+    elif comp == "cudnn":
+        known = sorted(c.version for c in cat.cudnn)
+    else:
+        return str(need) == str(art)
+    return [v for v in known if spec_allows(need, v)] == [v for v in known if spec_allows(art, v)]
+
+
 def check_evidence(cat: Catalog, ev: Evidence, ref: BuildRef | None = None) -> list[Mismatch]:
     """Every field on which the catalog build disagrees with the artifact ([] = all agree).
 
@@ -159,8 +199,10 @@ def compared_fields(cat: Catalog, ev: Evidence, ref: BuildRef) -> list[tuple[Mis
             continue
         if art[0] in "<>=!~":  # a range, not a pin: compare with `needs`
             need = b.needs.get(comp)
+            if need is None and comp in ("cublas", "nccl"):
+                continue  # not modelled by the catalog for this build: nothing to disagree with
             add(f"needs.{comp}", str(need) if need is not None else "absent", art,
-                need is not None and str(need) == art.replace(" ", ""))
+                need is not None and same_range(cat, comp, need, art))
             continue
         if have is None and comp in ("cublas", "nccl"):
             continue  # not modelled by the catalog for this build: nothing to disagree with

@@ -165,3 +165,23 @@ def test_registry_probe_reads_a_small_nvidia_wheel_by_range():
     ev = probe("nvidia-nvtx==13.0.85", machine="x86_64", via="range")
     assert ev.project == "nvidia-nvtx" and ev.version == "13.0.85" and ev.read == "registry-metadata"
     assert ev.python_files == ("py3",) and ev.sha256
+
+
+def test_requirement_ranges_compare_at_the_catalogs_granularity():
+    """TensorFlow 2.20's and-cuda extra asks for `nvidia-cuda-runtime-cu12>=12.5.82,<13.0`: the same
+    CUDA series as the catalog's `>=12.5,<13`, so no mismatch; a range that drops 12.5 is one."""
+    from packaging.specifiers import SpecifierSet
+
+    from catalog.evidence.check import same_range
+
+    cat = load_catalog()
+    assert same_range(cat, "cuda", SpecifierSet(">=12.5,<13"), "<13.0,>=12.5.82")
+    assert not same_range(cat, "cuda", SpecifierSet(">=12.5,<13"), ">=12.6.3,<13.0")
+    assert same_range(cat, "cudnn", SpecifierSet(">=9.3.0,<10"), "<10.0,>=9.3.0.75")
+    assert not same_range(cat, "cudnn", SpecifierSet(">=9.3.0,<10"), ">=9.5.0,<10")
+    assert same_range(cat, "cuda", SpecifierSet("~=12.0"), "~=12.0")
+    ev = _ev(project="tensorflow", version="2.20.0", tags=("cp312-cp312-manylinux_2_17_x86_64",), device_code=None,
+             pins=(Pin("nvidia-cuda-runtime-cu12", "<13.0,>=12.5.82", "and-cuda"),
+                   Pin("nvidia-nccl-cu12", "<3.0,>=2.25.1", "and-cuda")),
+             components={"cuda": "<13.0,>=12.5.82", "nccl": "<3.0,>=2.25.1"})
+    assert [m.field for m in check_evidence(cat, ev)] == []   # NCCL is not modelled for TF: no opinion

@@ -16,9 +16,11 @@ READ_FROM_THE_REGISTRY = {
     "pytorch.1.13", "pytorch.2.0", "pytorch.2.1", "pytorch.2.2", "pytorch.2.3", "pytorch.2.4", "pytorch.2.5",
     "pytorch.2.6", "pytorch.2.7", "pytorch.2.8", "pytorch.2.9", "pytorch.2.10.pypi", "pytorch.2.11",
     "pytorch.2.13", "pytorch.2.14", "pytorch.2.15",
-    "tensorflow.2.12", "tensorflow.2.13", "tensorflow.2.14", "tensorflow.2.15", "tensorflow.2.16",
-    "tensorflow.2.17", "tensorflow.2.18",
-    "onnxruntime.1.17", "onnxruntime.1.18", "onnxruntime.1.19", "onnxruntime.1.21", "onnxruntime.1.26",
+    "tensorflow.2.10", "tensorflow.2.11", "tensorflow.2.12", "tensorflow.2.13", "tensorflow.2.14", "tensorflow.2.15",
+    "tensorflow.2.16", "tensorflow.2.17", "tensorflow.2.18", "tensorflow.2.19", "tensorflow.2.20", "tensorflow.2.21",
+    "onnxruntime.1.13", "onnxruntime.1.14", "onnxruntime.1.15", "onnxruntime.1.16", "onnxruntime.1.17",
+    "onnxruntime.1.18", "onnxruntime.1.19", "onnxruntime.1.20", "onnxruntime.1.21", "onnxruntime.1.22",
+    "onnxruntime.1.23", "onnxruntime.1.24", "onnxruntime.1.26",
     "vllm.0.30", "vllm.0.33",
 }
 
@@ -59,3 +61,28 @@ def test_tensorflow_2_15_arch_list_is_the_wheels(cat, stored):
         assert [f"{v.major}.{v.minor}" for v in build.sass] == dc["sass"] == ["5.0", "6.0", "7.0", "7.5", "8.0"]
         assert [f"{v.major}.{v.minor}" for v in build.ptx] == dc["ptx"] == ["8.0"]
         assert stored[name].components["cudnn"] == "8.9.4.25"     # the and-cuda extra's pin
+
+
+def test_onnxruntime_gpu_builds_state_their_python_range(cat, stored):
+    """ONNX Runtime 1.13-1.16 and 1.20 had no Python range, so an answer could pick Python 3.14;
+    the range is the registry's wheel files (the wheels name no Requires-Python)."""
+    for rid, name in [("onnxruntime.1.13", "onnxruntime-gpu-1.13.1-x86_64.json"),
+                      ("onnxruntime.1.16", "onnxruntime-gpu-1.16.3-x86_64.json"),
+                      ("onnxruntime.1.20", "onnxruntime-gpu-1.20.2-x86_64.json")]:
+        release = next(r for r in cat.releases("onnxruntime") if r.id == rid)
+        assert release.python is not None, rid
+        allowed = [p for p in ("3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
+                   if release.python.contains(p)]
+        assert allowed == list(stored[name].python_files), rid
+    for r in cat.releases("onnxruntime"):
+        assert r.python is not None, r.id
+
+
+def test_tensorflow_2_15_installs_cudnn_8_9_4_and_the_answer_says_so(cat):
+    """and-cuda pins nvidia-cudnn-cu12==8.9.4.25; the runtime named must be that cuDNN, not 8.9.7."""
+    from solver import select
+
+    ans = select(cat, {"framework": "tensorflow", "framework_version": "==2.15.1"},
+                 {"nodes": [{"name": "n1", "arch": "x86_64", "driver_version": "535.54.03",
+                             "gpus": [{"product": "NVIDIA L4"}]}]}).to_dict()
+    assert ans["feasible"] and ans["choice"]["runtime"]["cudnn"] == "8.9.4"

@@ -210,9 +210,9 @@ def flow_run(
     run_id: str | None = typer.Option(None, "--run", help="Resume this run (Succeeded tasks are kept)."),
     new: bool = typer.Option(False, "--new", help="Start a new run even if an unfinished one exists."),
     parallel: int = typer.Option(4, "--parallel", min=1),
-    inventory: Path | None = typer.Option(None, "--inventory", help="Contract 2 nodes file (kubernetes)."),
+    inventory: Path | None = typer.Option(None, "--inventory", help="Contract 2 nodes file (kubernetes only)."),
     catalog: Path | None = typer.Option(None, "--catalog", help="Catalog folder (default: bundled or RTFIT_CATALOG)."),
-    server: str | None = typer.Option(None, "--server", help="Metadata service URL: run state and inventory there."),
+    server: str | None = typer.Option(None, "--server", help="Metadata service URL: run state there (and the inventory, kubernetes)."),
     namespace: str = typer.Option("default", "--namespace"),
     store_pvc: str = typer.Option("rtfit-runtime-store", "--store-pvc", help="PVC holding the shared store."),
     store_image_prefix: str | None = typer.Option(None, "--store-image-prefix", help="Mount components as OCI image volumes from this registry prefix instead."),
@@ -224,12 +224,17 @@ def flow_run(
     flow = _load(flow_file)
     if backend not in ("local", "kubernetes"):
         _die(f"--backend must be local or kubernetes, not {backend!r}")
+    if backend == "local" and inventory is not None:
+        _die("--inventory is for --backend kubernetes: the local backend runs every task on this machine "
+             "and places it there")
     rs = _store(store)
     signal.signal(signal.SIGTERM, _sigterm)
     try:
         engine = build_engine(
             backend=backend, store=rs, state_dir=_state_dir(state, rs), parallel=parallel,
-            inventory=_inventory(inventory, server), catalog=catalog, server=server, namespace=namespace,
+            # the local backend places on this machine (its own inventory), never on the service's nodes
+            inventory=_inventory(inventory, server) if backend == "kubernetes" else None,
+            catalog=catalog, server=server, namespace=namespace,
             store_pvc=store_pvc, store_image_prefix=store_image_prefix, kubeconfig=kubeconfig,
             on_event=None if as_json else _echo_event, on_plan=None if as_json else _echo_plan,
         )

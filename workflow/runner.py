@@ -94,8 +94,11 @@ def build_engine(
     if backend == "local":
         from workflow.backends.local import LocalBackend
 
+        if inventory is not None:   # the plan would name nodes the tasks never run on
+            raise WorkflowError("an inventory describes where the kubernetes backend runs tasks; the local "
+                                "backend runs every task on this machine and places it there")
         be: Any = LocalBackend(state_dir=state_dir)
-        placer = LazySolverPlacer(inventory=inventory or local_inventory(store), catalog_path=catalog,
+        placer = LazySolverPlacer(inventory=local_inventory(store), catalog_path=catalog,
                                   request_defaults=local_request_defaults())
     elif backend == "kubernetes":
         from workflow.backends.kube_objects import KubeOptions

@@ -199,3 +199,44 @@ def test_flow_plan_command_prints_the_plan_and_exits_3_when_a_task_cannot_be_pla
     (tmp_path / "flow.yaml").write_text(ok)
     res = CliRunner().invoke(app, ["flow", "plan", str(tmp_path / "flow.yaml"), "--inventory", str(tmp_path / "nodes.yaml")])
     assert res.exit_code == 0 and "quantize -> node dgx-1" in res.output
+
+
+def test_flow_run_console_shows_the_joint_plan_and_tasks_run_where_it_says(tmp_path: Path) -> None:
+    # `rtfit flow run` (local backend, real solver): the plan is printed before the first task
+    # runs - every stage on this machine, the dependency edges on one node, and why - and each task
+    # records the node it was planned on, which is the machine it actually ran on.
+    import socket
+
+    from rtfit.cli import app
+
+    trace = tmp_path / "ran"
+    write = f"import socket; open({str(trace)!r}, 'a').write('{{}} {{}}\\n'.format(__import__('os').environ['RTFIT_TASK'], socket.gethostname()))"
+    flow = {"name": "pipe", "tasks": [
+        {"name": "train", "model": {"framework": "none", "gpu_count": 0}, "command": [PY, "-c", write]},
+        {"name": "export", "depends": "train", "model": {"framework": "none", "gpu_count": 0}, "command": [PY, "-c", write]},
+        {"name": "serve", "depends": "export", "model": {"framework": "none", "gpu_count": 0}, "command": [PY, "-c", write]}]}
+    (tmp_path / "flow.yaml").write_text(json.dumps(flow))
+    args = ["flow", "run", str(tmp_path / "flow.yaml"), "--store", str(tmp_path / "store"), "--state", str(tmp_path / "state")]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    out = res.output
+    host = socket.gethostname()
+    assert "placement plan: 3 model task(s); 2 of 2 dependency edge(s) on one node" in out
+    for stage in ("train", "export", "serve"):
+        assert f"{stage} -> node {host}" in out
+    assert "same node as train (its input comes from train: artifacts stay on " + host + ")" in out
+    assert out.index("placement plan") < out.index("train: Running")       # planned before anything ran
+    ran = dict(line.split() for line in trace.read_text().splitlines())
+    assert ran == {"train": host, "export": host, "serve": host}
+    run = SqliteStateStore(tmp_path / "state").list_runs()[0]
+    assert {n: t.node for n, t in run.tasks.items()} == ran
+    # an inventory would plan the tasks onto nodes the local backend never runs them on: refused
+    (tmp_path / "nodes.yaml").write_text(json.dumps(FLEET))
+    res = CliRunner().invoke(app, [*args, "--new", "--inventory", str(tmp_path / "nodes.yaml")])
+    assert res.exit_code == 2 and "--inventory is for --backend kubernetes" in res.output
+    from workflow.errors import WorkflowError
+    from workflow.runner import build_engine
+
+    with pytest.raises(WorkflowError, match="local backend runs every task on this machine"):
+        build_engine(backend="local", store=RuntimeStore(tmp_path / "store"), state_dir=tmp_path / "state",
+                     inventory=FLEET)

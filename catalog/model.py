@@ -265,6 +265,7 @@ class PipChannel(Record):
     index_role: str = "index"               # index (replaces PyPI) | extra (added to PyPI)
     pin_label: bool = False                 # pin "torch==2.6.0+cu126" rather than "torch==2.6.0"
     nvidia_wheels: tuple[str, ...] = ()     # components whose NVIDIA wheels the recipe adds
+    companions: tuple[str, ...] = ()        # package templates pinned to the same version (tensorrt-{variant}-libs)
     conda_package: str | None = None
     conda_build: str | None = None          # conda build-string glob, e.g. "cuda*"
 
@@ -298,6 +299,7 @@ class NgcContainer(Record):
 
     framework: str
     release: str                # "24.10"
+    kind: str = "framework"     # framework (the framework's own container) | server (e.g. Triton)
     image: str                  # "nvcr.io/nvidia/pytorch:24.10-py3"
     framework_version: str      # as shipped, e.g. "2.5.0a0+e000cf0ad9"
     cuda: Version

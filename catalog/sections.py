@@ -283,6 +283,7 @@ def parse_pip_channel(r: RecordReader) -> PipChannel | None:
         index_url=_template(r, "index_url", required=False),
         index_role=r.str("index_role", required=False, choices=("index", "extra")) or "index",
         pin_label=r.bool("pin_label", False), nvidia_wheels=r.str_list("nvidia_wheels"),
+        companions=_templates(r, "companions"),
         conda_package=r.str("conda_package", required=False), conda_build=r.str("conda_build", required=False),
     )
 
@@ -301,6 +302,7 @@ def parse_ngc_container(r: RecordReader) -> NgcContainer | None:
     return _finish(
         r, NgcContainer, set(), **r.common(),
         framework=r.str("framework", choices=FRAMEWORKS), release=r.str("release"), image=r.str("image"),
+        kind=r.str("kind", required=False, choices=("framework", "server")) or "framework",
         framework_version=r.str("framework_version"), cuda=r.version("cuda"),
         cudnn=r.version("cudnn", required=False), tensorrt=r.version("tensorrt", required=False),
         python=r.version("python", required=False), ubuntu=r.str("ubuntu", required=False),

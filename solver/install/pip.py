@@ -115,6 +115,9 @@ def pip_recipe(catalog: Catalog, ref: BuildRef, runtime: dict[str, str]) -> tupl
     version = f"{ref.version.public}+{ref.build.variant}" if row.pin_label and ref.build.variant else str(
         ref.version.public)
     requirements = [f"{package}{extras}=={version}"]
+    # packages the framework package pins to its own version (its METADATA's Requires-Dist), named
+    # so the recipe states every package that carries the build, not only the stub that pulls them
+    requirements += [f"{_fill(c, ref, cuda)}=={version}" for c in row.companions]
     records = [row.id]
     if gpu:
         for component in row.nvidia_wheels:

@@ -46,6 +46,7 @@ class InstallRecipe:
     records: tuple[str, ...]
     sources: tuple[Mapping[str, str], ...]
     notes: tuple[str, ...] = field(default=())
+    pip_framework: tuple[str, ...] = field(default=())   # the requirement lines of the framework build itself
 
     def text(self, form: str) -> str:
         """One emit form as text (`rtfit select --emit FORM`)."""
@@ -65,10 +66,31 @@ class InstallRecipe:
         return render.pixi_toml(name=f"rtfit-{self.framework}", platform=_CONDA_PLATFORM.get(self.platform, "linux-64"),
                                 cuda=_series(self.runtime.get("cuda")), conda=list(self.conda))
 
-    def dockerfile(self) -> str:
-        labels = {"org.opencontainers.image.description": "rtfit runtime: " + ", ".join(
+    def _labels(self) -> dict[str, str]:
+        return {"org.opencontainers.image.description": "rtfit runtime: " + ", ".join(
             f"{k} {v}" for k, v in self.runtime.items())}
-        return render.dockerfile(image=self.image, pip=self.pip, gpu="cuda" in self.runtime, labels=labels)
+
+    def pip_dockerfile(self) -> str:
+        """The official Python image plus the pip lines (the NVIDIA wheels carry CUDA user space)."""
+        return render.dockerfile(image=self.image, pip=self.pip, gpu="cuda" in self.runtime, labels=self._labels())
+
+    def dockerfile(self) -> str:
+        """FROM the matching NGC framework container when there is one, else `pip_dockerfile()`."""
+        if self.ngc is None or not self.ngc.get("base"):
+            return self.pip_dockerfile()
+        ngc = self.ngc
+        comments = [f"NGC {ngc['release']} ({ngc['record']}): " + ", ".join(ngc["matches"])]
+        comments += [f"differs: {d}" for d in ngc["differs"]]
+        if ngc.get("unchecked"):
+            comments.append(f"not recorded for this container, so not compared: {', '.join(ngc['unchecked'])}")
+        rest = PipRecipe(tuple(r for r in self.pip.requirements if r not in self.pip_framework), self.pip.index_url,
+                         self.pip.extra_index_urls, self.pip.records)
+        return render.dockerfile(image=ngc["image"], pip=rest if rest.requirements else None,
+                                 gpu="cuda" in self.runtime, labels=self._labels(), comments=comments)
+
+    @property
+    def container_image(self) -> str:
+        return self.ngc["image"] if self.ngc is not None and self.ngc.get("base") else self.image
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,7 +103,9 @@ class InstallRecipe:
                       "dependencies": [" ".join(p for p in (n, v, b) if p) for n, v, b in self.conda],
                       "checked_against_registry": False},
             "pixi_toml": self.pixi(),
-            "container": {"image": self.image, "dockerfile": self.dockerfile(),
+            "container": {"image": self.container_image, "dockerfile": self.dockerfile(),
+                          "base": "ngc" if self.ngc is not None and self.ngc.get("base") else "python",
+                          "pip_image": self.image, "pip_dockerfile": self.pip_dockerfile(),
                           "ngc": dict(self.ngc) if self.ngc is not None else None},
             "stage": list(self.stage),
             "stage_components": [dict(c) for c in self.stage_components],
@@ -121,11 +145,79 @@ def _min_driver_major(catalog: Catalog, cuda: Version | None) -> int | None:
     return native[0].major if native is not None else None
 
 
+def _ngc_row(best: Any, runtime: Mapping[str, str], matches: list[str], *, base: bool,
+             extra_differs: list[str] = ()) -> dict[str, Any]:
+    cuda = Version(runtime["cuda"])
+    differs = list(extra_differs)
+    if best.cuda.release[:2] != cuda.release[:2]:
+        differs.append(f"CUDA {best.cuda.major}.{best.cuda.minor} in the container, {_series(runtime['cuda'])} chosen")
+    if best.python is not None and runtime.get("python") and _series(str(best.python)) != _series(runtime["python"]):
+        differs.append(f"python {_series(str(best.python))} in the container, {_series(runtime['python'])} chosen")
+    if best.cudnn is not None and runtime.get("cudnn") and \
+            best.cudnn.release[:2] != Version(runtime["cudnn"]).release[:2]:
+        differs.append(f"cuDNN {best.cudnn} in the container, {runtime['cudnn']} chosen")
+    # what the catalog row does not state, so could not be compared with the runtime
+    unchecked = [name for name, value in (("cuDNN", best.cudnn), ("driver floor", best.min_driver),
+                                          ("python", best.python)) if value is None]
+    if best.kind == "framework":
+        unchecked.append("GPU architectures of NVIDIA's build")
+    return {"image": best.image, "release": best.release, "record": best.id, "kind": best.kind, "base": base,
+            "unchecked": unchecked,
+            "framework_version": best.framework_version, "matches": matches, "differs": differs,
+            "min_driver": str(best.min_driver) if best.min_driver is not None else None,
+            "sources": list(best.sources)}
+
+
+def _ngc_framework(catalog: Catalog, framework: str, version: Version,
+                   runtime: Mapping[str, str]) -> dict[str, Any] | None:
+    """The newest NGC framework container (kind framework, e.g. nvcr.io/nvidia/pytorch) that matches
+    the runtime: its framework build is of the same release x.y.z (NVIDIA ships its own builds,
+    e.g. 2.10.0a0+b4e4ee81d3 for 2.10.0), its CUDA has the same major and at least the chosen minor,
+    and its Python is the chosen series. Such a container becomes the Dockerfile's base."""
+    cuda = Version(runtime["cuda"])
+    python = _series(runtime.get("python"))
+    rows = []
+    for r in catalog.ngc_containers:
+        if r.kind != "framework" or r.framework != framework:
+            continue
+        try:
+            shipped = Version(r.framework_version)
+        except InvalidVersion:
+            continue
+        if shipped.release[:3] != version.release[:3] or r.cuda.major != cuda.major:
+            continue
+        if r.cuda.release[:2] < cuda.release[:2]:
+            continue
+        if python and r.python is not None and _series(str(r.python)) != python:
+            continue
+        rows.append(r)
+    if not rows:
+        return None
+    best = max(rows, key=lambda r: Version(r.release))
+    matches = [f"{framework} {'.'.join(map(str, version.release[:3]))}", f"CUDA {best.cuda.major}.x ({best.cuda})"]
+    if best.python is not None:
+        matches.append(f"python {_series(str(best.python))}")
+    extra = []
+    if Version(best.framework_version).public != version.public:
+        extra.append(f"{framework} {best.framework_version} in the container (NVIDIA's build), "
+                     f"{version} chosen")
+    return _ngc_row(best, runtime, matches, base=True, extra_differs=extra)
+
+
 def _ngc(catalog: Catalog, framework: str, version: Version, runtime: Mapping[str, str]) -> dict[str, Any] | None:
-    """The newest NGC container whose TensorRT equals the runtime's (release x.y.z) on the same CUDA
-    major, with what else matches or differs; None when no catalog row matches."""
+    """A matching NGC container with what matches and what differs, or None.
+
+    A framework container of the chosen framework that matches the runtime (`_ngc_framework`) is
+    preferred and becomes the Dockerfile's base. Otherwise, for a runtime with TensorRT, the
+    newest container whose TensorRT equals the runtime's (release x.y.z) on the same CUDA major is
+    named for information (e.g. a Triton server image)."""
+    if not runtime.get("cuda"):
+        return None
+    found = _ngc_framework(catalog, framework, version, runtime)
+    if found is not None:
+        return found
     trt = version if framework == "tensorrt" else (Version(runtime["tensorrt"]) if runtime.get("tensorrt") else None)
-    if trt is None or not runtime.get("cuda"):
+    if trt is None:
         return None
     cuda = Version(runtime["cuda"])
     rows = [r for r in catalog.ngc_containers if r.tensorrt is not None and r.tensorrt.release[:3] == trt.release[:3]
@@ -134,14 +226,7 @@ def _ngc(catalog: Catalog, framework: str, version: Version, runtime: Mapping[st
         return None
     best = max(rows, key=lambda r: Version(r.release))
     matches = [f"tensorrt {best.tensorrt}", f"CUDA {best.cuda.major}.x ({best.cuda})"]
-    differs = []
-    if best.cuda.release[:2] != cuda.release[:2]:
-        differs.append(f"CUDA {best.cuda.major}.{best.cuda.minor} in the container, {_series(runtime['cuda'])} chosen")
-    if best.python is not None and runtime.get("python") and _series(str(best.python)) != _series(runtime["python"]):
-        differs.append(f"python {_series(str(best.python))} in the container, {_series(runtime['python'])} chosen")
-    return {"image": best.image, "release": best.release, "record": best.id, "matches": matches, "differs": differs,
-            "min_driver": str(best.min_driver) if best.min_driver is not None else None,
-            "sources": list(best.sources)}
+    return _ngc_row(best, runtime, matches, base=False)
 
 
 def _component_pips(catalog: Catalog, runtime: Mapping[str, str]) -> list[tuple[str, str, PipRecipe | None]]:
@@ -223,6 +308,7 @@ def install_recipe(catalog: Catalog, framework: str, choice: Mapping[str, Any], 
         image=f"python:{python}-slim" if python else "python:3-slim", stage=tuple(stage),
         stage_components=stage_components, ngc=ngc, kubernetes=kubernetes,
         records=tuple(dict.fromkeys([*records, *facts])), sources=sources, notes=tuple(notes),
+        pip_framework=pip.requirements[:1 + len(row.companions)],
     )
 
 

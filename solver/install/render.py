@@ -42,8 +42,10 @@ def pixi_toml(*, name: str, platform: str, cuda: str | None, conda: list[tuple[s
     return "\n".join(lines) + "\n"
 
 
-def dockerfile(*, image: str, pip: PipRecipe | None, gpu: bool, labels: dict[str, str]) -> str:
-    lines = [f"FROM {image}"]
+def dockerfile(*, image: str, pip: PipRecipe | None, gpu: bool, labels: dict[str, str],
+               comments: list[str] | None = None) -> str:
+    lines = [f"# {c}" for c in comments or ()]
+    lines.append(f"FROM {image}")
     for key, value in labels.items():
         lines.append(f"LABEL {key}={shlex.quote(value)}")
     if gpu:

@@ -37,6 +37,7 @@ def _choice(cat: catalog.Catalog, request: dict[str, Any]) -> dict[str, Any]:
 FAMILIES = {
     "pytorch-pypi": {"framework": "pytorch", "framework_version": "==2.5.1", "python": "==3.11"},
     "pytorch-cu126": {"framework": "pytorch", "framework_version": "==2.6.0+cu126", "python": "==3.11"},
+    "pytorch-ngc": {"framework": "pytorch", "framework_version": "==2.10.0+cu130", "python": "==3.12"},
     "tensorflow": {"framework": "tensorflow", "python": "==3.11"},
     "onnxruntime-gpu": {"framework": "onnxruntime", "python": "==3.11"},
     "onnxruntime-cpu": {"framework": "onnxruntime", "python": "==3.11", "gpu_count": 0},
@@ -87,9 +88,13 @@ def test_tensorrt_package_per_cuda_major_with_nvidias_index(cat: catalog.Catalog
     choice = _choice(cat, FAMILIES["tensorrt"])
     r = install_recipe(cat, "tensorrt", choice)
     major = choice["runtime"]["cuda"].split(".")[0]
-    (req,) = r.pip.requirements
+    req, libs, bindings = r.pip.requirements
     assert Requirement(req).name == f"tensorrt-cu{major}"
     assert "+" not in req  # the cuXX label is a package name, not a version label
+    version = str(Requirement(req).specifier)
+    assert [Requirement(libs).name, str(Requirement(libs).specifier)] == [f"tensorrt-cu{major}-libs", version]
+    assert [Requirement(bindings).name, str(Requirement(bindings).specifier)] == [f"tensorrt-cu{major}-bindings",
+                                                                                  version]
     assert r.pip.extra_index_urls == ("https://pypi.nvidia.com",) and r.pip.index_url is None
 
 
@@ -159,6 +164,29 @@ def test_tensorflow_and_cuda_pins_fall_inside_the_catalog_needs(cat: catalog.Cat
     assert checked >= 4
 
 
+def test_tensorrt_recipe_pins_the_packages_its_stub_requires(cat: catalog.Catalog) -> None:
+    """tensorrt-cuXX on PyPI is a source-only stub: the recipe names the libs and bindings packages
+    it pulls, pinned as the stub's own PKG-INFO Requires-Dist pins them (recorded evidence)."""
+    evidence = json.loads((DATA / "tensorrt_requires.json").read_text())["requires_dist"]
+    checked = 0
+    for ref in cat.builds("tensorrt"):
+        variant = ref.build.variant
+        spec = f"tensorrt-{variant}=={ref.version}"
+        if spec not in evidence:
+            continue
+        pins = [r for r in evidence[spec]["requires_dist"] if ";" not in r]
+        r = install_recipe(cat, "tensorrt", {"runtime": {"cuda": f"{variant[2:]}.0", "python": "3.12",
+                                                         "tensorrt": f"{ref.version}+{variant}"}})
+        assert r.pip.requirements[0] == spec
+        got = {Requirement(x).name.replace("-", "_"): str(Requirement(x).specifier) for x in r.pip.requirements[1:]}
+        if pins:   # 10.9 and later declare them; earlier setup.py installs the same ==V pins
+            assert got == {Requirement(x).name: str(Requirement(x).specifier) for x in pins}, (spec, pins)
+        assert set(got) == {f"tensorrt_{variant}_libs", f"tensorrt_{variant}_bindings"}
+        assert all(v == f"=={ref.version}" for v in got.values())
+        checked += 1
+    assert checked >= 30
+
+
 def test_pytorch_index_lines_match_the_documented_commands(cat: catalog.Catalog) -> None:
     evidence = json.loads((DATA / "pytorch_index_commands.json").read_text())
     checked = 0
@@ -191,12 +219,22 @@ def test_dockerfile_parses_and_passes_hadolint(cat: catalog.Catalog, tmp_path: P
         (tmp_path / name).mkdir()
         path = tmp_path / name / "Dockerfile"
         path.write_text(r.dockerfile())
-        parsed = DockerfileParser(path=str(path))
+        (tmp_path / name / "pip").mkdir()
+        pip_path = tmp_path / name / "pip" / "Dockerfile"
+        pip_path.write_text(r.pip_dockerfile())
+        parsed = DockerfileParser(path=str(pip_path))
         assert parsed.baseimage == f"python:{r.python}-slim"
         run = [i for i in parsed.structure if i["instruction"] == "RUN"]
         assert len(run) == 1 and all(req in run[0]["value"] for req in r.pip.requirements)
-        lint = subprocess.run([hadolint, "--no-color", "-f", "json", str(path)], capture_output=True, text=True)
-        assert lint.returncode == 0 and json.loads(lint.stdout) == [], (name, lint.stdout)
+        base = DockerfileParser(path=str(path)).baseimage
+        if r.ngc is not None and r.ngc["base"]:
+            # FROM the NGC framework container, which already holds the framework build
+            assert base == r.ngc["image"] and not any(req in path.read_text() for req in r.pip_framework)
+        else:
+            assert path.read_text() == pip_path.read_text()
+        for p in (path, pip_path):
+            lint = subprocess.run([hadolint, "--no-color", "-f", "json", str(p)], capture_output=True, text=True)
+            assert lint.returncode == 0 and json.loads(lint.stdout) == [], (name, lint.stdout)
 
 
 def test_hadolint_is_a_real_check(tmp_path: Path) -> None:
@@ -274,7 +312,39 @@ def test_ngc_container_with_the_runtimes_tensorrt(cat: catalog.Catalog) -> None:
     none = install_recipe(cat, "tensorrt", {"runtime": {"cuda": "12.1", "python": "3.10", "tensorrt": "8.6.1+cu12"}})
     assert none.to_dict()["container"]["ngc"] is None   # no catalogued container ships TensorRT 8.6
     pt = install_recipe(cat, "pytorch", _choice(cat, FAMILIES["pytorch-cu126"]))
-    assert pt.to_dict()["container"]["ngc"] is None     # NGC ships NVIDIA's own torch builds, never a PyPI one
+    assert pt.to_dict()["container"]["ngc"] is None     # no catalogued NGC PyTorch container ships 2.6
+    assert pt.to_dict()["container"]["base"] == "python"
+    assert not newest.to_dict()["container"]["ngc"]["base"]   # a Triton server image is named, not built on
+
+
+def test_ngc_framework_container_becomes_the_dockerfile_base_when_the_runtime_matches(cat: catalog.Catalog) -> None:
+    row = next(r for r in cat.ngc_containers if r.kind == "framework" and r.framework == "pytorch")
+    shipped = catalog.versions.parse_version(row.framework_version)
+    release = ".".join(map(str, shipped.release[:3]))
+    py = f"{row.python.major}.{row.python.minor}"
+    build = next(b for b in cat.builds("pytorch") if str(b.version) == release and b.build.variant
+                 and b.build.variant.startswith(f"cu{row.cuda.major}"))
+    cuda = f"{row.cuda.major}.{build.build.variant[4:] or 0}"
+    runtime = {"cuda": cuda, "python": py, "pytorch": f"{release}+{build.build.variant}"}
+    d = install_recipe(cat, "pytorch", {"runtime": runtime}).to_dict()
+    ngc = d["container"]["ngc"]
+    assert ngc["record"] == row.id and ngc["base"] and d["container"]["base"] == "ngc"
+    assert d["container"]["image"] == row.image and d["container"]["dockerfile"].count(f"FROM {row.image}") == 1
+    assert "torch==" not in d["container"]["dockerfile"]          # the container holds NVIDIA's build
+    assert "torch==" in d["container"]["pip_dockerfile"]          # the PyPI route stays available
+    assert any(row.framework_version in x for x in ngc["differs"])  # NVIDIA's build is named as a difference
+    assert "cuDNN" in ngc["unchecked"] and row.id in d["records"]
+    # a different Python series, CUDA major or framework release: no base image
+    for change in ({"python": "3.11"}, {"cuda": "12.8", "pytorch": f"{release}+cu128"},
+                   {"pytorch": f"2.11.0+{build.build.variant}"}):
+        other = {**runtime, **change}
+        if cat.find_build("pytorch", other["pytorch"]) is None:
+            continue
+        d = install_recipe(cat, "pytorch", {"runtime": other}).to_dict()
+        assert d["container"]["base"] == "python" and d["container"]["image"] == f"python:{other['python']}-slim"
+    # a container whose CUDA minor is older than the chosen one does not match
+    newer = {**runtime, "cuda": f"{row.cuda.major}.{row.cuda.minor + 1}"}
+    assert install_recipe(cat, "pytorch", {"runtime": newer}).to_dict()["container"]["base"] == "python"
 
 
 def test_jax_extra_names_the_cuda_plugin_and_vllm_stages_the_torch_it_pins(cat: catalog.Catalog) -> None:

@@ -52,6 +52,14 @@ def test_default_wheel_matches_the_variant_with_its_cuda(tmp_path, mini_docs):
     assert check_evidence(cat, _ev()) == []
 
 
+def test_cublas_and_nccl_ranges_the_catalog_does_not_model_are_not_disagreements(tmp_path, mini_docs):
+    # torch 2.12.1 pins nvidia-cublas as a range (<=13.1.1.3,>=13.1.0.3); the catalog models no cuBLAS need
+    cat = _mini(tmp_path, mini_docs)
+    ev = _ev(version="2.4.1+cu124", components={"cuda": "12.4", "cudnn": "9.1.0.70",
+                                                "cublas": "<=13.1.1.3,>=13.1.0.3", "nccl": ">=2.21"})
+    assert check_evidence(cat, ev) == []
+
+
 def test_each_disagreement_names_field_catalog_and_artifact(tmp_path, mini_docs):
     cat = _mini(tmp_path, mini_docs)
     ev = _ev(components={"cuda": "12.4", "cudnn": "9.1.0.77"},

@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             gap = "?" if r["placed_bound"] is None else r["placed_bound"] - cp["objective"][0]
             print(f"\n{size} requests x {r['nodes']} nodes, seed {seed}: {r['gpus_asked']} GPUs asked, "
                   f"{r['gpus_free']} free, quotas {r['quota']}")
-            for name, x in (*((h, r[h]) for h in HEURISTICS), ("CP-SAT (plan_batch)", cp)):
+            for name, x in (*((h, r[h]) for h in HEURISTICS), ("plan_batch", cp)):
                 print(f"  {name:<20} placed {x['objective'][0]:>5}  {x['wall_s']:6.2f} s wall {x['cpu_s']:5.2f} s CPU  "
                       f"objective {_fmt(x['objective'])}")
             lp = cp["stats"].get("lp_objective")
@@ -130,8 +130,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {'LP rounded (start)':<20} placed {lp[0]:>5}  {cp['stats'].get('lp_s', 0):6.2f} s wall"
                       f"{'':16}objective {_fmt(lp)}  LP values {cp['stats'].get('lp_values')}")
             within = " within its neighbourhood" if cp["stats"].get("restricted") else ""
-            print(f"  bound on placed: {r['placed_bound']} (gap {gap}; LP {r['lp_bound']}, CP-SAT{within} "
-                  f"{r['cpsat_bound']}); on {TERMS[1]}: "
+            proved = "" if r["cpsat_bound"] is None else f", CP-SAT{within} {r['cpsat_bound']}"
+            print(f"  bound on placed: {r['placed_bound']} (gap {gap}; LP {r['lp_bound']}{proved}); on {TERMS[1]}: "
                   f"{'-' if r['term1_bound'] is None else format(r['term1_bound'], ',')}; engine {cp['engine']} "
                   f"({cp['status']}); load average {r['load']}")
             print(f"  model {dict((k, v) for k, v in cp['stats'].items() if k not in ('bounds', 'lp_objective'))}")

@@ -52,11 +52,14 @@ If the best heuristic already gives every request its single-selection best opti
 optimal for every stage (each sum is at its per-request maximum) and CP-SAT is skipped; if it
 places every request that has any option, the first stage is settled without a solve.
 
-Large batches (more than `MAX_VARS` class x group options, e.g. 60 models on 850 groups) keep
-the model small: each class may use its best options until they could hold `SLACK` times its
-requests, plus every option a heuristic used. Optimality (and the stage bounds) then hold within
-that neighbourhood only;
-"never worse than greedy" still holds. `time_limit_s` bounds the whole plan: option building,
+Large batches (more than `MAX_VARS` class x group options, e.g. 60 models on 850 groups) do not
+build the whole model: CP-SAT improves the start by large-neighbourhood search (`batch_lns`:
+the requests on two families of node groups (GPU product x cluster) and the unplaced ones
+re-placed exactly, everything else kept, the result kept when the objective improves) until the
+time limit; the LP relaxation's value is the bound on the placed count. "Never worse than
+greedy" still holds. (`cpsat_counts` itself can restrict its model to a neighbourhood: each
+class's best options until they could hold `SLACK` times its requests, plus every option a
+heuristic or the LP used; its bounds then hold within that neighbourhood only.) `time_limit_s` bounds the whole plan: option building,
 greedy and the explanations of classes no node can run come first, and the CP-SAT stages get
 what is left (minus `FINISH_S` for packing and the answer; none below `MIN_CPSAT_S`) (the option
 building before them costs one single-selection evaluation per model and node group).
@@ -79,6 +82,7 @@ from catalog import Catalog
 from solver.engines.batch_cpsat import MAX_CONFIGS, MAX_VARS, SLACK, configurations, cpsat_counts, pack
 from solver.engines.batch_cpsat import objective as _objective
 from solver.engines.batch_heuristics import HEURISTICS
+from solver.engines.batch_lns import lns_improve
 from solver.engines.batch_lp import lp_start
 from solver.engines.fast import assignment
 from solver.facts.groups import NodeGroup
@@ -271,26 +275,36 @@ def plan_batch(catalog: Catalog, requests: Sequence[ModelRequest | Mapping[str, 
             lp_info.update(lp_objective=lp_obj, lp_values=[round(v, 3) for v in lp.values], lp_rounds=lp.rounds)
             if lp_obj > best_obj:
                 start, s_counts, s_where, s_obj = "lp-round", lp.counts, lp.where, lp_obj
-        left_s = time_limit_s - (time.perf_counter() - t0) - FINISH_S
-        t1 = time.perf_counter()
-        best, layout, status, size = cpsat_counts(
-            inst, s_counts, left_s, s_where,
-            also=[runs[n][0] for n in runs if n != start] + ([dict.fromkeys(lp.support, 1)] if lp else []),
-            placed_bound=math.floor(lp.values[0] + 1e-6) if lp else None)
-        size["cpsat_s"] = round(time.perf_counter() - t1, 3)
-        size.update(lp_info)
         counts, where = s_counts, s_where
         engine = start if start == "lp-round" else f"{best_h}-fallback"
-        if best is not None and _objective(inst, best) > s_obj:
-            packed = pack(inst, best, layout)
-            kept = {}
-            for w in packed:
-                if w is not None:
-                    kept[(w[0], w[1])] = kept.get((w[0], w[1]), 0) + 1
-            if _objective(inst, kept) > s_obj:
-                engine, counts, where = "cpsat", kept, packed
-        elif best is not None and _objective(inst, best) == s_obj:
-            engine = f"{start}-cpsat-equal"
+        size = {}
+        if sum(len(o) for o in inst.options) > MAX_VARS:
+            # large batch: CP-SAT on neighbourhoods of the start (LNS) for the rest of the time
+            t1 = time.perf_counter()
+            l_counts, l_where, lns_stats = lns_improve(inst, s_where, t0 + time_limit_s - FINISH_S)
+            size = {"lns": lns_stats, "lns_s": round(time.perf_counter() - t1, 3), "restricted": 1}
+            status = "optimal" if lns_stats["optimal"] else "timeout"
+            if _objective(inst, l_counts) > s_obj:
+                engine, counts, where = "cpsat-lns", l_counts, l_where
+        else:
+            left_s = time_limit_s - (time.perf_counter() - t0) - FINISH_S
+            t1 = time.perf_counter()
+            best, layout, status, size = cpsat_counts(
+                inst, s_counts, left_s, s_where,
+                also=[runs[n][0] for n in runs if n != start] + ([dict.fromkeys(lp.support, 1)] if lp else []),
+                placed_bound=math.floor(lp.values[0] + 1e-6) if lp else None)
+            size["cpsat_s"] = round(time.perf_counter() - t1, 3)
+            if best is not None and _objective(inst, best) > s_obj:
+                packed = pack(inst, best, layout)
+                kept = {}
+                for w in packed:
+                    if w is not None:
+                        kept[(w[0], w[1])] = kept.get((w[0], w[1]), 0) + 1
+                if _objective(inst, kept) > s_obj:
+                    engine, counts, where = "cpsat", kept, packed
+            elif best is not None and _objective(inst, best) == s_obj:
+                engine = f"{start}-cpsat-equal"
+        size.update(lp_info)
     obj = _objective(inst, counts)
     selection = _selection(inst, where, infeasible)
     wall = time.perf_counter() - t0

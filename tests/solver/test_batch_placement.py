@@ -208,3 +208,50 @@ def test_lp_start_rounds_to_a_legal_placement_under_its_bound() -> None:
         if w is not None:
             load[w[2]] = load.get(w[2], 0) + reqs[i]["gpu_count"]
     assert all(v <= 4 for v in load.values())
+
+
+def test_lns_solves_a_whole_small_batch_exactly_and_keeps_large_ones_legal() -> None:
+    # one family of node groups (L4, no cluster): the neighbourhood is the whole batch, solved
+    # exactly from first-fit's 2 placed to 5, and the search stops there
+    import sys
+    import time
+    from pathlib import Path
+
+    from solver.engines.batch_cpsat import objective
+    from solver.engines.batch_heuristics import HEURISTICS
+    from solver.engines.batch_lns import lns_improve
+
+    cat = tiny_catalog()
+    inv = {"nodes": [{"name": f"l4-{i}", "driver_version": "550.54.15", "gpus": [{"product": "NVIDIA L4", "count": 4}]}
+                     for i in range(2)]}
+    one, four = {"framework": "pytorch", "gpu_count": 1}, {"framework": "pytorch", "gpu_count": 4}
+    reqs = [four, four, one, one, one, one]
+    inst = _instance(cat, reqs, inv)
+    start = HEURISTICS["first-fit"](inst)
+    counts, where, stats = lns_improve(inst, start[1], time.perf_counter() + 30)
+    assert objective(inst, counts)[0] == 5 and stats["optimal"] == 1 and stats["neighbourhoods"] == 1
+    # a contended batch (several families, quotas): every answer within the nodes' free GPUs and
+    # the quotas, never worse than its start
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from contended import contended
+
+    from catalog import load_catalog
+    from solver.engines.batch import _Instance
+    from solver.inputs.policy import Policy
+    from solver.inputs.request import parse_request
+
+    real = load_catalog()
+    creqs, cinv, quotas = contended(200, 3)
+    big = _Instance(real, [parse_request(r) for r in creqs], solver.parse_inventory(cinv, catalog=real), Policy(), quotas)
+    first = HEURISTICS["first-fit"](big)
+    counts, where, stats = lns_improve(big, first[1], time.perf_counter() + 3)
+    assert objective(big, counts) >= objective(big, first[0]) and stats["neighbourhoods"] >= 1
+    load: dict[tuple[int, str], int] = {}
+    per_cluster: dict[str, int] = {}
+    for w in where:
+        if w is not None:
+            g = big.options[w[0]][w[1]].group
+            load[(g.index, w[2])] = load.get((g.index, w[2]), 0) + big.size(w[0])
+            assert load[(g.index, w[2])] <= g.free and w[2] in g.nodes
+            per_cluster[g.cluster] = per_cluster.get(g.cluster, 0) + big.size(w[0])
+    assert all(n <= quotas[c] for c, n in per_cluster.items())

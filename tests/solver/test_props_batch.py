@@ -96,3 +96,17 @@ def test_lp_start_is_legal_and_its_value_bounds_exhaustive_search(data) -> None:
             assert used[(g.index, w[2])] <= g.free and w[2] in g.nodes
             per_cluster[g.cluster] = per_cluster.get(g.cluster, 0) + inst.size(w[0])
     assert all(n <= quotas.get(c, n) for c, n in per_cluster.items())
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(quota_batches(max_nodes=6, max_kinds=4, max_requests=14))
+def test_neighbourhood_search_path_is_legal_and_not_worse_than_any_heuristic(monkeypatch, data) -> None:
+    # every batch takes the large-batch path (LP start, then CP-SAT's neighbourhood search)
+    import solver.engines.batch as batch
+
+    monkeypatch.setattr(batch, "MAX_VARS", 0)
+    cat, reqs, inv, quotas = data
+    plan = plan_batch(cat, reqs, inv, time_limit_s=1.0, quotas=quotas)
+    assert validate_batch(cat, reqs, inv, plan.selection, quotas) == []
+    assert all(plan.objective >= h for h in plan.heuristics.values())
+    assert plan.objective[0] == sum(p.feasible for p in plan.selection.placements)

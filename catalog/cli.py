@@ -1,8 +1,10 @@
 """`rtfit catalog ...`: the curation commands (validate, list, show, matrix, diff, why, import).
 
 Thin: each command loads the catalog, calls a function of this package and renders the result
-with Rich or as JSON/CSV/Markdown. User errors print one line on stderr and exit 2 (1 for an
-invalid catalog in `validate`); no traceback reaches the user.
+with Rich, or as JSON / YAML (`--json`, `-o json|yaml`, `--compact`: rtfit/output.py), or for
+matrices also CSV/Markdown. GPU names go through `catalog.gpunames` everywhere. User errors print
+one line on stderr and exit 2 (1 for an invalid catalog in `validate`); no traceback reaches the
+user.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ from rich.table import Table
 from catalog import compat
 from catalog.diff import diff_catalogs
 from catalog.errors import CatalogError, CatalogInvalid, Problem
+from catalog.gpunames import GpuNameError, find_gpus, resolve_gpu
 from catalog.importer import import_file
 from catalog.loader import default_catalog_dir, load_catalog, load_catalog_from_git
 from catalog.matrix import build_gpu_matrix, driver_cuda_matrix
 from catalog.versions import parse_driver
 from catalog.view import Catalog
+from rtfit.output import COMPACT, JSON, OUTPUT, emit, output_format
 
 __all__ = ["register"]
 
@@ -54,13 +58,15 @@ def _load(path: Path | None) -> Catalog:
 
 
 @app.command()
-def validate(catalog: Path | None = CatalogOpt, as_json: bool = typer.Option(False, "--json")) -> None:
+def validate(catalog: Path | None = CatalogOpt, as_json: bool = JSON, output: str | None = OUTPUT,
+             compact: bool = COMPACT) -> None:
     """Check every file, record and field; print counts per family, or every problem (exit 1)."""
+    fmt = output_format(output, as_json)
     try:
         cat = load_catalog(catalog)
     except CatalogInvalid as e:
-        if as_json:
-            print(json.dumps({"valid": False, "problems": [p.to_dict() for p in e.problems]}, indent=2))
+        if fmt != "table":
+            emit({"valid": False, "problems": [p.to_dict() for p in e.problems]}, fmt, compact=compact)
         else:
             err.print(f"[red]{len(e.problems)} problem(s)[/red] in {catalog or default_catalog_dir()}:")
             for p in e.problems:
@@ -76,31 +82,34 @@ def validate(catalog: Path | None = CatalogOpt, as_json: bool = typer.Option(Fal
                          f"GPU with a current driver: {reason}")
                  for ref, reason in compat.unselectable_builds(cat)]
     if problems:
-        if as_json:
-            print(json.dumps({"valid": False, "problems": [p.to_dict() for p in problems]}, indent=2))
+        if fmt != "table":
+            emit({"valid": False, "problems": [p.to_dict() for p in problems]}, fmt, compact=compact)
         else:
             err.print(f"[red]{len(problems)} problem(s)[/red] between the catalog and its evidence:")
             for p in problems:
                 err.print(escape(f"  {p.file}: {p.record or '-'}: {p.field or '-'}: {p.message}"), soft_wrap=True)
         raise typer.Exit(1)
     counts = cat.counts()
-    if as_json:
-        print(json.dumps({"valid": True, "revision": cat.revision, "counts": counts}, indent=2))
-        return
-    table = Table(title=f"catalog {cat.revision[:12]} is valid")
-    table.add_column("family")
-    table.add_column("records", justify="right")
-    for k, v in counts.items():
-        table.add_row(k, str(v))
-    out.print(table)
+
+    def draw() -> None:
+        table = Table(title=f"catalog {cat.revision[:12]} is valid")
+        table.add_column("family")
+        table.add_column("records", justify="right")
+        for k, v in counts.items():
+            table.add_row(k, str(v))
+        out.print(table)
+
+    emit({"valid": True, "revision": cat.revision, "counts": counts}, fmt, compact=compact, table=draw)
 
 
 @app.command("list")
 def list_(kind: str = typer.Argument(..., help="driver | cuda | cudnn | python | gpu | pytorch | tensorflow | jax | vllm | sglang | tensorrt-llm | "
                                                "onnxruntime | tensorrt | sources | facts | discrepancies"),
           name: str | None = typer.Option(None, "--name", help="Substring filter on the name."),
-          catalog: Path | None = CatalogOpt, as_json: bool = typer.Option(False, "--json")) -> None:
+          catalog: Path | None = CatalogOpt, as_json: bool = JSON, output: str | None = OUTPUT,
+          compact: bool = COMPACT) -> None:
     """List the records of one kind."""
+    fmt = output_format(output, as_json)
     cat = _load(catalog)
     rows: list[dict[str, Any]]
     if kind == "sources":
@@ -110,29 +119,33 @@ def list_(kind: str = typer.Argument(..., help="driver | cuda | cudnn | python |
         rows = [{"id": r.id, "text": r.text, "source": list(r.sources)} for r in recs]
     else:
         rows = cat.component_rows(kind=kind, name=name)
-        if not rows and kind not in {r["kind"] for r in cat.component_rows()}:
-            raise _fail(f"unknown kind {kind!r}")
+        kinds = sorted({r["kind"] for r in cat.component_rows()})
+        if not rows and kind not in kinds:
+            raise _fail(f"unknown kind {kind!r}; kinds: {', '.join([*kinds, 'sources', 'facts', 'discrepancies'])}")
     if name and kind in ("sources", "facts", "discrepancies"):
         rows = [r for r in rows if name.lower() in json.dumps(r).lower()]
-    if as_json:
-        print(json.dumps(rows, indent=2, default=str))
-        return
-    if not rows:
-        out.print("no records")
-        return
-    table = Table(title=f"{kind} ({len(rows)})")
-    cols = [c for c in rows[0] if c not in ("source",)]
-    for c in cols:
-        table.add_column(c, overflow="fold")
-    for r in rows:
-        table.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in cols))
-    out.print(table)
+
+    def draw() -> None:
+        if not rows:
+            out.print("no records")
+            return
+        table = Table(title=f"{kind} ({len(rows)})")
+        cols = [c for c in rows[0] if c not in ("source",)]
+        for c in cols:
+            table.add_column(c, overflow="fold")
+        for r in rows:
+            table.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in cols))
+        out.print(table)
+
+    emit(rows, fmt, compact=compact, table=draw)
 
 
 @app.command()
 def show(record_id: str = typer.Argument(..., help="A record id, e.g. branch.r535 or pytorch.2.4"),
-         catalog: Path | None = CatalogOpt, as_json: bool = typer.Option(False, "--json")) -> None:
+         catalog: Path | None = CatalogOpt, as_json: bool = JSON, output: str | None = OUTPUT,
+         compact: bool = COMPACT) -> None:
     """Show one record with its fields and the full citation of each source."""
+    fmt = output_format(output, as_json)
     cat = _load(catalog)
     rec = cat.record(record_id)
     src = cat.sources.get(record_id)
@@ -140,36 +153,56 @@ def show(record_id: str = typer.Argument(..., help="A record id, e.g. branch.r53
         raise _fail(f"no record with id {record_id!r} (try `rtfit catalog list KIND`)")
     data = asdict(rec) if rec is not None else asdict(src)  # type: ignore[arg-type]
     cites = [asdict(cat.sources[s]) for s in getattr(rec, "sources", ()) if s in cat.sources]
-    if as_json:
-        print(json.dumps({"record": data, "sources": cites}, indent=2, default=str))
-        return
-    out.print(yaml.safe_dump(json.loads(json.dumps(data, default=str)), sort_keys=False, width=110))
-    for c in cites:
-        out.print(f"source [bold]{c['id']}[/bold] ({c['quality']}): {c['doc']}\n  {c['url']}", soft_wrap=True)
+
+    def draw() -> None:
+        out.print(escape(yaml.safe_dump(json.loads(json.dumps(data, default=str)), sort_keys=False, width=110)))
+        for c in cites:
+            out.print(f"source [bold]{escape(c['id'])}[/bold] ({c['quality']}): {escape(c['doc'])}\n  {c['url']}",
+                      soft_wrap=True)
+
+    emit({"record": data, "sources": cites}, fmt, compact=compact, table=draw)
 
 
 @app.command()
 def matrix(kind: str = typer.Option("builds", "--kind", help="builds (framework x GPU) | drivers (branch x CUDA)"),
-           framework: str = typer.Option("pytorch", "--framework"),
+           framework: str = typer.Option("pytorch", "--framework", help="Framework of the builds matrix."),
            latest: int | None = typer.Option(None, "--latest", help="Only the newest N releases."),
-           gpu: list[str] | None = typer.Option(None, "--gpu", help="Limit to these GPU names/ids."),
-           fmt: str = typer.Option("table", "--format", help="table | csv | markdown | json"),
-           catalog: Path | None = CatalogOpt) -> None:
+           gpu: list[str] | None = typer.Option(None, "--gpu", help="Limit to these GPUs: NVML names, catalog ids "
+                                                "or short names (T4, 'RTX 4090', Orin); repeatable."),
+           fmt: str | None = typer.Option(None, "--format", help="csv or markdown (table, json: use -o)."),
+           catalog: Path | None = CatalogOpt, as_json: bool = JSON, output: str | None = OUTPUT,
+           compact: bool = COMPACT) -> None:
     """A compatibility matrix, readable in a terminal and exportable."""
+    if fmt is not None and fmt not in ("table", "csv", "markdown", "json"):
+        raise _fail(f"unknown format {fmt!r}; use csv or markdown (or -o table|json|yaml)")
+    fmt = fmt if fmt in ("csv", "markdown") else output_format(fmt if output is None else output, as_json)
     cat = _load(catalog)
     if kind == "drivers":
         m = driver_cuda_matrix(cat)
     elif kind == "builds":
-        m = build_gpu_matrix(cat, framework=framework, latest=latest, gpus=gpu)
+        ids = None
+        if gpu:
+            ids = []
+            for name in gpu:
+                found = find_gpus(cat, name)
+                if not found:
+                    try:
+                        resolve_gpu(cat, name)
+                    except GpuNameError as e:
+                        raise _fail(str(e)) from e
+                ids.extend(g.id for g in found)
+        m = build_gpu_matrix(cat, framework=framework, latest=latest, gpus=ids)
+        if not m.rows:
+            raise _fail(f"no GPU builds of {framework!r} in the catalog")
     else:
         raise _fail(f"unknown matrix kind {kind!r}; use builds or drivers")
     if fmt == "csv":
         sys.stdout.write(m.to_csv())
+    elif fmt in ("json", "yaml"):
+        emit(m.to_dict(), fmt, compact=compact)
     elif fmt == "markdown":
         sys.stdout.write(m.to_markdown())
-    elif fmt == "json":
-        print(json.dumps(m.to_dict(), indent=2))
-    elif fmt == "table":
+    else:
         table = Table(title=m.title, caption=m.legend)
         table.add_column(m.row_header, no_wrap=True)
         for c in m.columns:
@@ -179,8 +212,12 @@ def matrix(kind: str = typer.Option("builds", "--kind", help="builds (framework 
             table.add_row(name, *(f"[{style.get(c.mark, 'white')}]{c.mark}[/]" for c in cells))
         width = max(len(n) for n, _ in m.rows) + 8 + sum(max(min(len(c), 12), 5) + 3 for c in m.columns) if m.rows else 80
         Console(highlight=False, width=max(out.width, width)).print(table)
-    else:
-        raise _fail(f"unknown format {fmt!r}; use table, csv, markdown or json")
+
+
+def _list_kind(cat: Catalog, framework: str) -> str:
+    """The `rtfit catalog list` kind that lists a framework's builds (a command that works)."""
+    kinds = {r["kind"] for r in cat.component_rows()}
+    return framework if framework in kinds else "KIND"
 
 
 def _load_ref(ref: str) -> Catalog:
@@ -199,53 +236,63 @@ def _load_ref(ref: str) -> Catalog:
 @app.command()
 def diff(old: str = typer.Argument(..., help="Catalog folder or git revision (e.g. HEAD~1 or git:v0.1)"),
          new: str = typer.Argument(None, help="Catalog folder or git revision (default: the working catalog)"),
-         as_json: bool = typer.Option(False, "--json")) -> None:
+         as_json: bool = JSON, output: str | None = OUTPUT, compact: bool = COMPACT) -> None:
     """What changed between two catalogs, record by record."""
+    fmt = output_format(output, as_json)
     a = _load_ref(old)
     b = _load_ref(new) if new else _load(None)
     d = diff_catalogs(a, b)
-    if as_json:
-        print(json.dumps(d.to_dict(), indent=2, default=str))
-        return
-    out.print(f"catalog {d.old_revision[:12]} -> {d.new_revision[:12]}: {len(d.changes)} record(s) changed")
-    colour = {"added": "green", "removed": "red", "changed": "yellow"}
-    for c in d.changes:
-        out.print(f"[{colour[c.kind]}]{c.kind:8}[/] {c.section}: {c.id}")
-        for f, (o, n) in c.fields.items():
-            out.print(f"           {f}: {o!r} -> {n!r}", soft_wrap=True)
+
+    def draw() -> None:
+        out.print(f"catalog {d.old_revision[:12]} -> {d.new_revision[:12]}: {len(d.changes)} record(s) changed")
+        colour = {"added": "green", "removed": "red", "changed": "yellow"}
+        for c in d.changes:
+            out.print(f"[{colour[c.kind]}]{c.kind:8}[/] {c.section}: {escape(c.id)}")
+            for f, (o, n) in c.fields.items():
+                out.print(escape(f"           {f}: {o!r} -> {n!r}"), soft_wrap=True)
+
+    emit(d.to_dict(), fmt, compact=compact, table=draw)
 
 
 @app.command()
-def why(framework: str = typer.Argument(..., help="pytorch | tensorflow | onnxruntime | tensorrt | jax | vllm | sglang | tensorrt-llm"),
+def why(framework: str = typer.Argument(..., help="A framework of the catalog, e.g. pytorch, onnxruntime"),
         version: str = typer.Argument(..., help="Build version, e.g. 2.6.0+cu124"),
-        gpu: str = typer.Argument(..., help="GPU product as NVML names it (or an alias), e.g. 'NVIDIA GeForce RTX 5090'"),
+        gpu: str = typer.Argument(..., help="GPU: NVML name, catalog id or short name, e.g. 'RTX 5090', T4, Orin"),
         driver: str | None = typer.Option(None, "--driver", help="Also check this driver version."),
         strict: bool = typer.Option(False, "--strict", help="Unverified (a rule lacks its facts) counts as NOT compatible."),
         arch: str | None = typer.Option(None, "--arch", help="Host CPU arch (x86_64 | aarch64) for GPUs not tied to one "
                                         "(default x86_64)."),
-        catalog: Path | None = CatalogOpt, as_json: bool = typer.Option(False, "--json")) -> None:
+        catalog: Path | None = CatalogOpt, as_json: bool = JSON, output: str | None = OUTPUT,
+        compact: bool = COMPACT) -> None:
     """Why a framework build is, or isn't, compatible with a GPU (and driver), with sources."""
+    fmt = output_format(output, as_json)
     cat = _load(catalog)
+    families = sorted({r.framework for r in cat.frameworks})
+    if framework not in families:
+        raise _fail(f"unknown framework {framework!r}; the catalog has builds of {', '.join(families)}")
     try:
         ref = cat.find_build(framework, version)
         drv = parse_driver(driver) if driver else None
     except InvalidVersion as e:
         raise _fail(f"not a version: {e}") from e
     if ref is None:
-        raise _fail(f"no {framework} build {version} in the catalog (see `rtfit catalog list {framework}`)")
-    product = cat.gpu(gpu)
-    if product is None:
-        raise _fail(f"unknown GPU {gpu!r} (see `rtfit catalog list gpu`)")
+        known = [str(v) for v in sorted({r.version for r in cat.builds(framework)}, reverse=True)]
+        raise _fail(f"no {framework} build {version} in the catalog; its versions: {', '.join(known[:12])}"
+                    + (" ..." if len(known) > 12 else "") + f" (all: `rtfit catalog list {_list_kind(cat, framework)}`)")
+    try:
+        product = resolve_gpu(cat, gpu)
+    except GpuNameError as e:
+        raise _fail(str(e)) from e
     same = [r for r in cat.builds(framework) if r.label == ref.label and r.release is ref.release]
     ref = next((r for r in same if compat.gpu_platform(product, arch) in r.build.platforms), ref)
     checks = compat.why_best(cat, ref, product, drv, host_arch=arch)
     gaps = compat.why_gaps(cat, ref)
     ok = all(c.ok for c in checks) and not (strict and gaps)
     confidence = "unverified" if gaps else "verified"
-    if as_json:
-        print(json.dumps({"compatible": ok, "confidence": confidence, "gaps": list(gaps), "build": ref.label,
-                          "gpu": product.name, "evidence": list(ref.build.evidence),
-                          "checks": [asdict(c) for c in checks]}, indent=2))
+    if fmt != "table":
+        emit({"compatible": ok, "confidence": confidence, "gaps": list(gaps), "build": ref.label,
+              "gpu": product.name, "gpu_id": product.id, "evidence": list(ref.build.evidence),
+              "checks": [asdict(c) for c in checks]}, fmt, compact=compact)
     else:
         verdict = "[green]compatible[/]" if ok else "[red]NOT compatible[/]"
         out.print(f"{framework} {ref.label} on {product.name} (CC {product.cc}): {verdict} ({confidence})")
@@ -278,7 +325,8 @@ def evidence(artifacts: list[str] = typer.Argument(None, help="Wheel files, or s
              stored: bool = typer.Option(False, "--stored", help="Also take every stored evidence file."),
              check: bool = typer.Option(False, "--check", help="Compare with the catalog; exit 1 on any mismatch."),
              save: bool = typer.Option(False, "--save", help="Write the evidence JSON into the catalog's evidence folder."),
-             catalog: Path | None = CatalogOpt, as_json: bool = typer.Option(False, "--json")) -> None:
+             catalog: Path | None = CatalogOpt, as_json: bool = JSON, output: str | None = OUTPUT,
+             compact: bool = COMPACT) -> None:
     """What a wheel really holds (pins, tags, GPU code), and whether the catalog agrees."""
     from catalog import evidence as ev_mod
 
@@ -304,10 +352,11 @@ def evidence(artifacts: list[str] = typer.Argument(None, help="Wheel files, or s
             folder.mkdir(parents=True, exist_ok=True)
             (folder / item.name).write_text(item.to_json(), encoding="utf-8")
         results.append((item, mismatches))
-    if as_json:
-        print(json.dumps([{"evidence": i.to_dict(), **({"checked": ev_mod.checkable(i),
-                                                          "mismatches": [m.to_dict() for m in ms]} if check else {})}
-                          for i, ms in results], indent=2))
+    fmt = output_format(output, as_json)
+    if fmt != "table":
+        emit([{"evidence": i.to_dict(), **({"checked": ev_mod.checkable(i),
+                                            "mismatches": [m.to_dict() for m in ms]} if check else {})}
+              for i, ms in results], fmt, compact=compact)
     else:
         for item, ms in results:
             _print_evidence(item)
@@ -378,7 +427,7 @@ def import_(path: str = typer.Argument(..., help="A wheel METADATA file, a `pip 
 
 
 @app.command()
-def freshness(as_json: bool = typer.Option(False, "--json"),
+def freshness(as_json: bool = JSON, output: str | None = OUTPUT, compact: bool = COMPACT,
               offline: bool = typer.Option(False, "--offline", help="Read the recorded registry snapshot "
                                            "(no network); 'now' is the snapshot's time unless --now is given."),
               max_lag_days: int = typer.Option(30, "--max-lag-days", min=0,
@@ -395,6 +444,7 @@ def freshness(as_json: bool = typer.Option(False, "--json"),
     """How far each family lags the registry: releases the catalog lacks and how old they are."""
     from datetime import UTC, datetime
 
+    fmt = output_format(output, as_json)
     from catalog.freshness import (
         FAMILIES,
         SNAPSHOT,
@@ -425,8 +475,8 @@ def freshness(as_json: bool = typer.Option(False, "--json"),
         raise _fail(str(e)) from e
     report = check_freshness(cat, projects, now=when, max_lag_days=max_lag_days, index_url=url,
                              offline=offline, families=family, errors=errors)
-    if as_json:
-        print(json.dumps(report.to_dict(), indent=2))
+    if fmt != "table":
+        emit(report.to_dict(), fmt, compact=compact)
     else:
         src = "recorded snapshot" if offline else "registry"
         table = Table(title=f"catalog freshness vs {src} {url} at {report.now:%Y-%m-%d %H:%M} UTC "

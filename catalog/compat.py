@@ -53,6 +53,12 @@ class Check:
     message: str
     sources: tuple[str, ...] = ()
     suggestion: str | None = None
+    # What a program acts on (a refusal's structured fields; empty when the check passed):
+    # the component judged, what the rule needs, what this case has, the catalog records used.
+    component: str = ""
+    need: str = ""
+    have: str = ""
+    records: tuple[str, ...] = ()
 
 
 def _fmt_cc(ccs: tuple[Version, ...]) -> str:
@@ -82,31 +88,40 @@ def check_kernels(cat: Catalog, ref: BuildRef, cc: Version) -> Check:
         return Check("no-kernel-for-gpu", False,
                      f"{ref.framework} {ref.label} supports compute capability {b.cc_range}, not {cc} "
                      f"(catalog: {ref.release.id}; {cat.cite(ref.sources)})", ref.sources,
-                     f"use a GPU with compute capability {b.cc_range}, or another {ref.framework} version")
+                     f"use a GPU with compute capability {b.cc_range}, or another {ref.framework} version",
+                     component=ref.framework, need=f"compute capability {b.cc_range}", have=f"compute capability {cc}",
+                     records=(ref.release.id,))
     if path is None:
         return Check("no-kernel-for-gpu", False,
                      f"{ref.framework} {ref.label} ships SASS for [{_fmt_cc(b.sass)}] and PTX for "
                      f"[{_fmt_cc(b.ptx)}]: nothing runs on compute capability {cc} "
-                     f"(catalog: {ref.release.id}; {cat.cite(ref.sources)})", ref.sources)
+                     f"(catalog: {ref.release.id}; {cat.cite(ref.sources)})", ref.sources,
+                     component=ref.framework, need=f"SASS {cc.major}.x <= {cc} or PTX <= {cc}",
+                     have=f"SASS [{_fmt_cc(b.sass)}], PTX [{_fmt_cc(b.ptx)}]", records=(ref.release.id,))
     how = {"sass": "native SASS", "ptx": "PTX JIT-compiled by the driver", "range": "a supported CC range"}[path]
     return Check("kernels", True, f"{ref.framework} {ref.label} runs on CC {cc} through {how} "
-                 f"(catalog: {ref.release.id})", ref.sources)
+                 f"(catalog: {ref.release.id})", ref.sources, records=(ref.release.id,))
 
 
 def check_toolkit_arch(cat: Catalog, cuda: Version, cc: Version) -> Check:
     arch = cat.architecture(cc)
     if arch is None:
-        return Check("unknown-architecture", False, f"compute capability {cc} is not in the catalog", ())
+        return Check("unknown-architecture", False, f"compute capability {cc} is not in the catalog", (),
+                     component="gpu", need="a catalog architecture", have=f"compute capability {cc}")
     if arch.buildable_with(cuda):
-        return Check("toolkit-arch", True, f"CUDA {cuda} can target {arch.name} {cc} ({arch.id})", arch.sources)
+        return Check("toolkit-arch", True, f"CUDA {cuda} can target {arch.name} {cc} ({arch.id})", arch.sources,
+                     records=(arch.id,))
     if arch.removed_in is not None and cuda >= arch.removed_in:
         why = f"CUDA {arch.removed_in} removed {arch.name} (CC {cc})"
         hint = f"use a CUDA {arch.removed_in.major - 1}.x build"
+        need = f"CUDA < {arch.removed_in}"
     else:
         why = f"{arch.name} (CC {cc}) needs CUDA >= {arch.first_cuda}"
         hint = f"use a build with CUDA >= {arch.first_cuda}"
+        need = f"CUDA >= {arch.first_cuda}"
     return Check("toolkit-drops-arch", False, f"CUDA {cuda} cannot run on this GPU: {why} "
-                 f"(catalog: {arch.id}; {cat.cite(arch.sources)})", arch.sources, hint)
+                 f"(catalog: {arch.id}; {cat.cite(arch.sources)})", arch.sources, hint,
+                 component="cuda", need=need, have=f"CUDA {cuda}", records=(arch.id,))
 
 
 def driver_requirement(cat: Catalog, cuda: Version, path: KernelPath) -> tuple[Version, str, tuple[str, ...]] | None:
@@ -132,17 +147,27 @@ def check_driver(cat: Catalog, cuda: Version, driver: Version | None, path: Kern
     on = f" on {node}" if node else ""
     if driver is None:
         return Check("no-driver", False, f"no NVIDIA driver{on}; CUDA {cuda} needs one", (),
-                     f"install an NVIDIA driver{on}")
+                     f"install an NVIDIA driver{on}", component="driver", need=f"a driver for CUDA {cuda}",
+                     have="none")
     req = driver_requirement(cat, cuda, path)
     if req is None:
-        return Check("unknown-cuda", False, f"CUDA {cuda} is not in the catalog", ())
+        return Check("unknown-cuda", False, f"CUDA {cuda} is not in the catalog", (),
+                     component="cuda", need="a catalog CUDA release", have=f"CUDA {cuda}")
     need, how, sources = req
     if driver >= need:
-        return Check("driver", True, f"driver {driver}{on} >= {need}, the {how}", sources)
+        return Check("driver", True, f"driver {driver}{on} >= {need}, the {how}", sources,
+                     component="driver", need=f">= {need}", have=str(driver), records=_record_of(how))
     extra = " (PTX is JIT-compiled, so minor-version compatibility does not apply)" if path == "ptx" else ""
     return Check("driver-too-old", False,
                  f"driver {driver}{on} is older than {need}, the {how}, needed for CUDA {cuda}{extra} "
-                 f"({cat.cite(sources)})", sources, f"upgrade the driver{on} to >= {need}")
+                 f"({cat.cite(sources)})", sources, f"upgrade the driver{on} to >= {need}",
+                 component="driver", need=f">= {need}", have=str(driver), records=_record_of(how))
+
+
+def _record_of(how: str) -> tuple[str, ...]:
+    """The catalog record a `driver_requirement` explanation ends with: "... (mvc.12)" -> ("mvc.12",)."""
+    at = how.rfind("(")
+    return (how[at + 1:].rstrip(")"),) if at >= 0 and how.endswith(")") else ()
 
 
 def check_precision(cat: Catalog, precision: str | None, cc: Version) -> Check:
@@ -150,19 +175,25 @@ def check_precision(cat: Catalog, precision: str | None, cc: Version) -> Check:
         return Check("precision", True, "fp32 runs on every GPU", ())
     fmt = cat.numeric_format(precision)
     if fmt is None:
-        return Check("unknown-precision", False, f"precision {precision} is not in the catalog", ())
+        return Check("unknown-precision", False, f"precision {precision} is not in the catalog", (),
+                     component="precision", need="a catalog numeric format", have=precision)
     if fmt.allows(cc):
-        return Check("precision", True, f"{precision} is supported on CC {cc} ({fmt.id})", fmt.sources)
+        return Check("precision", True, f"{precision} is supported on CC {cc} ({fmt.id})", fmt.sources,
+                     records=(fmt.id,))
     need = f"one of CC {_fmt_cc(fmt.cc_allowed)}" if fmt.cc_allowed else f"CC >= {fmt.min_cc}"
     return Check("precision-unsupported", False, f"{precision} needs {need}; this GPU is CC {cc} "
-                 f"(catalog: {fmt.id}; {cat.cite(fmt.sources)})", fmt.sources, f"use a GPU with {need} for {precision}")
+                 f"(catalog: {fmt.id}; {cat.cite(fmt.sources)})", fmt.sources, f"use a GPU with {need} for {precision}",
+                 component="gpu", need=need, have=f"CC {cc}", records=(fmt.id,))
 
 
 def check_platform(ref: BuildRef, platform: str) -> Check:
     if platform in ref.build.platforms:
-        return Check("platform", True, f"{ref.framework} {ref.label} has a {platform} build", ref.sources)
+        return Check("platform", True, f"{ref.framework} {ref.label} has a {platform} build", ref.sources,
+                     records=(ref.release.id,))
     return Check("platform-mismatch", False, f"{ref.framework} {ref.label} is built for "
-                 f"{', '.join(ref.build.platforms)}, not {platform} (catalog: {ref.release.id})", ref.sources)
+                 f"{', '.join(ref.build.platforms)}, not {platform} (catalog: {ref.release.id})", ref.sources,
+                 component=ref.framework, need=f"a {platform} build", have=", ".join(ref.build.platforms),
+                 records=(ref.release.id,))
 
 
 def gpu_platform(gpu: GpuProduct, host_arch: str | None = None) -> str:
@@ -251,14 +282,17 @@ def check_cudnn_gpu(cat: Catalog, cudnn: Version, cuda: Version, cc: Version, *,
     ccs = [b.cc for b in rec.builds if spec_allows(b.cuda, cuda) and b.cc is not None]
     if not ccs:
         return Check("cudnn", True, f"cuDNN {cudnn} for CUDA {cuda}: the catalog has no GPU support list "
-                     f"({rec.id}), so CC {cc} is unverified", rec.sources)
+                     f"({rec.id}), so CC {cc} is unverified", rec.sources, records=(rec.id,))
     if any(cudnn_supports(c, cc) for c in ccs):
-        return Check("cudnn", True, f"cuDNN {cudnn} for CUDA {cuda} supports CC {cc} ({rec.id})", rec.sources)
+        return Check("cudnn", True, f"cuDNN {cudnn} for CUDA {cuda} supports CC {cc} ({rec.id})", rec.sources,
+                     records=(rec.id,))
     listed = sorted({c for group in ccs for c in group})
     via = f" (bundled by {by})" if by else ""
     return Check("cudnn-no-gpu-support", False, f"cuDNN {cudnn}{via} for CUDA {cuda} supports CC "
                  f"[{_fmt_cc(tuple(listed))}], not {cc} (catalog: {rec.id}; {cat.cite(rec.sources)})", rec.sources,
-                 "use another cuDNN/CUDA combination or a GPU it supports")
+                 "use another cuDNN/CUDA combination or a GPU it supports",
+                 component="cudnn", need=f"CC {cc} in its list", have=f"CC [{_fmt_cc(tuple(listed))}]",
+                 records=(rec.id,))
 
 
 def cudnn_supports(ccs: tuple[Version, ...], cc: Version) -> bool:
@@ -279,10 +313,12 @@ def check_cudnn_driver(cat: Catalog, cudnn: Version, cuda: Version, driver: Vers
         return Check("cudnn-driver", True, f"cuDNN {cudnn} states no driver minimum for CUDA {cuda}", ())
     need = min(n for n in needs if n is not None)
     if driver is not None and driver >= need:
-        return Check("cudnn-driver", True, f"driver {driver} >= {need} for cuDNN {cudnn} ({rec.id})", rec.sources)
+        return Check("cudnn-driver", True, f"driver {driver} >= {need} for cuDNN {cudnn} ({rec.id})", rec.sources,
+                     records=(rec.id,))
     return Check("driver-too-old", False, f"driver {driver or 'none'} is older than {need}, the minimum of "
                  f"cuDNN {cudnn} for CUDA {cuda} (catalog: {rec.id}; {cat.cite(rec.sources)})", rec.sources,
-                 f"upgrade the driver to >= {need}")
+                 f"upgrade the driver to >= {need}",
+                 component="driver", need=f">= {need}", have=str(driver or "none"), records=(rec.id,))
 
 
 def build_toolkit(cat: Catalog, build: FrameworkBuild) -> tuple[Version | None, bool]:
@@ -333,7 +369,9 @@ def check_driver_window(cat: Catalog, cc: Version, driver: Version | None, *, no
         return Check("driver-too-new-for-gpu", False,
                      f"driver {driver}{on} is branch R{driver.major}; R{arch.last_driver_branch} is the last driver "
                      f"branch that supports {arch.name} (CC {cc}) (catalog: {arch.id}; {cat.cite(arch.sources)})",
-                     arch.sources, f"install an R{arch.last_driver_branch} (or older) driver{on}, or use a newer GPU")
+                     arch.sources, f"install an R{arch.last_driver_branch} (or older) driver{on}, or use a newer GPU",
+                     component="driver", need=f"branch <= R{arch.last_driver_branch}", have=f"R{driver.major}",
+                     records=(arch.id,))
     if arch.first_cuda is not None:
         first = cat.native_min_driver(arch.first_cuda)
         if first is not None and driver < first[0]:
@@ -342,8 +380,10 @@ def check_driver_window(cat: Catalog, cc: Version, driver: Version | None, *, no
                          f"driver {driver}{on} predates {arch.name} (CC {cc}): the GPU needs a driver >= {need}, "
                          f"the minimum of CUDA {arch.first_cuda}, the first CUDA that supports it "
                          f"(catalog: {arch.id}, {toolkit.id}; {cat.cite(arch.sources + toolkit.sources)})",
-                         arch.sources + toolkit.sources, f"upgrade the driver{on} to >= {need}")
-    return Check("driver-window", True, f"driver {driver} supports {arch.name} (CC {cc}) ({arch.id})", arch.sources)
+                         arch.sources + toolkit.sources, f"upgrade the driver{on} to >= {need}",
+                         component="driver", need=f">= {need}", have=str(driver), records=(arch.id, toolkit.id))
+    return Check("driver-window", True, f"driver {driver} supports {arch.name} (CC {cc}) ({arch.id})", arch.sources,
+                 records=(arch.id,))
 
 
 def check_needs_components(cat: Catalog, ref: BuildRef, cuda: Version | None) -> Check:
@@ -363,7 +403,8 @@ def check_needs_components(cat: Catalog, ref: BuildRef, cuda: Version | None) ->
     want = f"CUDA {', '.join(str(c) for c in cudas)}" if cudas else "any catalog CUDA"
     return Check("no-component", False, f"{ref.framework} {ref.label} needs cuDNN {spec} for {want}; no cuDNN record "
                  f"in the catalog covers it (catalog: {ref.release.id})", ref.sources,
-                 "add the cuDNN release that supports this CUDA to the catalog, or use another build")
+                 "add the cuDNN release that supports this CUDA to the catalog, or use another build",
+                 component="cudnn", need=f"cuDNN {spec} for {want}", have="no catalog record", records=(ref.release.id,))
 
 
 def candidate_gaps(cat: Catalog, ref: BuildRef | None, cuda: Version | None, cudnn: Version | None) -> tuple[str, ...]:

@@ -73,9 +73,20 @@ def read_documents(path: str | Path) -> tuple[dict[str, Any], list[Problem]]:
 
 
 def load_catalog(path: str | Path | None = None) -> Catalog:
-    """Load and validate the catalog in a folder (default: RTFIT_CATALOG or the bundled one)."""
-    documents, problems = read_documents(path if path is not None else default_catalog_dir())
-    return build_catalog(documents, problems)
+    """Load and validate the catalog in a folder (default: RTFIT_CATALOG or the bundled one).
+
+    A folder that validated before is read from the compiled cache (`catalog.cache`), keyed by the
+    bytes of its files: a changed file is parsed and checked again.
+    """
+    from catalog.cache import cached_catalog
+
+    folder = Path(path if path is not None else default_catalog_dir())
+
+    def build() -> Catalog:
+        documents, problems = read_documents(folder)
+        return build_catalog(documents, problems)
+
+    return cached_catalog(folder, build)
 
 
 def load_catalog_from_documents(docs: Mapping[str, Any]) -> Catalog:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from packaging.version import Version
 
 from catalog.compat import Check, binary_path, check_kernels, check_platform, check_toolkit_arch, gpu_platform
+from catalog.gpunames import label
 from catalog.view import Catalog
 
 __all__ = ["Cell", "Matrix", "build_gpu_matrix", "driver_cuda_matrix"]
@@ -66,14 +67,18 @@ class Matrix:
 
 def build_gpu_matrix(cat: Catalog, *, framework: str = "pytorch", latest: int | None = None,
                      gpus: list[str] | None = None) -> Matrix:
-    """Framework builds (newest patch of each release x variant) against GPU products."""
+    """Framework builds (newest patch of each release x variant) against GPU products.
+
+    `gpus`: catalog ids or exact NVML names (resolve what users type with `catalog.gpunames`).
+    Columns are named by `gpunames.label`, so products sharing an NVML name stay apart.
+    """
     products = [g for g in cat.gpus if gpus is None or g.name in gpus or g.id in gpus]
     products.sort(key=lambda g: (g.cc, g.name))
     releases = sorted(cat.releases(framework), key=lambda r: Version(r.series), reverse=True)
     if latest is not None:
         releases = releases[:latest]
     m = Matrix(title=f"{framework} builds x GPU products", row_header="build",
-               columns=[f"{g.name} ({g.cc})" for g in products],
+               columns=[f"{label(cat, g)} ({g.cc})" for g in products],
                legend="S = native SASS, P = PTX JIT only, - = cannot run (kernels, toolkit or platform)")
     for rel in releases:
         newest = max(rel.versions)

@@ -53,6 +53,10 @@ class DriverVersion(Version):
     def __str__(self) -> str:
         return self._text
 
+    def __reduce__(self) -> tuple[type[DriverVersion], tuple[str]]:
+        # `Version` pickles its slots only; keep the spelling (the compiled catalog cache pickles these).
+        return (DriverVersion, (self._text,))
+
 
 def parse_driver(text: object) -> DriverVersion:
     """Parse a driver version string ("535.104.05"); refuses unquoted YAML numbers."""

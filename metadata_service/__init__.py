@@ -4,7 +4,7 @@
 functions in `metadata_service.client` talk to a running one.
 """
 
-from metadata_service.settings import Settings
+from typing import Any
 
 __all__ = ["Settings", "create_app"]
 
@@ -13,3 +13,12 @@ def create_app(*args, **kwargs):  # noqa: ANN002, ANN003 - lazy: importing the p
     from metadata_service.app import create_app as _create_app
 
     return _create_app(*args, **kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    """`Settings` (pydantic-settings) is imported on first use: the CLI's start-up does not pay for it."""
+    if name == "Settings":
+        from metadata_service.settings import Settings
+
+        return Settings
+    raise AttributeError(f"module 'metadata_service' has no attribute {name!r}")

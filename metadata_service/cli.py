@@ -6,7 +6,6 @@ errors (bad flags, unreachable server, refused token) print one line on stderr a
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import typer
 import yaml
 
+from rtfit.output import COMPACT, JSON, OUTPUT, emit
 from service_protocol import ProtocolError
 
 from .errors import ServiceError
@@ -23,7 +23,6 @@ __all__ = ["app_factory", "register"]
 
 ServerOpt = typer.Option(None, "--server", help="Service URL (default: RTFIT_SERVER or http://127.0.0.1:8000).")
 TokenFileOpt = typer.Option(None, "--token-file", help="File holding the bearer token (default: RTFIT_TOKEN).")
-JsonOpt = typer.Option(False, "--json", help="Print the raw JSON answer.")
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -78,10 +77,14 @@ def serve(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="rtfit-metrics-")
     if demo:
         os.environ["RTFIT_DEMO"] = "1"
-    typer.echo(f"rtfit metadata service on http://{host}:{port}  (API docs: http://{host}:{port}/docs)", err=True)
+    typer.echo(f"rtfit metadata service on http://{host}:{port}\n"
+               f"  web console: http://{host}:{port}/ui/\n"
+               f"  API docs:    http://{host}:{port}/docs", err=True)
     if demo:
         reader = settings.data_dir / "demo-reader.token"
         typer.echo(
+            f"  demo tokens: {reader.resolve()} (reader: paste it into the console), "
+            f"{(settings.data_dir / 'demo-admin.token').resolve()} (admin)\n"
             "example query (demo inventory):\n"
             f"  curl -s -X POST http://{host}:{port}/v1/select -H \"Authorization: Bearer $(cat {reader})\" "
             "-H 'Content-Type: application/json' "
@@ -158,8 +161,8 @@ def _call(fn: Any) -> Any:
         raise _fail(str(e)) from e
 
 
-def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, sort_keys=False))
+def _print_json(data: Any, output: str | None = None, compact: bool = False) -> None:
+    emit(data, output or "json", compact=compact)
 
 
 nodes_app = typer.Typer(help="Nodes known to a running service.", no_args_is_help=False)
@@ -178,61 +181,69 @@ def _print_nodes(nodes: list[dict[str, Any]]) -> None:
 
 @nodes_app.callback(invoke_without_command=True)
 def nodes_main(
-    ctx: typer.Context, server: str | None = ServerOpt, token_file: Path | None = TokenFileOpt, as_json: bool = JsonOpt
+    ctx: typer.Context, server: str | None = ServerOpt, token_file: Path | None = TokenFileOpt, as_json: bool = JSON,
+    output: str | None = OUTPUT, compact: bool = COMPACT,
 ) -> None:
     """List nodes (default), or `show NAME`."""
     if ctx.invoked_subcommand is None:
-        nodes_list(server=server, token_file=token_file, cluster=None, as_json=as_json)
+        nodes_list(server=server, token_file=token_file, cluster=None, as_json=as_json, output=output, compact=compact)
 
 
 @nodes_app.command("list")
 def nodes_list(
     server: str | None = ServerOpt,
     token_file: Path | None = TokenFileOpt,
-    cluster: str | None = typer.Option(None, "--cluster"),
-    as_json: bool = JsonOpt,
+    cluster: str | None = typer.Option(None, "--cluster", help="Only the nodes of this cluster."),
+    as_json: bool = JSON,
+    output: str | None = OUTPUT,
+    compact: bool = COMPACT,
 ) -> None:
     """All nodes, live and stale."""
     with _call(lambda: _client(server, token_file)) as client:
         nodes = _call(lambda: client.nodes(cluster=cluster))
-    _print_json(nodes) if as_json else _print_nodes(nodes)
+    emit(nodes, output, as_json, compact, table=lambda: _print_nodes(nodes))
 
 
 @nodes_app.command("show")
 def nodes_show(
-    name: str, server: str | None = ServerOpt, token_file: Path | None = TokenFileOpt
+    name: str = typer.Argument(..., help="The node's name."), server: str | None = ServerOpt,
+    token_file: Path | None = TokenFileOpt, output: str | None = OUTPUT, compact: bool = COMPACT,
 ) -> None:
-    """One node with the agent's detail (JSON)."""
+    """One node with the agent's detail (JSON, or -o yaml)."""
     with _call(lambda: _client(server, token_file)) as client:
-        _print_json(_call(lambda: client.node(name)))
+        _print_json(_call(lambda: client.node(name)), output, compact)
 
 
 models_app = typer.Typer(help="The model registry of a running service.", no_args_is_help=True)
 
 
 @models_app.command("list")
-def models_list(server: str | None = ServerOpt, token_file: Path | None = TokenFileOpt, as_json: bool = JsonOpt) -> None:
+def models_list(server: str | None = ServerOpt, token_file: Path | None = TokenFileOpt, as_json: bool = JSON,
+                output: str | None = OUTPUT, compact: bool = COMPACT) -> None:
     """Registered models."""
     with _call(lambda: _client(server, token_file)) as client:
         models = _call(client.models)
-    if as_json:
-        _print_json(models)
-        return
-    for m in models:
-        req = m["request"]
-        typer.echo(f"{m['name']:30} {req.get('framework', '-'):12} {req.get('framework_version', '')}")
+
+    def draw() -> None:
+        for m in models:
+            req = m["request"]
+            typer.echo(f"{m['name']:30} {req.get('framework', '-'):12} {req.get('framework_version', '')}")
+
+    emit(models, output, as_json, compact, table=draw)
 
 
 @models_app.command("show")
-def models_show(name: str, server: str | None = ServerOpt, token_file: Path | None = TokenFileOpt) -> None:
-    """One registered model (JSON)."""
+def models_show(name: str = typer.Argument(..., help="The model's registered name."),
+                server: str | None = ServerOpt, token_file: Path | None = TokenFileOpt,
+                output: str | None = OUTPUT, compact: bool = COMPACT) -> None:
+    """One registered model (JSON, or -o yaml)."""
     with _call(lambda: _client(server, token_file)) as client:
-        _print_json(_call(lambda: client.model(name)))
+        _print_json(_call(lambda: client.model(name)), output, compact)
 
 
 @models_app.command("add")
 def models_add(
-    name: str,
+    name: str = typer.Argument(..., help="The name to register the model under."),
     model_file: Path = typer.Argument(..., help="A Contract 1 model request (YAML or JSON)."),
     server: str | None = ServerOpt,
     token_file: Path | None = TokenFileOpt,
@@ -249,7 +260,8 @@ def models_add(
 
 
 @models_app.command("delete")
-def models_delete(name: str, server: str | None = ServerOpt, token_file: Path | None = TokenFileOpt) -> None:
+def models_delete(name: str = typer.Argument(..., help="The model's registered name."),
+                  server: str | None = ServerOpt, token_file: Path | None = TokenFileOpt) -> None:
     """Remove a registered model (admin token)."""
     with _call(lambda: _client(server, token_file)) as client:
         _call(lambda: client.delete_model(name))

@@ -195,6 +195,9 @@ class SelectCreate(BaseModel):
     plan: bool = Field(default=False, description="ignore the nodes and plan hardware (Contract 3, node null)")
     install: bool = Field(default=False, description="add the 'install' object: pip lines with their package "
                           "indexes, uv, pixi, Dockerfile, store-stage commands and Kubernetes GPU scheduling")
+    why_not: str | None = Field(default=None, min_length=1, max_length=253,
+                                description="a node name: judge every rule for it and return each verdict with "
+                                            "its records and sources ({node, usable, runtime, verdicts, answer})")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SelectCreate:

@@ -94,6 +94,7 @@ class _Prepared:
     plan: bool = False
     install: bool = False
     quotas: dict[str, int] | None = None    # batch: per cluster, the most GPUs the batch may use
+    why_not: str | None = None  # judge every rule for this node (solver.explain.whynot) instead of selecting
 
 
 class _Lru:
@@ -227,6 +228,8 @@ class SelectionService:
         request_key = {"model": model, "top": body.top, "where": _where_dict(body.where), "plan": body.plan}
         if body.install:
             request_key["install"] = True
+        if body.why_not is not None:
+            request_key["why_not"] = body.why_not
         prepared = self._prepare("single", request_key)
         if prepared.answer is None:
             try:
@@ -239,6 +242,12 @@ class SelectionService:
             prepared.install = body.install
             prepared.whole_fleet = body.where is None
             prepared.entries = apply_where(prepared.entries or [], body.where)
+            if body.why_not is not None:
+                if body.plan:
+                    raise InvalidInput("why_not names a node; it cannot be combined with plan", field="why_not")
+                if not any(e.get("name") == body.why_not for e in prepared.entries):
+                    raise InvalidInput(f"no live node named '{body.why_not}' (see GET /v1/nodes)", field="why_not")
+                prepared.why_not = body.why_not
         return prepared
 
     def _prepare_batch(self, body: BatchSelectCreate) -> _Prepared:
@@ -336,6 +345,11 @@ class SelectionService:
         started = time.perf_counter()
         fleet = self._fleet(solver, prepared)
         requests = [solver.parse_request(m) for m in prepared.requests or []]
+        if prepared.kind == "single" and prepared.why_not is not None:
+            from solver.explain.whynot import why_not
+
+            answer = why_not(prepared.catalog, requests[0], fleet.inventory, prepared.why_not, index=fleet.index)
+            return {"feasible": answer["usable"], **answer}, time.perf_counter() - started
         if prepared.kind == "single":
             if prepared.plan:
                 result = solver.select(prepared.catalog, requests[0], None, top=prepared.top, index=fleet.index)

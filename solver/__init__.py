@@ -7,8 +7,8 @@ independently. No I/O, no database. The file table is in solver/README.md.
 See docs/solver.md (users) and docs/solver-internals.md (contributors).
 """
 
-from solver.engines.batch import select_batch
-from solver.engines.flowplan import FlowPlan, Stage, plan_flow
+from typing import Any
+
 from solver.errors import InvalidInventory, InvalidRequest, SolverError
 from solver.index.catalog_index import CatalogIndex
 from solver.index.fleet_index import FleetIndex
@@ -43,3 +43,17 @@ __all__ = [
     "select",
     "select_batch",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """`select_batch` loads CP-SAT (which pulls in pandas): imported on first use, so a single
+    selection (`rtfit select`, `POST /v1/select`) never pays for it."""
+    if name == "select_batch":
+        from solver.engines.batch import select_batch
+
+        return select_batch
+    if name in ("FlowPlan", "Stage", "plan_flow"):
+        from solver.engines import flowplan
+
+        return getattr(flowplan, name)
+    raise AttributeError(f"module 'solver' has no attribute {name!r}")

@@ -1,17 +1,21 @@
-"""`rtfit select`: Contract 3 on the command line (local solve, or POST to a running service).
+"""`rtfit select`: the selection answer on the command line (local solve, or POST to a service).
 
 Exit codes: 0 feasible, 3 infeasible, 2 bad input (one line on stderr, never a traceback).
-`--json` prints exactly the Contract-3 object; otherwise a Rich summary.
+`--json` / `-o json|yaml` print exactly the answer object (docs/formats.md); otherwise a Rich
+summary. `--cluster/--node/--label` filter the nodes as the API's `where` does; `--why-not NODE`
+judges every rule for one node (solver/explain/whynot.py).
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import typer
+
+from rtfit.output import COMPACT, JSON, OUTPUT, output_format
+from rtfit.output import emit as emit_output
 
 __all__ = ["register"]
 
@@ -54,8 +58,40 @@ def _resolve_artifact(data: Any, base: Path) -> Any:
         raise _BadInput(f"artifact: {e}") from e
 
 
+def _where(cluster: str | None, nodes: list[str], labels: list[str]) -> dict[str, Any] | None:
+    """The API's `where` object from the CLI filters (None when no filter is given)."""
+    where: dict[str, Any] = {}
+    if cluster:
+        where["cluster"] = cluster
+    if nodes:
+        where["nodes"] = list(nodes)
+    if labels:
+        pairs = {}
+        for item in labels:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise _BadInput(f"--label must be KEY=VALUE, got {item!r}")
+            pairs[key.strip()] = value.strip()
+        where["labels"] = pairs
+    return where or None
+
+
+def _filter(inventory: Any, where: dict[str, Any] | None) -> Any:
+    if where is None:
+        return inventory
+    from solver import Inventory
+
+    names = set(where.get("nodes") or ()) or None
+    labels = where.get("labels") or {}
+    kept = tuple(n for n in inventory.nodes
+                 if (names is None or n.name in names)
+                 and (where.get("cluster") is None or n.cluster == where["cluster"])
+                 and all(n.label_map.get(k) == v for k, v in labels.items()))
+    return Inventory(nodes=kept)
+
+
 def _local(model: Any, inventory_path: Path | None, catalog_dir: Path | None, top: int, engine: str,
-           install: bool = False) -> dict[str, Any]:
+           install: bool = False, where: dict[str, Any] | None = None, why_not: str | None = None) -> dict[str, Any]:
     import catalog
     import solver
 
@@ -77,7 +113,14 @@ def _local(model: Any, inventory_path: Path | None, catalog_dir: Path | None, to
             inventory = solver.parse_inventory(_read_yaml(inventory_path, "inventory"), catalog=cat)
         except solver.InvalidInventory as e:
             raise _BadInput(f"invalid inventory: {e}") from e
+        inventory = _filter(inventory, where)
+    elif where is not None or why_not is not None:
+        raise _BadInput("--cluster/--node/--label/--why-not need --inventory (or --server)")
     try:
+        if why_not is not None:
+            from solver.explain.whynot import why_not as judge
+
+            return judge(cat, request, inventory, why_not, policy=solver.Policy(engine=engine))
         sel = solver.select(cat, request, inventory, top=top, policy=solver.Policy(engine=engine))
     except (solver.InvalidRequest, solver.InvalidInventory) as e:
         raise _BadInput(str(e)) from e
@@ -91,24 +134,63 @@ def _local(model: Any, inventory_path: Path | None, catalog_dir: Path | None, to
     return answer
 
 
-def _remote(model: Any, server: str, token_file: Path | None, top: int, install: bool = False) -> dict[str, Any]:
+def _remote(model: Any, server: str, token_file: Path | None, top: int, install: bool = False,
+            where: dict[str, Any] | None = None, why_not: str | None = None) -> dict[str, Any]:
     from service_protocol import ProtocolError, ServiceClient, resolve_token
 
     try:
         body: dict[str, Any] = {"model": model, "top": top}
         if install:
             body["install"] = True
+        if where is not None:
+            body["where"] = where
+        if why_not is not None:
+            body["why_not"] = why_not
         with ServiceClient(server, resolve_token(token_file), timeout=60.0) as client:
             return client.select(body)
     except ProtocolError as e:
         raise _BadInput(str(e).splitlines()[0] if str(e) else "service call failed") from e
 
 
-def _render(result: dict[str, Any]) -> None:
+def _short(message: str) -> str:
+    """A verdict without its inline citation (the table shows records and source URLs beside it)."""
+    at = message.find("<http")
+    cut = message.rfind(" (", 0, at) if at > 0 else -1
+    return message[:cut] if cut > 0 else message
+
+
+def _render_why_not(result: dict[str, Any]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
+    verdict = "[green]usable[/green]" if result["usable"] else "[red]not usable[/red]"
+    rt = ", ".join(f"{k} {v}" for k, v in (result.get("runtime") or {}).items()) or "-"
+    table = Table(title=f"why not {result['node']}? {verdict}", caption=f"rules judged for runtime {rt}")
+    table.add_column("")
+    table.add_column("rule", no_wrap=True)
+    table.add_column("verdict", overflow="fold", ratio=3)
+    table.add_column("records / sources", overflow="fold", ratio=2)
+    for v in result["verdicts"]:
+        mark = "[green]ok[/green]" if v["ok"] else "[red]NO[/red]"
+        cites = "\n".join([", ".join(v["records"])] * bool(v["records"]) + [s["url"] for s in v["sources"]])
+        table.add_row(mark, v["rule"], escape(_short(v["message"])), escape(cites))
+    console.print(table)
+    if not result["usable"]:
+        for s in result["answer"].get("suggestions", []):
+            console.print(f"  [green]suggestion[/green]: {escape(s)}", highlight=False)
+
+
+def _render(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console()
+    if "verdicts" in result:
+        _render_why_not(result)
+        return
     if result.get("feasible"):
         table = Table(title="rtfit select", show_lines=False)
         for col in ("", "node", "cluster", "gpu", "runtime"):
@@ -128,9 +210,9 @@ def _render(result: dict[str, Any]) -> None:
     else:
         console.print("[bold red]no feasible runtime/node[/bold red]")
         for c in result.get("conflicts", []):
-            console.print(f"  [red]{c['rule']}[/red]: {c['message']}", highlight=False)
+            console.print(f"  [red]{c['rule']}[/red]: {escape(c['message'])}", highlight=False)
         for s in result.get("suggestions", []):
-            console.print(f"  [green]suggestion[/green]: {s}", highlight=False)
+            console.print(f"  [green]suggestion[/green]: {escape(s)}", highlight=False)
     _render_verdict(console, result)
     console.print(f"[dim]catalog revision {result.get('catalog_revision', '')[:12]}[/dim]")
 
@@ -160,7 +242,11 @@ def select_command(
     catalog_dir: Path | None = typer.Option(None, "--catalog", help="Catalog folder (default: bundled or "
                                             "RTFIT_CATALOG)."),
     top: int = typer.Option(1, "--top", min=1, help="Number of answers: the choice plus up to K-1 alternatives."),
-    as_json: bool = typer.Option(False, "--json", help="Print the Contract-3 JSON object."),
+    cluster: str | None = typer.Option(None, "--cluster", help="Only nodes of this cluster (as the API's where.cluster)."),
+    node: list[str] = typer.Option([], "--node", help="Only this node (repeatable; as where.nodes)."),
+    label: list[str] = typer.Option([], "--label", help="Only nodes with label KEY=VALUE (repeatable; as where.labels)."),
+    why_not: str | None = typer.Option(None, "--why-not", metavar="NODE",
+                                       help="Judge every rule for this node and show each verdict with its source."),
     engine: str = typer.Option("fast", "--engine", help="fast (direct evaluation) or cpsat."),
     server: str | None = typer.Option(None, "--server", help="Ask a running rtfit service instead."),
     token_file: Path | None = typer.Option(None, "--token-file", help="Bearer token file for --server."),
@@ -168,10 +254,14 @@ def select_command(
                                     "uv, pixi, dockerfile or stage (with --json: add the 'install' object)."),
     strict: bool = typer.Option(False, "--strict", help="Refuse runtimes whose verdict rests on facts the "
                                 "catalog lacks (answers otherwise say confidence: unverified)."),
+    as_json: bool = JSON,
+    output: str | None = OUTPUT,
+    compact: bool = COMPACT,
 ) -> None:
     """Choose a runtime, GPU and node for a model (or plan hardware without an inventory)."""
     from solver.install.recipe import EMIT_FORMATS
 
+    fmt = output_format(output, as_json)
     try:
         if engine not in ("fast", "cpsat"):
             raise _BadInput(f"--engine must be fast or cpsat, not {engine!r}")
@@ -183,22 +273,22 @@ def select_command(
             if not isinstance(data, dict):
                 raise _BadInput("the model request must be a mapping")
             data = {**data, "strict": True}
+        where = _where(cluster, node, label)
         if server is not None:
             if inventory is not None:
                 raise _BadInput("--inventory cannot be combined with --server (the service uses its registered nodes)")
-            result = _remote(data, server, token_file, top, install=emit is not None)
+            result = _remote(data, server, token_file, top, install=emit is not None, where=where, why_not=why_not)
         else:
-            result = _local(data, inventory, catalog_dir, top, engine, install=emit is not None)
+            result = _local(data, inventory, catalog_dir, top, engine, install=emit is not None, where=where,
+                            why_not=why_not)
     except _BadInput as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
-    if emit is not None and not as_json and result.get("feasible"):
+    if emit is not None and fmt == "table" and result.get("feasible"):
         _emit(result, emit)
-    if as_json:
-        sys.stdout.write(json.dumps(result) + "\n")
-    else:
-        _render(result)
-    raise typer.Exit(EXIT_OK if result.get("feasible") else EXIT_INFEASIBLE)
+    emit_output(result, fmt, compact=compact, table=lambda: _render(result))
+    ok = result.get("usable") if "verdicts" in result else result.get("feasible")
+    raise typer.Exit(EXIT_OK if ok else EXIT_INFEASIBLE)
 
 
 def _emit(result: dict[str, Any], form: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Assignment", "BatchSelection", "Conflict", "GpuChoice", "Selection"]
+__all__ = ["Assignment", "BatchSelection", "Conflict", "ConflictDetail", "GpuChoice", "Selection"]
 
 
 @dataclass(frozen=True)
@@ -53,12 +53,44 @@ class Assignment:
 
 
 @dataclass(frozen=True)
+class ConflictDetail:
+    """One distinct refusal behind a conflict: its sentence, the nodes it holds for, its records."""
+
+    message: str
+    component: str = ""
+    need: str = ""
+    have: str = ""
+    nodes: tuple[str, ...] = ()
+    records: tuple[str, ...] = ()
+    rule: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"message": self.message, "component": self.component, "need": self.need,
+                               "have": self.have, "nodes": list(self.nodes), "records": list(self.records)}
+        if self.rule:
+            out["rule"] = self.rule
+        return out
+
+
+@dataclass(frozen=True)
 class Conflict:
+    """A rule in the conflict core. `message` is for people (three examples at most); the other
+    fields are for programs and are never truncated: `nodes` and `records` are complete, and
+    `details` has one entry per distinct refusal (`component`, `need`, `have` are the first's)."""
+
     rule: str
     message: str
+    component: str = ""
+    need: str = ""
+    have: str = ""
+    nodes: tuple[str, ...] = ()
+    records: tuple[str, ...] = ()
+    details: tuple[ConflictDetail, ...] = ()
 
-    def to_dict(self) -> dict[str, str]:
-        return {"rule": self.rule, "message": self.message}
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "message": self.message, "component": self.component, "need": self.need,
+                "have": self.have, "nodes": list(self.nodes), "records": list(self.records),
+                "details": [d.to_dict() for d in self.details]}
 
 
 @dataclass(frozen=True)
@@ -70,6 +102,7 @@ class Selection:
     explanation: tuple[str, ...] = ()
     conflicts: tuple[Conflict, ...] = ()
     suggestions: tuple[str, ...] = ()
+    rejected: tuple[ConflictDetail, ...] = ()   # feasible answers: the unusable nodes, per rule
     status: str = "optimal"            # optimal | infeasible | timeout
     engine: str = "fast"
     stats: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -87,7 +120,8 @@ class Selection:
                    "choice": self.choice.to_dict(),
                    "alternatives": [a.to_dict() for a in self.alternatives],
                    "explanation": list(self.explanation),
-                   "confidence": self.confidence, "gaps": list(self.gaps)}
+                   "confidence": self.confidence, "gaps": list(self.gaps),
+                   "rejected": [r.to_dict() for r in self.rejected]}
         else:
             out = {"feasible": False, "catalog_revision": self.catalog_revision,
                    "conflicts": [c.to_dict() for c in self.conflicts],

@@ -20,7 +20,7 @@ from solver.index.fleet_index import FleetIndex
 from solver.inputs.inventory import Inventory, parse_inventory
 from solver.inputs.policy import Policy
 from solver.inputs.request import ModelRequest, parse_request
-from solver.result import Conflict, Selection
+from solver.result import Conflict, ConflictDetail, Selection
 
 __all__ = ["select"]
 
@@ -68,11 +68,12 @@ def select(catalog: Catalog, request: ModelRequest | Mapping[str, Any], inventor
     if found:
         units = len(inventory.nodes) if inventory is not None else len(problem.groups)
         gaps = problem.all_candidates[found[0].candidate].gaps
-        explanation = tuple(explain_choice(problem, found[0], units))
+        rejected: list[ConflictDetail] = []
+        explanation = tuple(explain_choice(problem, found[0], units, rejected))
         if gaps:
             explanation += tuple(f"unverified: {g}" for g in gaps)
         return Selection(feasible=True, catalog_revision=catalog.revision, choice=found[0],
-                         alternatives=tuple(found[1:]), explanation=explanation,
+                         alternatives=tuple(found[1:]), explanation=explanation, rejected=tuple(rejected),
                          status=status, engine=policy.engine, stats=stats,
                          confidence="unverified" if gaps else "verified", gaps=gaps)
     if status == "timeout":

@@ -5,13 +5,33 @@ mode), its runtime is composed from the runtime store (Contract 6) instead of a 
 and it is launched on a backend: local subprocesses, Kubernetes Jobs, or exported to Argo.
 """
 
-from workflow.engine import Engine, RunResult
-from workflow.errors import FlowInvalid, FlowProblem, WorkflowError
-from workflow.expr import parse_depends, parse_expression
-from workflow.flow import Flow, ServeSpec, Task, load_flow, parse_flow
-from workflow.placement import Placement, Placer, SolverPlacer, local_inventory
-from workflow.state import RunRecord, SqliteStateStore, TaskRecord
-from workflow.store import ComposedRuntime, RuntimeStore, compose
+import importlib
+from typing import Any
+
+_LAZY = {
+    "Engine": "workflow.engine",
+    "RunResult": "workflow.engine",
+    "FlowInvalid": "workflow.errors",
+    "FlowProblem": "workflow.errors",
+    "WorkflowError": "workflow.errors",
+    "parse_depends": "workflow.expr",
+    "parse_expression": "workflow.expr",
+    "Flow": "workflow.flow",
+    "ServeSpec": "workflow.flow",
+    "Task": "workflow.flow",
+    "load_flow": "workflow.flow",
+    "parse_flow": "workflow.flow",
+    "Placement": "workflow.placement",
+    "Placer": "workflow.placement",
+    "SolverPlacer": "workflow.placement",
+    "local_inventory": "workflow.placement",
+    "RunRecord": "workflow.state",
+    "SqliteStateStore": "workflow.state",
+    "TaskRecord": "workflow.state",
+    "ComposedRuntime": "workflow.store",
+    "RuntimeStore": "workflow.store",
+    "compose": "workflow.store",
+}
 
 __all__ = [
     "ComposedRuntime",
@@ -37,3 +57,13 @@ __all__ = [
     "parse_expression",
     "parse_flow",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Exports are imported on first use, so `rtfit --help` does not pay for the runner's imports."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'workflow' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

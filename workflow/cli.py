@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 import typer
 import yaml
 
+from rtfit.output import COMPACT, JSON, OUTPUT, emit, output_format
 from workflow.errors import WorkflowError
 from workflow.store import RuntimeStore, default_store_path, stage_archive, stage_folder, stage_pip
 
@@ -65,14 +66,22 @@ def store_stage(
         _die("--index-url/--extra-index-url apply to --pip only")
     pip_args = (["--index-url", index_url] if index_url else []) + [
         a for url in extra_index_url for a in ("--extra-index-url", url)]
+    from rtfit.progress import byte_progress
+
     rs = _store(store)
     try:
         if pip:
-            component = stage_pip(rs, kind, version, pip, python=python, pip_args=pip_args, log=sys.stderr)
+            typer.echo(f"pip install {' '.join(pip)} into {kind}/{version} ...", err=True)
+            with byte_progress() as bar:
+                component = stage_pip(rs, kind, version, pip, python=python, pip_args=pip_args, log=sys.stderr,
+                                      progress=bar(f"hashing {kind}/{version}"))
         elif source is not None and source.is_dir():
-            component = stage_folder(rs, kind, version, source)
+            with byte_progress() as bar:
+                component = stage_folder(rs, kind, version, source, progress=bar(f"hashing {kind}/{version}"))
         else:
-            component = stage_archive(rs, kind, version, source)  # type: ignore[arg-type]
+            with byte_progress() as bar:
+                component = stage_archive(rs, kind, version, source,  # type: ignore[arg-type]
+                                          progress=bar(f"hashing {kind}/{version}"))
     except WorkflowError as e:
         _die(str(e))
     m = component.manifest
@@ -118,24 +127,30 @@ def store_pull(
 
 
 @store_app.command("list")
-def store_list(store: Path | None = _STORE_OPT, as_json: bool = typer.Option(False, "--json")) -> None:
+def store_list(store: Path | None = _STORE_OPT, as_json: bool = JSON, output: str | None = OUTPUT,
+               compact: bool = COMPACT) -> None:
     """List staged components."""
     try:
         components = _store(store).list()
     except WorkflowError as e:
         _die(str(e))
-    if as_json:
-        typer.echo(json.dumps([c.manifest.to_dict() | {"path": str(c.path)} for c in components], indent=2))
-        return
-    for c in components:
-        typer.echo(f"{c.kind:<14} {c.version:<20} {c.manifest.size_bytes:>14,d}  {c.manifest.sha256[:16]}")
+
+    def draw() -> None:
+        for c in components:
+            typer.echo(f"{c.kind:<14} {c.version:<20} {c.manifest.size_bytes:>14,d}  {c.manifest.sha256[:16]}")
+
+    emit([c.manifest.to_dict() | {"path": str(c.path)} for c in components], output, as_json, compact, table=draw)
 
 
 @store_app.command("verify")
-def store_verify(kind: str | None = typer.Argument(None), store: Path | None = _STORE_OPT) -> None:
+def store_verify(kind: str | None = typer.Argument(None, help="Only this component kind (default: all)."),
+                 store: Path | None = _STORE_OPT) -> None:
     """Recompute every component's sha256 and compare with its manifest (exit 1 on a mismatch)."""
+    from rtfit.progress import byte_progress
+
     try:
-        results = _store(store).verify(kind)
+        with byte_progress() as bar:
+            results = _store(store).verify(kind, progress=lambda c: bar(f"verifying {c.ref}"))
     except WorkflowError as e:
         _die(str(e))
     bad = [r for r in results if not r.ok]
@@ -206,20 +221,24 @@ def flow_run(
     backend: str = typer.Option("local", "--backend", help="local | kubernetes"),
     store: Path | None = _STORE_OPT,
     state: Path | None = _STATE_OPT,
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object {flow, run, tasks}."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object {flow, run, tasks} (same as -o json)."),
+    output: str | None = OUTPUT,
+    compact: bool = COMPACT,
     run_id: str | None = typer.Option(None, "--run", help="Resume this run (Succeeded tasks are kept)."),
     new: bool = typer.Option(False, "--new", help="Start a new run even if an unfinished one exists."),
-    parallel: int = typer.Option(4, "--parallel", min=1),
+    parallel: int = typer.Option(4, "--parallel", min=1, help="Tasks running at once."),
     inventory: Path | None = typer.Option(None, "--inventory", help="Contract 2 nodes file (kubernetes only)."),
     catalog: Path | None = typer.Option(None, "--catalog", help="Catalog folder (default: bundled or RTFIT_CATALOG)."),
     server: str | None = typer.Option(None, "--server", help="Metadata service URL: run state there (and the inventory, kubernetes)."),
-    namespace: str = typer.Option("default", "--namespace"),
+    namespace: str = typer.Option("default", "--namespace", help="Kubernetes namespace (kubernetes backend)."),
     store_pvc: str = typer.Option("rtfit-runtime-store", "--store-pvc", help="PVC holding the shared store."),
     store_image_prefix: str | None = typer.Option(None, "--store-image-prefix", help="Mount components as OCI image volumes from this registry prefix instead."),
-    kubeconfig: str | None = typer.Option(None, "--kubeconfig"),
+    kubeconfig: str | None = typer.Option(None, "--kubeconfig", help="Kubeconfig file (default: in-cluster or ~/.kube/config)."),
 ) -> None:
     """Run a flow; print each task's final state. Exit 0 when no task Failed, 1 otherwise."""
     from workflow.runner import build_engine
+
+    fmt = output_format(output, as_json)
 
     flow = _load(flow_file)
     if backend not in ("local", "kubernetes"):
@@ -236,19 +255,20 @@ def flow_run(
             inventory=_inventory(inventory, server) if backend == "kubernetes" else None,
             catalog=catalog, server=server, namespace=namespace,
             store_pvc=store_pvc, store_image_prefix=store_image_prefix, kubeconfig=kubeconfig,
-            on_event=None if as_json else _echo_event, on_plan=None if as_json else _echo_plan,
+            on_event=None if fmt != "table" else _echo_event, on_plan=None if fmt != "table" else _echo_plan,
         )
         result = engine.run(flow, run_id=run_id, new=new)
     except WorkflowError as e:
         _die(str(e))
     except KeyboardInterrupt:
         _die("interrupted; the run can be resumed by running the same flow again", 130)
-    if as_json:
-        typer.echo(json.dumps(result.to_dict()))
-    else:
+
+    def draw() -> None:
         typer.echo(f"run {result.run_id}{' (resumed)' if result.resumed else ''}")
         for name, st in result.states.items():
             typer.echo(f"  {name:<24} {st}")
+
+    emit(result.to_dict(), fmt, compact=compact, table=draw)
     raise typer.Exit(1 if result.failed else 0)
 
 
@@ -259,13 +279,17 @@ def flow_plan(
     catalog: Path | None = typer.Option(None, "--catalog", help="Catalog folder (default: bundled or RTFIT_CATALOG)."),
     server: str | None = typer.Option(None, "--server", help="Metadata service URL: its inventory."),
     store: Path | None = _STORE_OPT,
-    as_json: bool = typer.Option(False, "--json", help="Print {feasible, edges, co_located, same_cluster, tasks}."),
+    as_json: bool = typer.Option(False, "--json", help="Print {feasible, edges, co_located, same_cluster, tasks} "
+                                 "(same as -o json)."),
+    output: str | None = OUTPUT,
+    compact: bool = COMPACT,
 ) -> None:
     """Place every model task of a flow together, without running it: where each goes and why.
 
     Exit 0 when every model task can be placed, 3 when one cannot (its reason is printed)."""
     from workflow.placement import SolverPlacer, local_inventory
 
+    fmt = output_format(output, as_json)
     flow = _load(flow_file)
     inv = _inventory(inventory, server) or local_inventory(_store(store))
     try:
@@ -273,16 +297,14 @@ def flow_plan(
     except (WorkflowError, ValueError) as e:
         _die(str(e))
     if plan is None:
-        typer.echo(json.dumps({"feasible": True, "tasks": {}}) if as_json else "no task has a model: nothing to place")
+        emit({"feasible": True, "tasks": {}}, fmt, compact=compact,
+             table=lambda: typer.echo("no task has a model: nothing to place"))
         return
-    if as_json:
-        tasks = {n: {"node": p.node, "cluster": p.cluster, "gpu": p.gpu, "runtime": dict(p.runtime),
-                     "why": list(p.explanation), "error": p.error} for n, p in plan.placements.items()}
-        typer.echo(json.dumps({"feasible": plan.feasible, "edges": plan.edges, "co_located": plan.co_located,
-                               "same_cluster": plan.same_cluster, "tasks": tasks}, indent=2))
-    else:
-        for line in plan.lines():
-            typer.echo(line)
+    tasks = {n: {"node": p.node, "cluster": p.cluster, "gpu": p.gpu, "runtime": dict(p.runtime),
+                 "why": list(p.explanation), "error": p.error} for n, p in plan.placements.items()}
+    emit({"feasible": plan.feasible, "edges": plan.edges, "co_located": plan.co_located,
+          "same_cluster": plan.same_cluster, "tasks": tasks}, fmt, compact=compact,
+         table=lambda: [typer.echo(line) for line in plan.lines()])
     raise typer.Exit(0 if plan.feasible else 3)
 
 
@@ -312,30 +334,33 @@ def flow_status(
     run: str = typer.Argument(..., help="Run id."),
     store: Path | None = _STORE_OPT,
     state: Path | None = _STATE_OPT,
-    server: str | None = typer.Option(None, "--server"),
-    as_json: bool = typer.Option(False, "--json"),
+    server: str | None = typer.Option(None, "--server", help="Read the run from this metadata service."),
+    as_json: bool = JSON,
+    output: str | None = OUTPUT,
+    compact: bool = COMPACT,
 ) -> None:
     """Show a run and its tasks."""
     try:
         record = _state_store(state, store, server).get_run(run)
     except WorkflowError as e:
         _die(str(e))
-    if as_json:
-        typer.echo(json.dumps({"flow": record.flow, "run": record.id, "status": record.status,
-                               "tasks": {n: t.to_dict() for n, t in record.tasks.items()}}, indent=2))
-        return
-    typer.echo(f"run {record.id}  flow {record.flow}  {record.status}  backend {record.backend}")
-    for t in record.tasks.values():
-        where = f" on {t.node}" if t.node else ""
-        msg = f"  {t.message}" if t.message else ""
-        typer.echo(f"  {t.name:<24} {t.state:<10} attempts {t.attempts}{where}{msg}")
+
+    def draw() -> None:
+        typer.echo(f"run {record.id}  flow {record.flow}  {record.status}  backend {record.backend}")
+        for t in record.tasks.values():
+            where = f" on {t.node}" if t.node else ""
+            msg = f"  {t.message}" if t.message else ""
+            typer.echo(f"  {t.name:<24} {t.state:<10} attempts {t.attempts}{where}{msg}")
+
+    emit({"flow": record.flow, "run": record.id, "status": record.status,
+          "tasks": {n: t.to_dict() for n, t in record.tasks.items()}}, output, as_json, compact, table=draw)
 
 
 @flow_app.command("logs")
 def flow_logs(
-    run: str = typer.Argument(...), task: str = typer.Argument(...),
+    run: str = typer.Argument(..., help="Run id."), task: str = typer.Argument(..., help="Task name."),
     store: Path | None = _STORE_OPT, state: Path | None = _STATE_OPT,
-    server: str | None = typer.Option(None, "--server"),
+    server: str | None = typer.Option(None, "--server", help="Read the log from this metadata service."),
 ) -> None:
     """Print a task's log (all attempts)."""
     st = _state_store(state, store, server)
@@ -356,16 +381,16 @@ def flow_logs(
 
 @flow_app.command("export")
 def flow_export(
-    flow_file: Path = typer.Argument(...),
-    fmt: str = typer.Option("argo", "--format", help="argo"),
-    output: Path | None = typer.Option(None, "-o", "--output"),
+    flow_file: Path = typer.Argument(..., help="Flow YAML (docs/formats.md)."),
+    fmt: str = typer.Option("argo", "--format", help="argo (the only export format)."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Write the workflow to this file (default: stdout)."),
     store: Path | None = _STORE_OPT,
-    inventory: Path | None = typer.Option(None, "--inventory"),
-    catalog: Path | None = typer.Option(None, "--catalog"),
-    server: str | None = typer.Option(None, "--server"),
-    namespace: str = typer.Option("default", "--namespace"),
-    store_pvc: str = typer.Option("rtfit-runtime-store", "--store-pvc"),
-    store_image_prefix: str | None = typer.Option(None, "--store-image-prefix"),
+    inventory: Path | None = typer.Option(None, "--inventory", help="Nodes file to place tasks on (default: plan hardware)."),
+    catalog: Path | None = typer.Option(None, "--catalog", help="Catalog folder (default: bundled or RTFIT_CATALOG)."),
+    server: str | None = typer.Option(None, "--server", help="Place tasks on this metadata service's nodes."),
+    namespace: str = typer.Option("default", "--namespace", help="Kubernetes namespace of the workflow."),
+    store_pvc: str = typer.Option("rtfit-runtime-store", "--store-pvc", help="PVC holding the shared store."),
+    store_image_prefix: str | None = typer.Option(None, "--store-image-prefix", help="Mount components as OCI image volumes from this registry prefix instead."),
 ) -> None:
     """Write the flow as an Argo Workflow (DAG template, `depends` mirroring the flow)."""
     from workflow.runner import export_flow
@@ -386,7 +411,7 @@ def flow_export(
 
 
 @flow_app.command("check")
-def flow_check(flow_file: Path = typer.Argument(...)) -> None:
+def flow_check(flow_file: Path = typer.Argument(..., help="Flow YAML (docs/formats.md).")) -> None:
     """Validate a flow file (exit 2 with the task, field and line of each problem)."""
     flow = _load(flow_file)
     typer.echo(f"{flow.name}: {len(flow.tasks)} tasks ok ({platform.python_version()})")

@@ -125,7 +125,10 @@ class Engine:
                 self._save(run_id, records, replace(records[name], state="Pending", pid=None, message="runner stopped"))
             raise
         finally:
-            self.backend.close()
+            ended = self.backend.close() or {}
+            for name, message in ended.items():
+                if name in records and records[name].state == "Succeeded":
+                    self._save(run_id, records, replace(records[name], message=message))
         states = {n: r.state for n, r in records.items()}
         self.state.finish_run(run_id, "Failed" if "Failed" in states.values() else "Succeeded")
         return RunResult(run_id, flow.name, states, resumed)

@@ -25,7 +25,7 @@ from workflow.state import RunRecord, TaskRecord, new_run_id
 
 __all__ = ["RemoteStateStore", "fetch_inventory", "runner_retry"]
 
-_FIELDS = ("state", "node", "exit_code", "message")
+_FIELDS = ("state", "attempts", "node", "exit_code", "message")
 
 
 def runner_retry(budget_s: float | None = None) -> RetryPolicy:
@@ -62,7 +62,8 @@ class RemoteStateStore:
     def _record(self, body: Mapping[str, Any]) -> RunRecord:
         tasks = {}
         for name, t in (body.get("tasks") or {}).items():
-            tasks[name] = TaskRecord(name=name, state=t["state"], node=t.get("node"), runtime=t.get("runtime") or {},
+            tasks[name] = TaskRecord(name=name, state=t["state"], attempts=int(t.get("attempts") or 0),
+                                     node=t.get("node"), runtime=t.get("runtime") or {},
                                      exit_code=t.get("exit_code"), message=t.get("message"),
                                      started=t.get("started_at"), finished=t.get("finished_at"))
         spec = body.get("spec")

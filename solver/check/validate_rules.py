@@ -134,6 +134,8 @@ def planning_slots(catalog: Catalog, request: ModelRequest) -> list[Slot]:
     host = "x86_64" if "x86_64" in allowed else allowed[0]
     out = []
     for g in catalog.gpus:
+        if g.segment not in request.planning_segments:  # the request's (or the default) planning segments
+            continue
         platform = g.platform or host
         arch = "aarch64" if platform in ("jetson", "aarch64") else "x86_64"
         n = max(request.gpu_count, 1)

@@ -16,7 +16,7 @@ rejection tallies ("12 nodes: driver too old") accompany both answers.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from packaging.version import Version
@@ -35,11 +35,12 @@ from solver.explain.failsets import FailureSets, failure_sets
 from solver.facts.candidates import Candidate, Target
 from solver.facts.groups import NodeGroup
 from solver.facts.problem import Problem
-from solver.result import Assignment, Conflict
+from solver.result import Assignment, Conflict, ConflictDetail
 from solver.rules.definitions import PHRASES, RULES
 from solver.rules.pair import pair_failure_rules_many, table_signatures
 
-__all__ = ["FailureExplanation", "explain_choice", "explain_failure", "rejection_tallies"]
+__all__ = ["FailureExplanation", "explain_choice", "explain_failure", "node_rejections", "rejection_tallies",
+           "rejections"]
 
 _RULE_ORDER = {name: i for i, name in enumerate(RULES)}
 
@@ -126,7 +127,13 @@ def _runtime_reasons(problem: Problem, tids: np.ndarray) -> list[str]:
 
 
 def rejection_tallies(problem: Problem) -> list[str]:
-    """["12 nodes: driver too old", "3 nodes: no free GPU"] — why nodes are not usable.
+    """["12 nodes: driver too old", "3 nodes: no free GPU"] — why nodes are not usable."""
+    unit = "products" if problem.planning else "nodes"
+    return [f"{n} {unit if n != 1 else unit[:-1]}: {PHRASES.get(rule, rule)}" for rule, n, _ in rejections(problem)]
+
+
+def rejections(problem: Problem) -> list[tuple[str, int, list[str]]]:
+    """[(rule, how many nodes, which nodes)] — why nodes are not usable, most frequent first.
 
     Vectorised over the group table, in the order node checks are applied (arch, GPU presence,
     memory, count, free GPUs, precision/engine CC, then the runtime rules).
@@ -185,13 +192,18 @@ def rejection_tallies(problem: Problem) -> list[str]:
     if not hit.any():
         return []
     counts = np.bincount(reason[hit], weights=cls.members[hit], minlength=len(names))
-    unit = "products" if problem.planning else "nodes"
-    items = sorted(((names[i], int(n)) for i, n in enumerate(counts) if n),
+    row_reason = reason[cls.class_of]
+    who: dict[int, list[str]] = {}
+    for row in np.flatnonzero(row_reason >= 0).tolist():
+        who.setdefault(int(row_reason[row]), []).extend(_group_label(problem.base_groups[row]))
+    items = sorted(((names[i], int(n), sorted(who.get(i, []))) for i, n in enumerate(counts) if n),
                    key=lambda kv: (-kv[1], _RULE_ORDER.get(kv[0], 99)))
-    return [f"{n} {unit if n != 1 else unit[:-1]}: {PHRASES.get(rule, rule)}" for rule, n in items]
+    return items
 
 
-def explain_choice(problem: Problem, choice: Assignment, total_units: int) -> list[str]:
+def explain_choice(problem: Problem, choice: Assignment, total_units: int,
+                   rejected: list[ConflictDetail] | None = None) -> list[str]:
+    """Why this choice, in sentences; `rejected` (when given) receives the unusable nodes per rule."""
     cand = problem.all_candidates[choice.candidate]
     group = problem.base_groups[choice.group]
     runtime = ", ".join(f"{k} {v}" for k, v in choice.runtime)
@@ -211,9 +223,16 @@ def explain_choice(problem: Problem, choice: Assignment, total_units: int) -> li
     lines.append(f"objective order: {', '.join(problem.policy.order)}, then node name")
     if problem.planning:
         lines.append("planning mode assumes a current NVIDIA driver (the newest minimum any catalog CUDA needs)")
-    tallies = rejection_tallies(problem)
-    if tallies:
-        lines.append(f"not usable: {'; '.join(tallies)}")
+    found = rejections(problem)
+    if found:
+        unit = "products" if problem.planning else "nodes"
+        parts = []
+        for rule, n, nodes in found:
+            tally = f"{n} {unit if n != 1 else unit[:-1]}: {PHRASES.get(rule, rule)}"
+            parts.append(f"{tally} ({_nodes_text(nodes, 5)})" if nodes else tally)
+            if rejected is not None:
+                rejected.append(ConflictDetail(tally, nodes=tuple(nodes), rule=rule))
+        lines.append(f"not usable: {'; '.join(parts)}")
     return lines
 
 
@@ -340,10 +359,12 @@ def _conflict(fsets: FailureSets, rule: str) -> Conflict:
     ordered = [fs for fs in sorted(fsets.sets, key=len) if rule in fs]
     per_group = RULES[rule].scope in ("node", "target") if rule in RULES else False
     messages: dict[str, dict[str, None]] = {}    # message -> nodes (an ordered set)
+    checks_of: dict[str, Check] = {}             # message -> its check (structured fields)
     seen: set[tuple[str, int]] = set()   # (message, id of group): a group's nodes are added once
 
     def add(checks: tuple[Check, ...], g: NodeGroup) -> None:
         for ch in checks:
+            checks_of.setdefault(ch.message, ch)
             node_set = messages.setdefault(ch.message, {})
             if (ch.message, id(g)) not in seen:
                 seen.add((ch.message, id(g)))
@@ -358,6 +379,7 @@ def _conflict(fsets: FailureSets, rule: str) -> Conflict:
                 seq.extend(chunk.cands)
         for i in dict.fromkeys(seq):
             for ch in fsets.rule_checks(rule, i, chunk):
+                checks_of.setdefault(ch.message, ch)
                 messages.setdefault(ch.message, {})
         ordered = []
     for accepted in (True, False):
@@ -381,7 +403,25 @@ def _conflict(fsets: FailureSets, rule: str) -> Conflict:
         scope = RULES[rule].scope if rule in RULES else "pair"
         texts.append(msg if scope in ("request", "node") or not nodes else f"{msg} [{_nodes_text(nodes)}]")
     more = len(messages) - len(texts)
-    return Conflict(rule, "; ".join(texts) + (f" (and {more} similar)" if more > 0 else ""))
+    # The text keeps three examples; the structured fields keep every one, never truncated.
+    details = tuple(ConflictDetail(msg, checks_of[msg].component, checks_of[msg].need, checks_of[msg].have,
+                                   tuple(node_set), tuple(checks_of[msg].records))
+                    for msg, node_set in messages.items())
+    first = details[0] if details else ConflictDetail("")
+    return Conflict(rule, "; ".join(texts) + (f" (and {more} similar)" if more > 0 else ""),
+                    component=first.component, need=first.need, have=first.have,
+                    nodes=tuple(dict.fromkeys(n for d in details for n in d.nodes)),
+                    records=tuple(dict.fromkeys(r for d in details for r in d.records)), details=details)
+
+
+def node_rejections(problem: Problem, tallies: list[str] | None = None) -> Conflict:
+    """The `node-rejections` conflict: the tally sentence, and per rule every node it closed."""
+    found = rejections(problem)
+    tallies = tallies if tallies is not None else rejection_tallies(problem)
+    details = tuple(ConflictDetail(text, nodes=tuple(nodes), rule=rule)
+                    for (rule, _, nodes), text in zip(found, tallies, strict=True))
+    return Conflict("node-rejections", "; ".join(tallies), component="node",
+                    nodes=tuple(dict.fromkeys(n for _, _, ns in found for n in ns)), details=details)
 
 
 def _cause_first(problem: Problem, core: tuple[str, ...], conflicts: list[Conflict]) -> list[Conflict]:
@@ -436,9 +476,14 @@ def explain_failure(problem: Problem) -> FailureExplanation:
     fsets = failure_sets(problem)
     core = _min_core(list(fsets.sets))
     conflicts = _cause_first(problem, core, [_conflict(fsets, r) for r in core])
+    # A conflict's examples come from the failure sets (a few per set); its `nodes` field lists
+    # every node the rule closes (the rejection tally's nodes for that rule) as well.
+    closed = {rule: nodes for rule, _, nodes in rejections(problem)}
+    conflicts = [replace(c, nodes=tuple(dict.fromkeys((*c.nodes, *closed.get(c.rule, ())))))
+                 if RULES.get(c.rule) is None or RULES[c.rule].scope != "request" else c for c in conflicts]
     tallies = rejection_tallies(problem)
     if tallies and not problem.planning:
-        conflicts.append(Conflict("node-rejections", "; ".join(tallies)))
+        conflicts.append(node_rejections(problem, tallies))
     from solver.explain.suggest import suggestions
 
     return FailureExplanation(tuple(conflicts), tuple(suggestions(problem, core, fsets)), core)

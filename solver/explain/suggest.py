@@ -62,7 +62,13 @@ def _one(problem: Problem, rule: str, examples: list[Example]) -> str | None:
         low = min(drivers, key=Version)
         return f"upgrade the driver{on} to >= {low} (for {cand.framework} {cand.label or cand.runtime()})"
     if rule == "no-free-gpu":
-        return f"free {req.gpu_count} GPU(s){on}, or add capacity"
+        # The node closest to fitting: how many more of its GPUs must be freed (not gpu_count).
+        groups = sorted({id(e[1]): e[1] for e in examples}.values(),
+                        key=lambda g: (req.gpu_count - g.free, g.nodes[0] if g.nodes else ""))
+        g = groups[0]
+        where = f" on {g.nodes[0]}" if g.nodes else ""
+        return (f"free {req.gpu_count - g.free} more GPU(s){where} ({g.free} of {g.count} free; the model "
+                f"needs {req.gpu_count}), or add capacity")
     if rule == "gpu-count":
         mig = sorted({e[1].mig_profile for e in examples if e[1].mig_profile is not None})
         hint = (f" (MIG devices{on} count as one GPU each: use {req.gpu_count} whole GPUs with MIG disabled)"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -41,6 +42,12 @@ DEFAULT_SIZES = {
     "jax": 1_000_000_000, "vllm": 1_000_000_000, "sglang": 500_000_000, "tensorrt-llm": 2_000_000_000,
 }
 _ZERO = Version("0")
+
+
+def cached_weight(size_bytes: int, min_bytes: int) -> int:
+    """What a cached component is worth to the `cached` policy term: the bytes it saves staging,
+    or nothing when that is below `min_bytes` (a 0.1 GB Python never decides a selection)."""
+    return size_bytes if size_bytes >= min_bytes else 0
 
 
 @dataclass(frozen=True)
@@ -84,7 +91,7 @@ class Candidate:
     cudnn_ccs: tuple[Version, ...] | None
     cudnn_min_driver: tuple[Version, str, tuple[str, ...]] | None
     components: tuple[Component, ...]
-    newest: tuple[Version, ...]
+    newest: tuple[Any, ...]   # sort key: framework, CUDA, cuDNN, TensorRT versions, (widely supported Python, Python)
     gaps: tuple[str, ...] = ()  # facts the catalog lacks for this runtime (`compat.candidate_gaps`)
 
     def runtime(self) -> dict[str, str]:
@@ -249,6 +256,29 @@ def _expand(cat: Catalog, framework: str, ref: BuildRef | None, gpu: bool,
     return out
 
 
+def python_coverage(cat: Catalog, framework: str) -> dict[Version, int]:
+    """Per Python series: how many catalog releases of `framework` ship wheels for it."""
+    out: dict[Version, int] = {}
+    for rel in cat.releases(framework):
+        seen: set[Version] = set()
+        for b in rel.builds:
+            seen.update(_python_options(cat, BuildRef(release=rel, build=b, version=max(rel.versions))))
+        for py in seen:
+            out[py] = out.get(py, 0) + 1
+    return out
+
+
+def mature_pythons(cat: Catalog, framework: str) -> frozenset[Version]:
+    """The Python series `framework` ships wheels for widely: in at least half as many catalog
+    releases as its best-covered series. The `newest` term prefers these (newest first) over a
+    series only the latest releases support (which much of the ecosystem does not ship yet)."""
+    cover = python_coverage(cat, framework) if framework != "none" else {}
+    if not cover:
+        return frozenset(cat.python_series())
+    best = max(cover.values())
+    return frozenset(py for py, n in cover.items() if 2 * n >= best)
+
+
 def candidates_for(cat: Catalog, framework: str, gpu: bool,
                    extra: frozenset[str] = frozenset()) -> tuple[Candidate, ...]:
     """Every runtime candidate of `framework` (GPU or CPU runtimes); the catalog index keeps them.
@@ -263,12 +293,15 @@ def candidates_for(cat: Catalog, framework: str, gpu: bool,
         refs = [r for r in cat.builds(framework) if r.build.gpu == gpu]
     out: list[Candidate] = []
     ccs_memo: dict[tuple, tuple] = {}
+    mature = mature_pythons(cat, framework)
     for ref in refs:
         for cuda, cudnn, trt, py in _expand(cat, framework, ref, gpu, extra):
             if (cudnn, cuda) not in ccs_memo:
                 ccs_memo[(cudnn, cuda)] = cudnn_ccs(cat, cudnn, cuda) if gpu else (None, None)
             ccs, cudnn_driver = ccs_memo[(cudnn, cuda)]
-            newest = tuple(v or _ZERO for v in (ref.version if ref else None, cuda, cudnn, trt, py))
+            # Python ranks by wide support first (`mature_pythons`), then by version.
+            newest = (*(v or _ZERO for v in (ref.version if ref else None, cuda, cudnn, trt)),
+                      (py is not None and series_version(py) in mature, py or _ZERO))
             out.append(Candidate(
                 index=len(out), framework=framework, build=ref,
                 version=ref.version if ref else None, label=ref.label if ref else None,

@@ -55,6 +55,11 @@ def resolve_gpu(catalog: Catalog, product: str, memory_mib: int | None, cc: Vers
                 where: str) -> tuple[str, str | None, int | None, Version, str | None]:
     """(name, catalog id, memory MiB, CC, product platform) of an inventory GPU entry."""
     known: GpuProduct | None = catalog.gpu(product)
+    if known is None:
+        from catalog.gpunames import find_gpus
+
+        found = find_gpus(catalog, product)  # a short name people type ("4090", "A10G"): one product only
+        known = found[0] if len(found) == 1 else None
     if known is not None:
         return known.name, known.id, memory_mib or known.memory_mib, cc or known.cc, known.platform
     if cc is None:
@@ -153,11 +158,15 @@ def planning_driver(catalog: Catalog, cc: Version | None = None) -> Version | No
 
 
 def planning_groups(catalog: Catalog, request: ModelRequest) -> tuple[NodeGroup, ...]:
-    """One group per catalog GPU product (hardware planning: no inventory, no node names)."""
+    """One group per catalog GPU product of the request's planning segments (hardware planning:
+    no inventory, no node names)."""
     count = max(request.gpu_count, 1)
     allowed = request.arch or ("x86_64", "aarch64")
+    segments = request.planning_segments
     groups = []
     for gpu in sorted(catalog.gpus, key=lambda g: g.name):
+        if gpu.segment not in segments:
+            continue
         driver = planning_driver(catalog, gpu.cc)
         host = "x86_64" if "x86_64" in allowed else allowed[0]
         platform = gpu_platform(gpu, host)
@@ -200,11 +209,13 @@ def node_checks(ix: CatalogIndex, request: ModelRequest, group: NodeGroup) -> tu
     where = f"node {group.representative}" if group.nodes else (group.gpu_product or "this product")
     if request.arch is not None and group.arch not in request.arch:
         out.append(Check("arch-not-allowed", False, f"{where} is {group.arch}; the request allows "
-                         f"{', '.join(request.arch)}", (), f"allow arch {group.arch}"))
+                         f"{', '.join(request.arch)}", (), f"allow arch {group.arch}",
+                         component="arch", need=", ".join(request.arch), have=group.arch))
     if not request.uses_gpu:
         return tuple(out)
     if group.target.cc is None:
-        out.append(Check("no-gpu", False, f"{where} has no GPU; the request needs {request.gpu_count}", ()))
+        out.append(Check("no-gpu", False, f"{where} has no GPU; the request needs {request.gpu_count}", (),
+                         component="gpu", need=f"{request.gpu_count} GPU(s)", have="no GPU"))
         return tuple(out)
     need = request.min_memory_mib
     if need and (group.memory_mib is None or group.memory_mib < need):
@@ -212,17 +223,23 @@ def node_checks(ix: CatalogIndex, request: ModelRequest, group: NodeGroup) -> tu
         what = f"{group.gpu_product} MIG {group.mig_profile}" if group.mig_profile else group.gpu_product
         out.append(Check("gpu-memory", False, f"{what} on {where} has {have}; the model needs "
                          f"{request.min_gpu_memory_gib:g} GiB ({need} MiB) per GPU", (),
-                         f"use a GPU with >= {request.min_gpu_memory_gib:g} GiB"))
+                         f"use a GPU with >= {request.min_gpu_memory_gib:g} GiB",
+                         component="gpu", need=f"{need} MiB per GPU", have=have))
     if group.count < request.gpu_count and group.mig_profile is not None:
         out.append(Check("gpu-count", False, f"{where} offers {group.gpu_product} as MIG {group.mig_profile} "
                          f"devices; a process can use one MIG device (NVIDIA MIG User Guide: only enumeration "
                          f"of a single MIG instance is supported) and the model needs {request.gpu_count} GPUs",
-                         (), f"use {request.gpu_count} whole GPUs on one node (MIG disabled), or one MIG device"))
+                         (), f"use {request.gpu_count} whole GPUs on one node (MIG disabled), or one MIG device",
+                         component="gpu", need=f"{request.gpu_count} whole GPU(s)",
+                         have=f"MIG {group.mig_profile} devices"))
     elif group.count < request.gpu_count:
         out.append(Check("gpu-count", False, f"{where} has {group.count} x {group.gpu_product}; the model needs "
-                         f"{request.gpu_count}", (), f"use a node with >= {request.gpu_count} GPUs"))
+                         f"{request.gpu_count}", (), f"use a node with >= {request.gpu_count} GPUs",
+                         component="gpu", need=f"{request.gpu_count} GPU(s)", have=f"{group.count} GPU(s)"))
     elif group.free < request.gpu_count:
         out.append(Check("no-free-gpu", False, f"{where} has {group.free} of {group.count} {group.gpu_product} "
-                         f"free; the model needs {request.gpu_count}", (), "wait for GPUs to be freed"))
+                         f"free; the model needs {request.gpu_count}", (),
+                         f"free {request.gpu_count - group.free} more GPU(s), or wait for them to be freed",
+                         component="gpu", need=f"{request.gpu_count} free GPU(s)", have=f"{group.free} free"))
     out.extend(target_failures(ix, request, group.target))
     return tuple(out)

@@ -21,7 +21,7 @@ from packaging.version import InvalidVersion, Version
 
 from catalog import Catalog
 from catalog.compat import Check
-from solver.facts.candidates import Candidate, Target, cached_match, candidates_for
+from solver.facts.candidates import Candidate, Target, cached_match, cached_weight, candidates_for
 from solver.facts.groups import NodeGroup, node_checks, planning_driver, planning_groups
 from solver.facts.table import group_table
 from solver.index.catalog_index import CatalogIndex
@@ -267,7 +267,7 @@ class Problem:
         if found is None and cid is not None:  # a cached set of the fleet: the precomputed signatures
             from solver.index.cached import cached_index
 
-            idx = cached_index(self.table, self.facts)
+            idx = cached_index(self.table, self.facts, self.policy.cached_min_bytes)
             found = int(idx.cb_sig[cid, idx.sig_of[cand.index]])
             self._cached_memo[memo_key] = found
         if found is None:
@@ -281,7 +281,7 @@ class Problem:
                 if hit is None:
                     hit = hits[comp] = any(cached_match(comp, p) for p in parsed)
                 if hit:
-                    found += comp.size_bytes
+                    found += cached_weight(comp.size_bytes, self.policy.cached_min_bytes)
             self._cached_memo[memo_key] = found
         return found
 

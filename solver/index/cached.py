@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from packaging.version import InvalidVersion, Version
 
-from solver.facts.candidates import Candidate, Component, cached_match
+from solver.facts.candidates import Candidate, Component, cached_match, cached_weight
 from solver.rules.pair import pair_failure_rules_many, table_signatures
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def _distinct(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class CachedIndex:
     """Cached-bytes signatures and verdict rows of one candidate table on one group table."""
 
-    def __init__(self, table: GroupTable, facts: RequestFacts) -> None:
+    def __init__(self, table: GroupTable, facts: RequestFacts, min_bytes: int = 0) -> None:
         cands: tuple[Candidate, ...] = facts.all_candidates
         self.facts = facts
         self.targets = table.targets
@@ -89,7 +89,8 @@ class CachedIndex:
         sigs, sig_of = np.unique(counts, axis=0, return_inverse=True)
         self.sig_of = np.asarray(sig_of, dtype=np.int64).reshape(-1)
         self.nsig = len(sigs)
-        sizes = np.array([comp_list[int(r)].size_bytes for r in relevant.tolist()], dtype=np.int64)
+        sizes = np.array([cached_weight(comp_list[int(r)].size_bytes, min_bytes) for r in relevant.tolist()],
+                         dtype=np.int64)
         member = np.zeros((len(table.cached_sets), len(entries)), dtype=np.int64)
         for i, s in enumerate(table.cached_sets):
             for e in s:
@@ -142,12 +143,13 @@ class CachedIndex:
         return self.cb_sig[cached_ids, self.sig_of[cand_ids]]
 
 
-def cached_index(table: GroupTable, facts: RequestFacts) -> CachedIndex:
-    """The index of `facts`' candidate table on `table` (memoised on the table)."""
-    key = ("cached-index", facts.table_key)
+def cached_index(table: GroupTable, facts: RequestFacts, min_bytes: int = 0) -> CachedIndex:
+    """The index of `facts`' candidate table on `table` (memoised on the table), cached bytes
+    weighed with `min_bytes` (`facts.cached_weight`)."""
+    key = ("cached-index", facts.table_key, min_bytes)
     found = table.memo.get(key)
     if found is None:
-        found = table.memo.setdefault(key, CachedIndex(table, facts))
+        found = table.memo.setdefault(key, CachedIndex(table, facts, min_bytes))
     return found
 
 
@@ -175,7 +177,7 @@ def best_many(problem: Problem, target_ids: np.ndarray, cached_ids: np.ndarray) 
     n = len(target_ids)
     if n == 0 or len(_order(problem)) == 0:
         return np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.int64)
-    idx = cached_index(problem.table, problem.facts)
+    idx = cached_index(problem.table, problem.facts, problem.policy.cached_min_bytes)
     return _best(problem, idx, idx.row_of[target_ids], idx.cbc_of[cached_ids])
 
 
@@ -187,7 +189,7 @@ def best_for_pairs(problem: Problem, used: np.ndarray) -> tuple[np.ndarray, np.n
     cbytes = np.zeros(n, dtype=np.int64)
     if not used.any() or len(_order(problem)) == 0:
         return cand, cbytes
-    idx = cached_index(problem.table, problem.facts)
+    idx = cached_index(problem.table, problem.facts, problem.policy.cached_min_bytes)
     marked = np.zeros(len(idx.upair_row), dtype=bool)
     marked[idx.upair_of[used]] = True
     ups = np.flatnonzero(marked)

@@ -12,11 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DEFAULT_ORDER", "ENGINES", "TERMS", "Policy", "parse_policy"]
+__all__ = ["DEFAULT_CACHED_MIN_BYTES", "DEFAULT_ORDER", "ENGINES", "TERMS", "Policy", "parse_policy"]
 
 TERMS = ("cached", "newest", "fit", "gpus", "preference")
 DEFAULT_ORDER = ("cached", "newest", "fit", "gpus", "preference")
 ENGINES = ("fast", "cpsat")
+DEFAULT_CACHED_MIN_BYTES = 250_000_000
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,9 @@ class Policy:
     prefer_labels: tuple[tuple[str, str], ...] = ()
     engine: str = "fast"                         # "fast" (direct evaluation) or "cpsat"
     time_limit_s: float = 10.0
+    # A cached component counts for the `cached` term only when it saves at least this many
+    # bytes of staging: 0.1 GB of cached Python must not outrank a newer framework.
+    cached_min_bytes: int = DEFAULT_CACHED_MIN_BYTES
 
     def __post_init__(self) -> None:
         bad = [t for t in self.order if t not in TERMS]
@@ -47,4 +51,5 @@ def parse_policy(data: Mapping[str, Any] | None) -> Policy:
         prefer_labels=tuple(sorted((str(k), str(v)) for k, v in (data.get("prefer_labels") or {}).items())),
         engine=str(data.get("engine") or "fast"),
         time_limit_s=float(data.get("time_limit_s") or 10.0),
+        cached_min_bytes=int(data.get("cached_min_bytes", DEFAULT_CACHED_MIN_BYTES)),
     )

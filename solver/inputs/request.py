@@ -25,6 +25,7 @@ __all__ = [
     "FRAMEWORKS",
     "PRECISIONS",
     "REQUIRE_KINDS",
+    "SEGMENTS",
     "ArtifactFormat",
     "ModelRequest",
     "parse_request",
@@ -39,8 +40,13 @@ MAX_GPU_MEMORY_GIB = 1_048_576
 MAX_GPU_COUNT = 65_536
 REQUIRE_KINDS = ("cuda", "cudnn", "tensorrt", "python", "pytorch", "tensorflow", "onnxruntime", "jax", "vllm", "sglang",
                  "tensorrt-llm")
+# GPU market segments of the catalog (`gpus[].segment`); "embedded" is accepted for jetson.
+SEGMENTS = ("datacenter", "workstation", "consumer", "jetson")
+# Hardware planning proposes these unless the request names its own `segments`: what a platform
+# team buys for servers. Consumer cards and embedded boards are there on request.
+DEFAULT_PLANNING_SEGMENTS = ("datacenter", "workstation")
 _KEYS = {"name", "framework", "framework_version", "python", "precision", "min_gpu_memory_gib", "gpu_count",
-         "arch", "format", "requires", "artifact", "serving", "strict"}
+         "arch", "format", "requires", "artifact", "serving", "strict", "segments"}
 _SERVING_KEYS = {"max_model_len", "max_num_seqs", "tensor_parallel"}
 _FORMAT_KEYS = {"kind", "opset", "tensorrt_version", "compute_capability"}
 
@@ -71,6 +77,11 @@ class ModelRequest:
     serving: Serving | None = None          # LLM serving shape (`serving:`)
     memory: MemoryEstimate | None = None    # set when min_gpu_memory_gib was estimated from `artifact`
     strict: bool = False  # refuse runtimes whose verdict rests on facts the catalog lacks ("unverified")
+    segments: tuple[str, ...] | None = None   # planning mode only; None = DEFAULT_PLANNING_SEGMENTS
+
+    @property
+    def planning_segments(self) -> tuple[str, ...]:
+        return self.segments if self.segments is not None else DEFAULT_PLANNING_SEGMENTS
 
     @property
     def uses_gpu(self) -> bool:
@@ -208,6 +219,20 @@ def _artifact(raw: Any) -> ModelFacts | None:
         raise InvalidRequest("artifact", str(e)) from e
 
 
+def _segments(raw: Any) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    items = [raw] if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple) or not items:
+        raise InvalidRequest("segments", f"expected a non-empty list of GPU segments ({', '.join(SEGMENTS)})")
+    out = []
+    for i, s in enumerate(items):
+        text = _text(s, f"segments[{i}]").lower().replace(" ", "").replace("-", "")
+        text = {"embedded": "jetson", "datacentre": "datacenter", "dc": "datacenter"}.get(text, text)
+        out.append(_choice(text, f"segments[{i}]", SEGMENTS))
+    return tuple(dict.fromkeys(out))
+
+
 def parse_request(data: Mapping[str, Any]) -> ModelRequest:
     """Parse a Contract-1 mapping (from YAML or JSON) into a `ModelRequest`."""
     if not isinstance(data, Mapping):
@@ -255,6 +280,7 @@ def parse_request(data: Mapping[str, Any]) -> ModelRequest:
         serving=serving,
         memory=memory,
         strict=_bool(data.get("strict", False), "strict"),
+        segments=_segments(data.get("segments")),
     )
 
 

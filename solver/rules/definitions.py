@@ -12,7 +12,7 @@ Node rules (arch allowed, memory, GPU count, free GPUs) live with the node group
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from packaging.specifiers import SpecifierSet
@@ -128,7 +128,9 @@ def _filter_check(rule: str, what: str, value: Version | str | None, spec: Speci
     of = f" (in the {cand.framework} {cand.label} runtime)" if cand.label and what != cand.framework else ""
     text = _memo(memo, ("text", rule, what), lambda: str(spec) if spec else "(any)")
     return Check(rule, False, f"{what} {value}{of} is outside the requested {field} {text}",
-                 cand.build.sources if cand.build else (), f"allow {what} {value}")
+                 cand.build.sources if cand.build else (), f"allow {what} {value}",
+                 component=what, need=f"{field} {text}", have=str(value),
+                 records=(cand.build.release.id,) if cand.build else ())
 
 
 def _framework_version(cat: Catalog, request: ModelRequest, cand: Candidate, memo: dict) -> list[Check]:
@@ -153,7 +155,8 @@ def _requires(cat: Catalog, request: ModelRequest, cand: Candidate, memo: dict) 
         have = cand.component_version(kind)
         if have is None:
             out.append(Check("requires", False, f"requires.{kind} {spec}: the {cand.framework} runtime "
-                             f"{cand.label or ''} has no {kind}".replace("  ", " "), ()))
+                             f"{cand.label or ''} has no {kind}".replace("  ", " "), (),
+                             component=kind, need=f"requires.{kind} {spec}", have="none"))
         elif not _memo(memo, ("req", kind, have), lambda s=spec, h=have: spec_allows_series(s, h)):
             out.append(_filter_check("requires", kind, have, spec, cand, memo))
     return out
@@ -168,7 +171,9 @@ def _opset(cat: Catalog, request: ModelRequest, cand: Candidate, memo: dict) -> 
             return [Check("opset-too-new", False, f"the model uses ONNX opset {fmt.opset}, but {rel.framework} "
                           f"{rel.series} implements opsets up to {max_opset} (catalog: {rel.id}; "
                           f"{cat.cite(rel.sources)})", rel.sources,
-                          f"export the model with opset <= {max_opset}, or use a newer {rel.framework}")]
+                          f"export the model with opset <= {max_opset}, or use a newer {rel.framework}",
+                          component=rel.framework, need=f"opset >= {fmt.opset}", have=f"opset <= {max_opset}",
+                          records=(rel.id,))]
     return []
 
 
@@ -177,7 +182,8 @@ def _engine_version(cat: Catalog, request: ModelRequest, cand: Candidate, memo: 
     if fmt is not None and fmt.kind == "tensorrt-engine" and request.uses_gpu:
         if cand.tensorrt is None:
             return [Check("trt-engine-version", False, f"a TensorRT engine needs TensorRT in the runtime; "
-                          f"{cand.framework} {cand.label or ''} has none".rstrip(), ())]
+                          f"{cand.framework} {cand.label or ''} has none".rstrip(), (),
+                          component="tensorrt", need="TensorRT in the runtime", have="none")]
         if fmt.tensorrt_version is not None:
             want, have = fmt.tensorrt_version, cand.tensorrt
             src = cand.build.sources if cand.build else ()
@@ -190,7 +196,8 @@ def _engine_version_check(want: Version, have: Version, src: tuple[str, ...]) ->
         return ()
     return (Check("trt-engine-version", False, f"the engine was built with TensorRT {want}; a serialized engine "
                   f"runs only on that exact version, not TensorRT {have} (catalog fact trt.engine.version)", src,
-                  f"rebuild the engine with TensorRT {have}, or use TensorRT {want}"),)
+                  f"rebuild the engine with TensorRT {have}, or use TensorRT {want}",
+                  component="tensorrt", need=f"TensorRT {want}", have=f"TensorRT {have}"),)
 
 
 def _unverified(cat: Catalog, request: ModelRequest, cand: Candidate, memo: dict) -> list[Check]:
@@ -239,8 +246,7 @@ def _target_failures(cat: Catalog, request: ModelRequest, target: Target) -> tup
     prec = check_precision(cat, request.precision, target.cc)
     if not prec.ok:
         on = f" ({target.product})" if target.product else ""
-        out.append(Check(prec.rule, False, prec.message.replace("this GPU", f"this GPU{on}"), prec.sources,
-                         prec.suggestion))
+        out.append(replace(prec, message=prec.message.replace("this GPU", f"this GPU{on}")))
     if request.uses_gpu and target.driver is not None:
         window = check_driver_window(cat, target.cc, target.driver)
         if not window.ok:
@@ -251,7 +257,8 @@ def _target_failures(cat: Catalog, request: ModelRequest, target: Target) -> tup
         out.append(Check("trt-engine-cc", False, f"the TensorRT engine was built on compute capability "
                          f"{fmt.compute_capability}; engines are not portable across architectures, and "
                          f"{target.product or 'this GPU'} is CC {target.cc} (catalog fact trt.engine.hardware)", (),
-                         f"use a GPU with compute capability {fmt.compute_capability}, or rebuild the engine"))
+                         f"use a GPU with compute capability {fmt.compute_capability}, or rebuild the engine",
+                         component="gpu", need=f"CC {fmt.compute_capability}", have=f"CC {target.cc}"))
     return tuple(out)
 
 

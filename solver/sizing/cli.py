@@ -5,11 +5,11 @@ Exit codes: 0 read, 2 not a readable model (one line on stderr, never a tracebac
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import typer
+
+from rtfit.output import COMPACT, OUTPUT, emit, output_format
 
 __all__ = ["register"]
 
@@ -20,7 +20,9 @@ model_app = typer.Typer(help="Model artifacts: read sizes and estimate GPU memor
 @model_app.command("inspect")
 def inspect_command(
     artifact: Path = typer.Argument(..., help="A .safetensors/.gguf/.onnx file, or a Hugging Face model folder."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object: facts and estimate."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object: facts and estimate (same as -o json)."),
+    output: str | None = OUTPUT,
+    compact: bool = COMPACT,
     precision: str | None = typer.Option(None, "--precision", help="fp32|tf32|fp16|bf16|fp8|int8|fp4 "
                                          "(default: as stored)."),
     max_model_len: int | None = typer.Option(None, "--max-model-len", min=1, help="LLM serving: context length."),
@@ -40,8 +42,9 @@ def inspect_command(
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
     est = estimate_memory(facts, precision=precision, serving=Serving(max_model_len, max_num_seqs, tensor_parallel))
-    if as_json:
-        sys.stdout.write(json.dumps({"artifact": facts.to_dict(), "estimate": est.to_dict()}) + "\n")
+    fmt = output_format(output, as_json)
+    if fmt != "table":
+        emit({"artifact": facts.to_dict(), "estimate": est.to_dict()}, fmt, compact=compact)
         return
     typer.echo(f"{facts.kind} {facts.source}")
     typer.echo(f"  parameters   {facts.parameters:,} ({', '.join(f'{k} {v:,}' for k, v in sorted(facts.dtypes.items()))})")

@@ -219,3 +219,24 @@ def test_batch_quotas_bad_input_is_a_422_naming_the_field(client: TestClient, to
     r = client.post("/v1/select/batch", json={"models": [PYTORCH], "quotas": quotas}, headers=tokens.h("reader"))
     assert r.status_code == 422, r.text
     assert r.json()["field"].startswith(field), r.json()
+
+
+def test_why_not_judges_every_rule_for_one_node(client: TestClient, tokens: Tokens) -> None:
+    _register(client, tokens, node_entry())
+    r = _select(client, tokens, {"model": {"framework": "pytorch", "min_gpu_memory_gib": 70}, "why_not": "node-a"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["node"] == "node-a" and body["usable"] is False and body["feasible"] is False
+    rules = {v["rule"]: v for v in body["verdicts"]}
+    assert rules["gpu-memory"]["ok"] is False and rules["gpu-memory"]["component"] == "gpu"
+    assert {"arch-not-allowed", "gpu-count", "no-kernel-for-gpu", "driver-too-old"} <= set(rules)
+    assert all({"ok", "message", "records", "sources"} <= set(v) for v in body["verdicts"])
+    assert any(v["sources"] and v["sources"][0]["url"].startswith("http") for v in body["verdicts"])
+    assert body["answer"]["feasible"] is False
+
+
+def test_why_not_an_unknown_node_is_a_422_naming_the_field(client: TestClient, tokens: Tokens) -> None:
+    _register(client, tokens, node_entry())
+    r = _select(client, tokens, {"model": PYTORCH, "why_not": "nope"})
+    assert r.status_code == 422, r.text
+    assert "nope" in r.text and "why_not" in r.text

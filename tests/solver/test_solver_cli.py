@@ -51,7 +51,8 @@ def test_feasible_json(app: typer.Typer, catdir: Path, tmp_path: Path) -> None:
                               "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
-    assert set(out) == {"feasible", "catalog_revision", "choice", "alternatives", "explanation", "confidence", "gaps"}
+    assert set(out) == {"feasible", "catalog_revision", "choice", "alternatives", "explanation", "confidence",
+                        "gaps", "rejected"}
     assert out["catalog_revision"] == mini_catalog().revision
     assert out["choice"]["node"] == "edge-01" and out["choice"]["cluster"] == "edge-seoul"
     assert out["choice"]["gpu"] == {"product": "NVIDIA L4", "count": 1, "compute_capability": "8.9"}

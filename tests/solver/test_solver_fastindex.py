@@ -45,9 +45,14 @@ def _inventory(seed: int, n: int = 14) -> dict:
 
 
 def _cached_bytes(cand, cached: frozenset[str]) -> int:  # type: ignore[no-untyped-def]
-    """The definition (docs/solver-internals.md): sizes of the components a cached entry provides."""
+    """The definition (docs/solver-internals.md): sizes of the components a cached entry provides,
+    each counted when it saves at least the policy's `cached_min_bytes`."""
+    from solver.facts.candidates import cached_weight
+    from solver.inputs.policy import DEFAULT_CACHED_MIN_BYTES
+
     parsed = [_parse_cached(frozenset({e}))[0] for e in cached]
-    return sum(comp.size_bytes for comp in cand.components if any(cached_match(comp, p) for p in parsed))
+    return sum(cached_weight(comp.size_bytes, DEFAULT_CACHED_MIN_BYTES) for comp in cand.components
+               if any(cached_match(comp, p) for p in parsed))
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -90,3 +90,19 @@ def test_inventory_errors(data: dict, field: str) -> None:
     with pytest.raises(InvalidInventory) as e:
         solver.parse_inventory(data)
     assert e.value.field == field
+
+
+def test_planning_segments_default_to_datacenter_and_workstation():
+    from catalog import load_catalog
+
+    cat = load_catalog()
+    seg = {g.name: g.segment for g in cat.gpus}
+    default = solver.select(cat, {"framework": "pytorch", "precision": "fp16"}, top=50).to_dict()
+    products = {a["gpu"]["product"] for a in [default["choice"], *default["alternatives"]]}
+    assert products and {seg[p] for p in products} <= {"datacenter", "workstation"}
+    assert "NVIDIA GeForce RTX 2080 Ti" not in products
+    consumer = solver.select(cat, {"framework": "pytorch", "segments": ["consumer"]}, top=50).to_dict()
+    assert {seg[a["gpu"]["product"]] for a in [consumer["choice"], *consumer["alternatives"]]} == {"consumer"}
+    assert solver.parse_request({"segments": "embedded"}).segments == ("jetson",)
+    with pytest.raises(solver.InvalidRequest, match="segments"):
+        solver.parse_request({"segments": ["gaming"]})

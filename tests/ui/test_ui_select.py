@@ -189,3 +189,23 @@ def test_ui_select_artifact_shows_the_verdict_and_checked_changes(console: Conso
         c["change"] for c in expected["changes"]]
     assert [li.inner_text() for li in page.query_selector_all("#memory-how li")] == expected["memory"]["how"]
     assert console.errors == []
+
+
+def test_ui_why_not_a_node_shows_every_rule_with_its_sources(console: ConsolePage) -> None:
+    console.sign_in("reader")
+    console.open("select")
+    page = console.page
+    page.select_option("select[name=framework]", "pytorch")
+    page.fill("input[name=gpu_count]", "1")
+    page.fill("input[name=why_not]", "cpu-01")
+    sent = _sent(console)
+    assert sent["why_not"] == "cpu-01"
+    shown = _submit(console)
+    expected = _api(console, sent)
+    assert shown == expected and expected["usable"] is False
+    assert page.get_attribute("#result-verdict", "data-feasible") == "false"
+    rows = page.query_selector_all("#why-not tbody tr")
+    assert [(r.get_attribute("data-rule"), r.get_attribute("data-ok")) for r in rows] == \
+        [(v["rule"], str(v["ok"]).lower()) for v in expected["verdicts"]]
+    assert any(v["rule"] == "no-gpu" and not v["ok"] for v in expected["verdicts"])
+    assert console.errors == []

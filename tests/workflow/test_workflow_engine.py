@@ -240,9 +240,12 @@ def test_local_serving_task_is_health_checked_and_stopped(tmp_path: Path, serve_
         {"name": "serve", "command": cmd, "serve": {"port": port, "startup_timeout": "20s"}},
         {"name": "client", "depends": "serve", "command": client},
     ]}
-    result, _ = run_flow(tmp_path, json.dumps(flow))
+    result, state = run_flow(tmp_path, json.dumps(flow))
     if serve_ok:
         assert result.states == {"serve": "Succeeded", "client": "Succeeded"}
+        # the recorded state never claims a stopped server is healthy
+        message = state.get_run(result.run_id).tasks["serve"].message
+        assert "healthy" not in message and "stopped when the run ended" in message, message
     else:
         assert result.states == {"serve": "Failed", "client": "Skipped"}
     with socket.socket() as s:  # the server is gone once the run is over

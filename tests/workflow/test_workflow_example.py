@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_mnist_lite_flow_end_to_end() -> None:
     store = Path(os.environ.get("RTFIT_DEMO_STORE", ROOT / ".rtfit" / "demo-store"))
-    r = subprocess.run([str(ROOT / "examples" / "mnist-lite" / "run.sh"), "--json"], capture_output=True, text=True,
+    r = subprocess.run([str(ROOT / "examples" / "mnist-lite" / "run.sh"), "--json", "--compact"], capture_output=True, text=True,
                        timeout=1800, env=os.environ | {"RTFIT_DEMO_STORE": str(store)})
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])

@@ -68,3 +68,53 @@ def test_run_state_and_logs_go_to_the_service(tmp_path: Path, service: TestClien
     again = _engine(tmp_path, RemoteStateStore("http://testserver", client=service)).run(flow)
     assert again.run_id == run.id and again.resumed
     assert trace.read_text().split() == ["a"]  # a was not rerun
+
+
+def test_the_service_copy_counts_attempts_like_the_local_one(tmp_path: Path, service: TestClient) -> None:
+    flow = parse_flow(json.dumps({"name": "attempts", "tasks": [
+        {"name": "ok", "command": [PY, "-c", "pass"]},
+        {"name": "flaky", "retries": 1, "command": [PY, "-c", "raise SystemExit(3)"]},
+    ]}))
+    state = RemoteStateStore("http://testserver", client=service)
+    result = _engine(tmp_path, state).run(flow)
+    body = service.get(f"/v1/flows/{result.run_id}").json()
+    assert body["tasks"]["ok"]["attempts"] == 1
+    assert body["tasks"]["flaky"]["attempts"] == 2
+    assert state.get_run(result.run_id).tasks["flaky"].attempts == 2
+
+
+def test_a_local_run_with_server_is_placed_on_this_machine(tmp_path: Path, monkeypatch) -> None:
+    """`rtfit flow run --server URL` (local backend) keeps run state there, but places tasks here."""
+    from typer.testing import CliRunner
+
+    import workflow.remote
+    import workflow.runner
+    from rtfit.cli import app
+    from workflow.errors import WorkflowError
+
+    def no_fleet(*_a, **_k):
+        raise AssertionError("a local run must not be placed on the service's nodes")
+
+    seen = {}
+
+    def capture(**kwargs):
+        seen.update(kwargs)
+        raise WorkflowError("stop here")
+
+    monkeypatch.setattr(workflow.remote, "fetch_inventory", no_fleet)
+    monkeypatch.setattr(workflow.runner, "build_engine", capture)
+    (tmp_path / "f.yaml").write_text("name: f\ntasks:\n  - {name: a, command: [python, -c, pass]}\n")
+    res = CliRunner().invoke(app, ["flow", "run", str(tmp_path / "f.yaml"), "--server", "http://127.0.0.1:9",
+                                   "--store", str(tmp_path / "store")])
+    assert res.exit_code == 2 and "stop here" in res.stderr
+    assert seen["backend"] == "local" and seen["inventory"] is None
+    monkeypatch.undo()
+    from workflow.runner import build_engine
+
+    with pytest.raises(WorkflowError, match="local run executes on this machine"):
+        build_engine(backend="local", store=RuntimeStore(tmp_path / "s"), state_dir=tmp_path / "st",
+                     inventory={"nodes": [{"name": "demo-edge-l4"}]})
+    engine = build_engine(backend="local", store=RuntimeStore(tmp_path / "s"), state_dir=tmp_path / "st")
+    import socket
+
+    assert engine.placer._kwargs["inventory"]["nodes"][0]["name"] == (socket.gethostname() or "localhost")

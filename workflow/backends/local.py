@@ -92,6 +92,7 @@ class _ServeHandle(_ProcessHandle):
         run_id: str, task: str, grace: float,
     ) -> None:
         super().__init__(proc, log, run_id=run_id, task=task, grace=grace)
+        self.task = task
         self.url = url
         self.deadline = time.monotonic() + startup_timeout
         self.healthy = False
@@ -199,12 +200,23 @@ class LocalBackend:
         self._serving.append(handle)
         return handle
 
-    def close(self) -> None:
-        """Stop the serving processes this backend started (and everything they started)."""
+    def close(self) -> dict[str, str]:
+        """Stop the serving processes this backend started (and everything they started);
+        {task: what became of its server}.
+
+        A serving task's state says "serving, healthy" only while its server runs: the engine
+        records these messages, so `flow status` never shows a stopped server as healthy.
+        """
+        ended: dict[str, str] = {}
         for handle in self._serving:
-            if handle.proc.poll() is None:
+            code = handle.proc.poll()
+            if code is None:
                 handle.cancel()
+                ended[handle.task] = f"served at {handle.url}; stopped when the run ended"
+            else:
+                ended[handle.task] = f"served at {handle.url}; the server exited with {code} while the run went on"
         self._serving.clear()
+        return ended
 
 
 def _marked(env: dict[str, str], launch: Launch) -> dict[str, str]:

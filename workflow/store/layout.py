@@ -8,13 +8,21 @@ lives in `stage.py`.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
 from workflow.errors import StoreError
-from workflow.store.manifest import MANIFEST_NAME, Manifest, check_segment, content_digest, read_manifest
+from workflow.store.manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    Progress,
+    check_segment,
+    content_digest,
+    read_manifest,
+)
 
 __all__ = ["DEFAULT_STORE", "Component", "RuntimeStore", "VerifyResult", "default_store_path"]
 
@@ -122,11 +130,15 @@ class RuntimeStore:
                     found.append(component)
         return sorted(found, key=lambda c: (c.kind, _version_key(c.version)))
 
-    def verify(self, kind: str | None = None) -> list[VerifyResult]:
-        """Recompute each component's digest and compare it with its manifest."""
+    def verify(self, kind: str | None = None,
+               progress: Callable[[Component], Progress | None] | None = None) -> list[VerifyResult]:
+        """Recompute each component's digest and compare it with its manifest.
+
+        `progress(component)` may return a `(done, total)` byte callback for that component.
+        """
         results = []
         for component in self.list(kind):
-            size, digest = content_digest(component.path)
+            size, digest = content_digest(component.path, progress(component) if progress is not None else None)
             m = component.manifest
             if digest != m.sha256:
                 msg = f"sha256 mismatch: manifest {m.sha256[:12]}..., content {digest[:12]}..."

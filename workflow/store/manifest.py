@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from workflow.errors import InvalidComponentName, StoreError
 __all__ = [
     "MANIFEST_NAME",
     "ComponentEnv",
+    "Progress",
     "Manifest",
     "check_segment",
     "content_digest",
@@ -81,8 +83,14 @@ class Manifest:
         }
 
 
-def content_digest(root: Path) -> tuple[int, str]:
-    """Return (total file bytes, sha256 hex) of everything under `root` except the manifest."""
+Progress = Callable[[int, int], None]   # (bytes hashed so far, bytes to hash)
+
+
+def content_digest(root: Path, progress: Progress | None = None) -> tuple[int, str]:
+    """Return (total file bytes, sha256 hex) of everything under `root` except the manifest.
+
+    `progress(done, total)` is called as bytes are hashed (progress bars; gigabytes take a while).
+    """
     digest = hashlib.sha256()
     total = 0
     entries: list[tuple[str, Path]] = []
@@ -95,7 +103,9 @@ def content_digest(root: Path) -> tuple[int, str]:
             if rel == MANIFEST_NAME:
                 continue
             entries.append((rel, path))
-    for rel, path in sorted(entries):
+    entries.sort()
+    todo = sum(p.stat().st_size for _, p in entries if not p.is_symlink()) if progress is not None else 0
+    for rel, path in entries:
         if path.is_symlink():
             target = os.readlink(path)
             digest.update(f"L\0{rel}\0{target}\0".encode())
@@ -106,6 +116,9 @@ def content_digest(root: Path) -> tuple[int, str]:
         with path.open("rb") as fh:
             while chunk := fh.read(_CHUNK):
                 digest.update(chunk)
+                if progress is not None:
+                    done = total - size + fh.tell()
+                    progress(done, todo)
     return total, digest.hexdigest()
 
 

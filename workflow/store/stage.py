@@ -23,7 +23,7 @@ from typing import Any
 
 from workflow.errors import StageFailed, StoreError
 from workflow.store.layout import Component, RuntimeStore
-from workflow.store.manifest import ComponentEnv, Manifest, content_digest, write_manifest
+from workflow.store.manifest import ComponentEnv, Manifest, Progress, content_digest, write_manifest
 
 __all__ = ["detect_env", "stage_archive", "stage_folder", "stage_pip"]
 
@@ -73,8 +73,9 @@ def _remove_tree(root: Path) -> None:
 class _Staging:
     """Context manager: a hidden temp folder that becomes `<kind>/<version>` on `commit`."""
 
-    def __init__(self, store: RuntimeStore, kind: str, version: str) -> None:
+    def __init__(self, store: RuntimeStore, kind: str, version: str, progress: Progress | None = None) -> None:
         self.store = store
+        self.progress = progress
         self.kind = kind
         self.version = version
         self.final = store.folder(kind, version)
@@ -94,7 +95,7 @@ class _Staging:
 
         `expect=(size_bytes, sha256)`: refuse (publishing nothing) unless the content matches.
         """
-        size, digest = content_digest(self.tmp)
+        size, digest = content_digest(self.tmp, self.progress)
         if expect is not None and (size, digest) != expect:
             raise StageFailed(
                 f"{self.kind}/{self.version}: content is {size} bytes, sha256 {digest[:16]}...; "
@@ -121,13 +122,14 @@ class _Staging:
 
 
 def stage_folder(
-    store: RuntimeStore, kind: str, version: str, source: Path, *, env: ComponentEnv | None = None
+    store: RuntimeStore, kind: str, version: str, source: Path, *, env: ComponentEnv | None = None,
+    progress: Progress | None = None,
 ) -> Component:
     """Copy a folder's contents into the store as `kind/version`."""
     source = Path(source)
     if not source.is_dir():
         raise StoreError(f"{source}: not a folder")
-    with _Staging(store, kind, version) as st:
+    with _Staging(store, kind, version, progress) as st:
         shutil.copytree(source, st.tmp, symlinks=True, dirs_exist_ok=True)
         return st.commit(env=env, source={"from": str(source.absolute())})
 
@@ -142,7 +144,8 @@ def _extract_zip(archive: Path, dest: Path) -> None:
 
 
 def stage_archive(
-    store: RuntimeStore, kind: str, version: str, archive: Path, *, env: ComponentEnv | None = None
+    store: RuntimeStore, kind: str, version: str, archive: Path, *, env: ComponentEnv | None = None,
+    progress: Progress | None = None,
 ) -> Component:
     """Unpack a .tar[.gz|.xz|.bz2]/.tgz/.zip into the store as `kind/version`.
 
@@ -152,7 +155,7 @@ def stage_archive(
     archive = Path(archive)
     if not archive.is_file():
         raise StoreError(f"{archive}: not a file")
-    with _Staging(store, kind, version) as st:
+    with _Staging(store, kind, version, progress) as st:
         try:
             if zipfile.is_zipfile(archive):
                 _extract_zip(archive, st.tmp)
@@ -173,6 +176,7 @@ def stage_pip(
     python: str | None = None,
     pip_args: Sequence[str] = (),
     log: Any = None,
+    progress: Progress | None = None,
 ) -> Component:
     """`python -m pip install --target <tmp>/site-packages SPEC...` and publish the result.
 
@@ -182,7 +186,7 @@ def stage_pip(
     if not specs:
         raise StoreError("stage with --pip needs at least one requirement spec")
     interpreter = python or sys.executable
-    with _Staging(store, kind, version) as st:
+    with _Staging(store, kind, version, progress) as st:
         target = st.tmp / "site-packages"
         argv = [
             interpreter, "-m", "pip", "install", "--target", str(target),

@@ -65,6 +65,8 @@ function selectBody(form) {
   if (form.elements.install.checked) body.install = true;
   const cluster = form.elements.cluster.value.trim();
   if (cluster) body.where = { cluster };
+  const whyNot = form.elements.why_not.value.trim();
+  if (whyNot && !body.plan) body.why_not = whyNot;
   return body;
 }
 
@@ -107,6 +109,8 @@ export async function renderSelect(root, { who }) {
     h("div.form-grid", {},
       field("Cluster", h("input", { name: "cluster", placeholder: "any" })),
       field("Answers", h("input", { name: "top", type: "number", min: 1, max: 50, value: 3 }), "choice + alternatives"),
+      field("Why not node…", h("input", { name: "why_not", placeholder: "a node name" }),
+        "every rule judged for this node, with its sources"),
       field("Plan hardware", h("label", {}, h("input", { type: "checkbox", name: "plan" }), " ignore the nodes; which GPU products could run it?")),
       field("Install recipe", h("label", {}, h("input", { type: "checkbox", name: "install" }), " show how to install and schedule the chosen runtime"))),
     h("div.actions", {},
@@ -211,6 +215,7 @@ function placementRow(p, role, index) {
 
 /** The Contract 3 answer as the page shows it (the raw JSON is kept alongside). */
 export function renderAnswer(a) {
+  if (a.verdicts) return renderWhyNot(a);
   const head = h("div.verdict-row", {},
     h(`span.verdict.${a.feasible ? "ok" : "no"}#result-verdict`, { dataset: { feasible: String(a.feasible) } },
       a.feasible ? "It fits" : "Nothing fits"),
@@ -276,5 +281,27 @@ function renderInstall(inst) {
       n.differs.length ? h("span.muted", {}, ` (differs: ${n.differs.join("; ")})`) : null));
   }
   if (inst.kubernetes) parts.push(block("install-kubernetes", "Kubernetes scheduling", JSON.stringify(inst.kubernetes, null, 2)));
+
+/** A why-not answer: every rule judged for one node, each verdict with its records and sources. */
+function renderWhyNot(a) {
+  const head = h("div.verdict-row", {},
+    h(`span.verdict.${a.usable ? "ok" : "no"}#result-verdict`, { dataset: { feasible: String(a.usable) } },
+      a.usable ? `${a.node} is usable` : `Not on ${a.node}`),
+    h("span.muted", {}, ` rules judged for ${Object.entries(a.runtime || {}).map(([k, v]) => `${k} ${v}`).join(", ")}`));
+  const rows = a.verdicts.map((v) => h("tr", { dataset: { rule: v.rule, ok: String(v.ok) } },
+    h("td", {}, badge(v.ok ? "ok" : "no", v.ok ? "succeeded" : "failed")),
+    h("td.rule", {}, v.rule),
+    h("td.message", {}, v.message),
+    h("td.sources", {}, (v.records || []).join(", "), ...(v.sources || []).map((s) =>
+      h("div", {}, h("a", { href: s.url, target: "_blank", rel: "noopener" }, s.doc))))));
+  const parts = [head, h("div.table-wrap", {}, h("table.grid#why-not", {},
+    h("thead", {}, h("tr", {}, ["", "rule", "verdict", "records / sources"].map((t) => h("th", {}, t)))),
+    h("tbody", {}, rows)))];
+  const sugg = (a.answer && a.answer.suggestions) || [];
+  if (!a.usable && sugg.length) {
+    parts.push(h("h3", {}, "Suggestions"), h("ul#suggestions", {}, sugg.map((s) => h("li", {}, s))));
+  }
+  parts.push(h("details", {}, h("summary", {}, "The API's answer (JSON)"),
+    h("pre.json#result-json", {}, JSON.stringify(a, null, 2))));
   return parts;
 }

@@ -1,0 +1,93 @@
+"""One GPU-name resolver everywhere: catalog why, catalog matrix --gpu, the console's matrix, inventories."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+import solver
+from catalog import load_catalog
+from catalog.gpunames import GpuNameError, find_gpus, label, resolve_gpu
+from catalog.matrix import build_gpu_matrix
+from rtfit.cli import app
+
+
+@pytest.fixture(scope="module")
+def cat():
+    return load_catalog()
+
+
+@pytest.mark.parametrize(("name", "gpu_id"), [
+    ("T4", "gpu.t4"), ("Tesla T4", "gpu.t4"), ("NVIDIA T4", "gpu.t4"), ("gpu.t4", "gpu.t4"), ("t4", "gpu.t4"),
+    ("A10", "gpu.a10"), ("a10g", "gpu.a10g"), ("RTX 4090", "gpu.rtx_4090"), ("rtx  4090", "gpu.rtx_4090"),
+    ("4090", "gpu.rtx_4090"), ("NVIDIA GeForce RTX 4090", "gpu.rtx_4090"), ("Orin", "gpu.jetson_agx_orin_64gb"),
+    ("orin nano", "gpu.jetson_orin_nano_8gb"), ("L40S", "gpu.l40s"),
+])
+def test_names_people_type_resolve(cat, name, gpu_id):
+    assert resolve_gpu(cat, name).id == gpu_id
+
+
+def test_a_shared_nvml_name_resolves_when_the_rules_cannot_tell_them_apart(cat):
+    orins = find_gpus(cat, "Orin (nvgpu)")
+    assert len(orins) == 4
+    assert resolve_gpu(cat, "Orin (nvgpu)").cc == orins[0].cc
+
+
+@pytest.mark.parametrize("name", ["RTX", "jetson"])
+def test_ambiguous_names_are_errors_listing_the_options(cat, name):
+    with pytest.raises(GpuNameError) as e:
+        resolve_gpu(cat, name)
+    assert "ambiguous" in str(e.value) and len(e.value.suggestions) > 1
+
+
+def test_unknown_names_are_errors_with_suggestions(cat):
+    with pytest.raises(GpuNameError) as e:
+        resolve_gpu(cat, "X100")
+    assert "unknown GPU 'X100'" in str(e.value)
+    assert {"V100", "A100", "H100"} & set(e.value.suggestions)
+
+
+def test_matrix_columns_are_distinct(cat):
+    m = build_gpu_matrix(cat, latest=1)
+    assert len(m.columns) == len(set(m.columns)), [c for c in m.columns if m.columns.count(c) > 1]
+    assert sum("Orin" in c for c in m.columns) == 4
+    assert len({label(cat, g) for g in cat.gpus}) == len(cat.gpus)
+
+
+def test_cli_matrix_gpu_takes_short_names_and_refuses_unknown_ones():
+    runner = CliRunner()
+    res = runner.invoke(app, ["catalog", "matrix", "--gpu", "T4", "--gpu", "RTX 4090", "--latest", "1", "--json"])
+    assert res.exit_code == 0, res.output
+    cols = json.loads(res.stdout)["columns"]
+    assert cols == ["Tesla T4 (7.5)", "NVIDIA GeForce RTX 4090 (8.9)"]
+    bad = runner.invoke(app, ["catalog", "matrix", "--gpu", "X100"])
+    assert bad.exit_code == 2 and "did you mean" in bad.stderr
+
+
+def test_cli_why_uses_the_same_resolver():
+    runner = CliRunner()
+    ok = runner.invoke(app, ["catalog", "why", "pytorch", "2.6.0", "4090", "--json"])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["gpu_id"] == "gpu.rtx_4090"
+    amb = runner.invoke(app, ["catalog", "why", "pytorch", "2.6.0", "RTX"])
+    assert amb.exit_code == 2 and "ambiguous" in amb.stderr
+
+
+def test_why_for_a_framework_not_in_the_catalog_points_nowhere_broken():
+    runner = CliRunner()
+    res = runner.invoke(app, ["catalog", "why", "nosuchframework", "0.8.0", "T4"])
+    assert res.exit_code == 2
+    assert "unknown framework 'nosuchframework'" in res.stderr and "pytorch" in res.stderr
+    assert "catalog list nosuchframework" not in res.stderr
+    res = runner.invoke(app, ["catalog", "why", "pytorch", "9.9", "T4"])
+    assert res.exit_code == 2 and "catalog list pytorch" in res.stderr
+    assert runner.invoke(app, ["catalog", "list", "pytorch", "--json"]).exit_code == 0
+
+
+def test_inventories_accept_short_names(cat):
+    inv = solver.parse_inventory({"nodes": [{"name": "n", "driver_version": "550.54.15",
+                                             "gpus": [{"product": "4090"}]}]}, catalog=cat)
+    sel = solver.select(cat, {"framework": "pytorch"}, inv)
+    assert sel.feasible and sel.choice.gpu.product == "NVIDIA GeForce RTX 4090"

@@ -1,0 +1,72 @@
+"""Structured refusals: every conflict names component, need, have, all its nodes and records."""
+
+from __future__ import annotations
+
+import pytest
+
+import solver
+from catalog import load_catalog
+
+
+@pytest.fixture(scope="module")
+def cat():
+    return load_catalog()
+
+
+OLD_DRIVERS = ["450.51.05", "450.80.02", "460.32.03", "470.57.02", "470.82.01", "510.47.03"]
+
+
+def test_conflict_fields_are_complete_when_the_message_is_truncated(cat):
+    inv = {"nodes": [{"name": f"t4-{i}", "driver_version": d, "gpus": [{"product": "T4"}]}
+                     for i, d in enumerate(OLD_DRIVERS)]}
+    sel = solver.select(cat, {"framework": "pytorch", "framework_version": ">=2.8"}, inv)
+    assert not sel.feasible
+    out = sel.to_dict()
+    drv = next(c for c in out["conflicts"] if c["rule"] == "driver-too-old")
+    assert "similar)" in drv["message"]   # the sentence keeps three examples ...
+    assert sorted(drv["nodes"]) == sorted(f"t4-{i}" for i in range(len(OLD_DRIVERS)))  # ... the fields all
+    assert len(drv["details"]) > 3            # every distinct refusal found, not the three of the text
+    assert {d["have"] for d in drv["details"]} <= set(OLD_DRIVERS)
+    assert {n for d in drv["details"] for n in d["nodes"]} <= set(drv["nodes"])
+    assert drv["component"] == "driver" and drv["need"].startswith(">= ")
+    assert drv["records"] and all(isinstance(r, str) and r for r in drv["records"])
+    for d in drv["details"]:
+        assert d["need"].startswith(">= ") and d["nodes"]
+        assert all(cat.record(r) is not None for r in d["records"]), d["records"]
+    rej = next(c for c in out["conflicts"] if c["rule"] == "node-rejections")
+    assert sorted(rej["nodes"]) == sorted(f"t4-{i}" for i in range(len(OLD_DRIVERS)))
+
+
+def test_precision_refusal_names_gpu_need_have_and_record(cat):
+    inv = {"nodes": [{"name": "t4-1", "driver_version": "550.54.15", "gpus": [{"product": "T4"}]}]}
+    sel = solver.select(cat, {"framework": "pytorch", "precision": "fp8"}, inv).to_dict()
+    assert not sel["feasible"]
+    c = next(c for c in sel["conflicts"] if c["rule"] == "precision-unsupported")
+    assert c["component"] == "gpu" and c["have"] == "CC 7.5" and "8.9" in c["need"]
+    assert c["nodes"] == ["t4-1"]
+    assert c["records"] and all(cat.record(r) is not None for r in c["records"])
+
+
+def test_four_gpus_with_two_free_asks_to_free_two_more(cat):
+    inv = {"nodes": [{"name": "big-1", "driver_version": "550.54.15",
+                      "gpus": [{"product": "A100", "count": 8, "free": 2}]}]}
+    sel = solver.select(cat, {"framework": "pytorch", "gpu_count": 4}, inv).to_dict()
+    assert not sel["feasible"]
+    c = next(c for c in sel["conflicts"] if c["rule"] == "no-free-gpu")
+    assert (c["component"], c["need"], c["have"], c["nodes"]) == ("gpu", "4 free GPU(s)", "2 free", ["big-1"])
+    assert any(s.startswith("free 2 more GPU(s) on big-1") for s in sel["suggestions"]), sel["suggestions"]
+    assert not any("free 4" in s for s in sel["suggestions"])
+
+
+def test_a_feasible_answer_names_the_nodes_it_could_not_use(cat):
+    inv = {"nodes": [
+        {"name": "l4-1", "driver_version": "550.54.15", "gpus": [{"product": "L4"}]},
+        {"name": "old-1", "driver_version": "450.51.05", "gpus": [{"product": "T4"}]},
+        {"name": "cpu-1", "driver_version": "550.54.15", "gpus": []},
+    ]}
+    sel = solver.select(cat, {"framework": "pytorch", "precision": "fp16"}, inv).to_dict()
+    assert sel["feasible"] and sel["choice"]["node"] == "l4-1"
+    rejected = {r["rule"]: r["nodes"] for r in sel["rejected"]}
+    assert rejected == {"no-gpu": ["cpu-1"], "driver-too-old": ["old-1"]}
+    line = next(x for x in sel["explanation"] if x.startswith("not usable"))
+    assert "(cpu-1)" in line and "(old-1)" in line

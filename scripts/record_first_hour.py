@@ -131,6 +131,8 @@ def main() -> int:
         sh.run(f"curl -s -o /dev/null -w '%{{http_code}} %{{content_type}}\\n' http://127.0.0.1:{port}/ui/")
         shot = Path(args.screenshot)
         why_shot = shot.with_name(shot.stem + "-why-not.png")
+        for old in (shot, why_shot):  # never show a picture from an earlier recording
+            old.unlink(missing_ok=True)
         code = ("# headless Chromium: sign in with the demo reader token, screenshot the fleet page, then ask\n"
                 "# the select page 'why not demo-edge-t4?' for a PyTorch model and screenshot the verdicts\n"
                 "import sys\nfrom playwright.sync_api import sync_playwright\n\n"
@@ -139,6 +141,7 @@ def main() -> int:
                 "with sync_playwright() as p:\n"
                 "    b = p.chromium.launch(executable_path='/usr/bin/chromium', args=['--no-sandbox'])\n"
                 "    page = b.new_page(viewport={'width': 1280, 'height': 900})\n"
+                "    page.set_default_timeout(180_000)  # a loaded shared machine\n"
                 "    page.goto(url)\n"
                 "    page.fill('#token', token)\n"
                 "    page.click('#token-save')\n"

@@ -281,6 +281,8 @@ function renderInstall(inst) {
       n.differs.length ? h("span.muted", {}, ` (differs: ${n.differs.join("; ")})`) : null));
   }
   if (inst.kubernetes) parts.push(block("install-kubernetes", "Kubernetes scheduling", JSON.stringify(inst.kubernetes, null, 2)));
+  return parts;
+}
 
 /** A why-not answer: every rule judged for one node, each verdict with its records and sources. */
 function renderWhyNot(a) {

@@ -120,6 +120,12 @@ def _runtime_reasons(problem: Problem, tids: np.ndarray) -> list[str]:
     ncodes = len(names_of)
     hit = m >= 0
     counts = np.bincount(np.nonzero(hit)[0] * ncodes + m[hit], minlength=len(rows) * ncodes).reshape(-1, ncodes)
+    # A build for another platform (the aarch64 wheels on an x86_64 node) says nothing about the
+    # node: it is the reason only when no runtime of the node's own platform got further.
+    if "platform-mismatch" in names_of:
+        pm = names_of.index("platform-mismatch")
+        other = counts.sum(axis=1) - counts[:, pm] > 0
+        counts[other, pm] = 0
     best = counts.argmax(axis=1)
     some = counts.max(axis=1) > 0
     names = [names_of[b] if ok else "no-candidate" for b, ok in zip(best.tolist(), some.tolist(), strict=True)]

@@ -111,7 +111,7 @@ def test_a_local_run_with_server_is_placed_on_this_machine(tmp_path: Path, monke
     monkeypatch.undo()
     from workflow.runner import build_engine
 
-    with pytest.raises(WorkflowError, match="local run executes on this machine"):
+    with pytest.raises(WorkflowError, match="the local backend runs every task on this machine"):
         build_engine(backend="local", store=RuntimeStore(tmp_path / "s"), state_dir=tmp_path / "st",
                      inventory={"nodes": [{"name": "demo-edge-l4"}]})
     engine = build_engine(backend="local", store=RuntimeStore(tmp_path / "s"), state_dir=tmp_path / "st")

@@ -66,7 +66,9 @@ building before them costs one single-selection evaluation per model and node gr
 
 One CP-SAT worker, fixed seed, stable orders everywhere: the same answer for the same input as
 long as no stage stops at its time limit (a stage that does keeps what it found by then, which
-depends on the machine's speed and load).
+depends on the machine's speed and load). The neighbourhood search bounds each step by CP-SAT's
+deterministic time and stops when it stalls, so it too answers the same when it stalls before the
+time limit.
 """
 
 from __future__ import annotations

@@ -8,7 +8,10 @@ repeatedly frees one neighbourhood (everything else stays where it is and keeps 
 quota share), solves it exactly with CP-SAT (the same configuration rows as `batch_cpsat`, on
 whole member nodes, since all their requests are free), and keeps the result when the batch's
 lexicographic objective improves. Neighbourhoods are drawn with a fixed seed, families that
-unplaced requests could use first.
+unplaced requests could use first. Each sub-solve is bounded by CP-SAT's deterministic time
+(`SUB_DET_S`), and the search stops at the deadline or after `STALL_SWEEPS` x (families /
+`FAMILIES`) neighbourhoods in a row without an improvement: when it stops that way, the answer
+does not depend on the machine's speed or load.
 
 The sub-model's objective is placed count and the first policy terms as one weighted sum (mixed
 radix over the neighbourhood's value spans, as `lex_weights`; terms are added while the weights
@@ -34,7 +37,8 @@ if TYPE_CHECKING:
 __all__ = ["FAMILIES", "lns_improve"]
 
 FAMILIES = 2            # families of node groups freed per neighbourhood
-SUB_LIMIT_S = 0.2       # most CP-SAT time per neighbourhood
+SUB_DET_S = 0.05        # CP-SAT deterministic time per neighbourhood (machine- and load-independent)
+STALL_SWEEPS = 2        # stop after this many sweeps' worth of neighbourhoods without an improvement
 MAX_WEIGHT = 2 ** 60
 
 
@@ -54,7 +58,8 @@ def lns_improve(inst: _Instance, where: Where, deadline: float, seed: int = 0) -
     stats = {"neighbourhoods": 0, "improved": 0, "optimal": 0}
     cls_of = {i: c for c, ms in enumerate(inst.members) for i in ms}
     best = objective(inst, _finish(inst, where)[0])
-    while time.perf_counter() < deadline - 0.05 and names:
+    stall, patience = 0, STALL_SWEEPS * max(1, math.ceil(len(names) / FAMILIES))
+    while time.perf_counter() < deadline - 0.05 and names and stall < patience:
         # families unplaced requests could use weigh more
         wanted: dict[tuple[str | None, str | None], int] = {}
         for i, w in enumerate(where):
@@ -69,13 +74,15 @@ def lns_improve(inst: _Instance, where: Where, deadline: float, seed: int = 0) -
         groups = {gi for n in chosen for gi in families[n]}
         stats["neighbourhoods"] += 1
         whole = len(chosen) == len(names)
-        trial, optimal = _solve(inst, where, groups, cls_of,
-                                deadline - time.perf_counter() if whole else min(SUB_LIMIT_S, deadline - time.perf_counter()))
+        trial, optimal = _solve(inst, where, groups, cls_of, deadline - time.perf_counter(),
+                                None if whole else SUB_DET_S)
+        stall += 1
         if trial is not None:
             value = objective(inst, _finish(inst, trial)[0])
             if value > best:
                 best, where = value, trial
                 stats["improved"] += 1
+                stall = 0
         if whole and optimal:       # the neighbourhood was the whole batch, solved exactly: done
             stats["optimal"] = 1
             break
@@ -84,7 +91,7 @@ def lns_improve(inst: _Instance, where: Where, deadline: float, seed: int = 0) -
 
 
 def _solve(inst: _Instance, where: Where, groups: set[int], cls_of: Mapping[int, int],
-           limit_s: float) -> tuple[Where | None, bool]:
+           limit_s: float, det_s: float | None) -> tuple[Where | None, bool]:
     """One neighbourhood: the requests on `groups` and the unplaced ones re-placed exactly on
     `groups`; returns (the new placement or None, whether CP-SAT proved it optimal there)."""
     if limit_s <= 0.02:
@@ -165,6 +172,8 @@ def _solve(inst: _Instance, where: Where, groups: set[int], cls_of: Mapping[int,
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = 0
     solver.parameters.max_time_in_seconds = limit_s
+    if det_s is not None:
+        solver.parameters.max_deterministic_time = det_s
     code = solver.Solve(m)
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None, False

@@ -9,7 +9,7 @@ See docs/solver.md (users) and docs/solver-internals.md (contributors).
 
 from typing import Any
 
-from solver.errors import InvalidInventory, InvalidRequest, SolverError
+from solver.errors import InvalidInventory, InvalidPolicy, InvalidRequest, SolverError
 from solver.index.catalog_index import CatalogIndex
 from solver.index.fleet_index import FleetIndex
 from solver.inputs.inventory import Inventory, Node, NodeGpu, parse_inventory
@@ -27,6 +27,7 @@ __all__ = [
     "FleetIndex",
     "GpuChoice",
     "InvalidInventory",
+    "InvalidPolicy",
     "InvalidRequest",
     "Inventory",
     "ModelRequest",

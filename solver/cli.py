@@ -9,6 +9,7 @@ judges every rule for one node (solver/explain/whynot.py).
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,23 @@ def _filter(inventory: Any, where: dict[str, Any] | None) -> Any:
     return Inventory(nodes=kept)
 
 
-def _local(model: Any, inventory_path: Path | None, catalog_dir: Path | None, top: int, engine: str,
+def _policy(path: Path | None, engine: str | None) -> Any:
+    """The selection policy: a policy file (docs/formats.md "Policy"), `--engine` over its engine."""
+    import solver
+
+    data = _read_yaml(path, "policy") if path is not None else None
+    try:
+        policy = solver.parse_policy(data)
+    except solver.InvalidPolicy as e:
+        raise _BadInput(f"{path}: policy {e}") from e
+    if engine is not None:
+        if engine not in ("fast", "cpsat"):
+            raise _BadInput(f"--engine must be fast or cpsat, not {engine!r}")
+        policy = replace(policy, engine=engine)
+    return policy
+
+
+def _local(model: Any, inventory_path: Path | None, catalog_dir: Path | None, top: int, policy: Any,
            install: bool = False, where: dict[str, Any] | None = None, why_not: str | None = None) -> dict[str, Any]:
     import catalog
     import solver
@@ -120,8 +137,8 @@ def _local(model: Any, inventory_path: Path | None, catalog_dir: Path | None, to
         if why_not is not None:
             from solver.explain.whynot import why_not as judge
 
-            return judge(cat, request, inventory, why_not, policy=solver.Policy(engine=engine))
-        sel = solver.select(cat, request, inventory, top=top, policy=solver.Policy(engine=engine))
+            return judge(cat, request, inventory, why_not, policy=policy)
+        sel = solver.select(cat, request, inventory, top=top, policy=policy)
     except (solver.InvalidRequest, solver.InvalidInventory) as e:
         raise _BadInput(str(e)) from e
     answer = sel.to_dict()
@@ -247,7 +264,9 @@ def select_command(
     label: list[str] = typer.Option([], "--label", help="Only nodes with label KEY=VALUE (repeatable; as where.labels)."),
     why_not: str | None = typer.Option(None, "--why-not", metavar="NODE",
                                        help="Judge every rule for this node and show each verdict with its source."),
-    engine: str = typer.Option("fast", "--engine", help="fast (direct evaluation) or cpsat."),
+    engine: str | None = typer.Option(None, "--engine", help="fast (direct evaluation, the default) or cpsat."),
+    policy_file: Path | None = typer.Option(None, "--policy", help="Policy file (YAML): objective order, "
+                                            "preferences, cached_min_bytes (docs/formats.md \"Policy\")."),
     server: str | None = typer.Option(None, "--server", help="Ask a running rtfit service instead."),
     token_file: Path | None = typer.Option(None, "--token-file", help="Bearer token file for --server."),
     emit: str | None = typer.Option(None, "--emit", help="Print how to install the chosen runtime: requirements, "
@@ -263,8 +282,7 @@ def select_command(
 
     fmt = output_format(output, as_json)
     try:
-        if engine not in ("fast", "cpsat"):
-            raise _BadInput(f"--engine must be fast or cpsat, not {engine!r}")
+        policy = _policy(policy_file, engine)
         if emit is not None and emit not in EMIT_FORMATS:
             raise _BadInput(f"--emit must be one of {', '.join(EMIT_FORMATS)}, not {emit!r}")
         data = _read_yaml(model, "model")
@@ -277,9 +295,11 @@ def select_command(
         if server is not None:
             if inventory is not None:
                 raise _BadInput("--inventory cannot be combined with --server (the service uses its registered nodes)")
+            if policy_file is not None or engine is not None:
+                raise _BadInput("--policy and --engine apply to a local selection; the service uses its own policy")
             result = _remote(data, server, token_file, top, install=emit is not None, where=where, why_not=why_not)
         else:
-            result = _local(data, inventory, catalog_dir, top, engine, install=emit is not None, where=where,
+            result = _local(data, inventory, catalog_dir, top, policy, install=emit is not None, where=where,
                             why_not=why_not)
     except _BadInput as e:
         typer.echo(f"error: {e}", err=True)

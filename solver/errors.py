@@ -5,7 +5,7 @@ Infeasible requests and solver timeouts are *results* (see `result.py`), never e
 
 from __future__ import annotations
 
-__all__ = ["InvalidInventory", "InvalidRequest", "SolverError", "SolverInternalError"]
+__all__ = ["InvalidInventory", "InvalidPolicy", "InvalidRequest", "SolverError", "SolverInternalError"]
 
 
 class SolverError(Exception):
@@ -23,6 +23,15 @@ class InvalidRequest(SolverError, ValueError):
 
 class InvalidInventory(SolverError, ValueError):
     """A node inventory (Contract 2) that cannot be parsed or resolved; `.field` names the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.reason = message
+
+
+class InvalidPolicy(SolverError, ValueError):
+    """A selection policy (`rtfit select --policy FILE`) that cannot be parsed; `.field` names the field."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}" if field else message)

@@ -119,3 +119,12 @@ def test_no_pointer_to_a_design_file_outside_the_repository():
         if "shared/DESIGN" in text or "DESIGN.md" in text or "../shared" in text:
             offenders.append(str(path.relative_to(ROOT)))
     assert not offenders, offenders
+
+
+def test_policy_example_parses_and_documents_every_field():
+    from solver.inputs.policy import POLICY_KEYS, parse_policy
+
+    policy = parse_policy(EX["policy"])
+    assert policy.order[:2] == ("newest", "cached") and policy.cached_min_bytes == 0
+    for field in POLICY_KEYS:
+        assert f"| `{field}` |" in DOC.read_text(encoding="utf-8"), field

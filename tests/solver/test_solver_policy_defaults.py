@@ -4,6 +4,7 @@ Python is preferred by how widely the framework ships wheels for it; both docume
 from __future__ import annotations
 
 import pytest
+import yaml
 
 import solver
 from catalog import load_catalog
@@ -52,3 +53,36 @@ def test_python_is_chosen_by_how_widely_the_framework_ships_wheels(cat):
     assert py == str(max(m for m in mature if str(m) in {str(p) for p in cover}))
     asked = solver.select(cat, {"framework": "pytorch", "python": str(newest)}, inv).to_dict()
     assert asked["choice"]["runtime"]["python"] == str(newest)   # the request overrides the preference
+
+
+def _cli(tmp_path, *args):
+    from typer.testing import CliRunner
+
+    from rtfit.cli import app
+
+    (tmp_path / "m.yaml").write_text("framework: pytorch\n")
+    (tmp_path / "n.yaml").write_text(yaml.safe_dump(INV))
+    return CliRunner().invoke(app, ["select", "-m", str(tmp_path / "m.yaml"), "-i", str(tmp_path / "n.yaml"),
+                                    "--json", *args])
+
+
+def test_a_policy_file_overrides_the_defaults_on_the_cli(tmp_path):
+    import json
+
+    assert json.loads(_cli(tmp_path).stdout)["choice"]["node"] == "b-current"
+    (tmp_path / "p.yaml").write_text("cached_min_bytes: 0\n")
+    res = _cli(tmp_path, "--policy", str(tmp_path / "p.yaml"))
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["choice"]["node"] == "a-cached-python"
+
+
+@pytest.mark.parametrize("text, field", [("cached_min_bytes: -1\n", "cached_min_bytes"),
+                                         ("cached_min_bytes: lots\n", "cached_min_bytes"),
+                                         ("order: [newest, newest]\n", "order"),
+                                         ("prefer_cluster: [a]\n", "prefer_cluster"),
+                                         ("engine: magic\n", "engine")])
+def test_a_bad_policy_file_is_exit_2_naming_the_file_and_field(tmp_path, text, field):
+    (tmp_path / "p.yaml").write_text(text)
+    res = _cli(tmp_path, "--policy", str(tmp_path / "p.yaml"))
+    assert res.exit_code == 2, res.stdout
+    assert "p.yaml" in res.stderr and field in res.stderr and "Traceback" not in res.stderr

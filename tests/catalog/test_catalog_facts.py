@@ -119,3 +119,13 @@ def test_onnxruntime_1_28_reaches_cc_12_only_through_its_ptx(cat):
     paths = {cc: binary_path(build, Version(cc)) for cc in ("7.5", "8.6", "9.0", "10.0", "10.3", "12.0", "12.1")}
     assert paths == {"7.5": None, "8.6": "sass", "9.0": "sass", "10.0": None, "10.3": None,
                      "12.0": "ptx", "12.1": "ptx"}
+
+
+def test_cudnn_9_24_gpu_support_read_from_its_wheels(cat):
+    # every libcudnn_*.so.9 of nvidia-cudnn-cu13 9.24.0.43 carries sm_75/80/86/90a/100f/120f code; sm_70 only
+    # in engines_precompiled: Volta is refused, Turing..Blackwell (incl. B300 10.3, GB10 12.1) verified
+    from catalog.compat import check_cudnn_gpu
+    ok = {cc: check_cudnn_gpu(cat, Version("9.24.0.43"), Version("13.0"), Version(cc)) for cc in
+          ("7.0", "7.5", "8.9", "10.3", "12.1")}
+    assert {cc: c.ok for cc, c in ok.items()} == {"7.0": False, "7.5": True, "8.9": True, "10.3": True, "12.1": True}
+    assert "unverified" not in ok["8.9"].message and ok["7.0"].rule == "cudnn-no-gpu-support"

@@ -83,6 +83,16 @@ class CatalogHolder:
             self._current = (active.revision, loaded)
         return active
 
+    def for_revision(self, revision: str | None, session: Any) -> Catalog:
+        """The active catalog when the caller has just read its revision (`storage.revisions`):
+        no query when it is the one in memory."""
+        if revision is None:
+            raise NotReady("no catalog is loaded; an admin must PUT /v1/catalog")
+        cached = self._current
+        if cached is not None and cached[0] == revision:
+            return cached[1]
+        return self.current(session)
+
     def current(self, session: Any = None) -> Catalog:
         """The active catalog, reloaded from the database if another process switched it.
 

@@ -34,6 +34,7 @@ from .schemas import BatchSelectCreate, SelectCreate, Where
 from .storage import models as model_store
 from .storage import nodes as node_store
 from .storage import selections as audit_store
+from .storage.revisions import Revisions, read_revisions
 from .usability import UsabilityCheck
 
 __all__ = ["SelectionService", "apply_where", "sweep_inventory"]
@@ -89,6 +90,7 @@ class _Prepared:
     catalog: Any = None
     entries: list[dict[str, Any]] | None = None
     whole_fleet: bool = False  # no `where`: the fleet index of this revision is used as is
+    where: Where | None = None
     requests: list[dict[str, Any]] | None = None
     top: int = 1
     plan: bool = False
@@ -136,6 +138,14 @@ class _Indexes:
         self.fleet: Any = None                      # solver FleetIndex of the live inventory, once built
         self.scopes = _Lru(SCOPES)                  # `where` node sets -> their fleet views
         self._build = threading.Lock()
+        self._where: _WhereIndex | None = None
+
+    def names(self, entries: list[dict[str, Any]], where: Where) -> list[str]:
+        """The names of the `entries` (this revision's usable nodes) that `where` allows."""
+        found = self._where
+        if found is None:
+            found = self._where = _WhereIndex(entries)
+        return found.names(where)
 
     def whole(self, build: Callable[[], Any]) -> Any:
         if self.fleet is None:
@@ -155,6 +165,37 @@ class _Indexes:
 
 
 SCOPES = 64   # distinct `where` scopes whose fleet views are kept per revision
+
+
+class _WhereIndex:
+    """One revision's usable entries by cluster and by label, so a `where` costs what it selects
+    (`apply_where`'s rules: cluster equality, label subset, node names; the entries' order)."""
+
+    def __init__(self, entries: list[dict[str, Any]]) -> None:
+        self.entries = entries
+        self.by_cluster: dict[Any, list[int]] = {}
+        self.by_label: dict[tuple[str, Any], list[int]] = {}
+        self.position: dict[str, int] = {}
+        for i, e in enumerate(entries):
+            self.by_cluster.setdefault(e.get("cluster"), []).append(i)
+            for k, v in (e.get("labels") or {}).items():
+                self.by_label.setdefault((k, v), []).append(i)
+            self.position[e["name"]] = i
+
+    def names(self, where: Where) -> list[str]:
+        picks: list[set[int] | list[int]] = []
+        if where.cluster is not None:
+            picks.append(self.by_cluster.get(where.cluster, []))
+        picks += [self.by_label.get((k, v), []) for k, v in where.labels.items()]
+        if where.nodes is not None:
+            picks.append([self.position[n] for n in where.nodes if n in self.position])
+        if not picks:
+            return [e["name"] for e in self.entries]
+        picks.sort(key=len)
+        chosen = set(picks[0])
+        for other in picks[1:]:
+            chosen.intersection_update(other)
+        return [self.entries[i]["name"] for i in sorted(chosen)]
 
 
 class SelectionService:
@@ -241,11 +282,12 @@ class SelectionService:
             prepared.plan = body.plan
             prepared.install = body.install
             prepared.whole_fleet = body.where is None
-            prepared.entries = apply_where(prepared.entries or [], body.where)
+            prepared.where = body.where
             if body.why_not is not None:
                 if body.plan:
                     raise InvalidInput("why_not names a node; it cannot be combined with plan", field="why_not")
-                if not any(e.get("name") == body.why_not for e in prepared.entries):
+                scope = apply_where(prepared.entries or [], body.where)
+                if not any(e.get("name") == body.why_not for e in scope):
                     raise InvalidInput(f"no live node named '{body.why_not}' (see GET /v1/nodes)", field="why_not")
                 prepared.why_not = body.why_not
         return prepared
@@ -273,7 +315,7 @@ class SelectionService:
             prepared.requests = models
             prepared.quotas = body.quotas
             prepared.whole_fleet = body.where is None
-            prepared.entries = apply_where(prepared.entries or [], body.where)
+            prepared.where = body.where
         return prepared
 
     def _resolve(self, model: dict[str, Any] | None, name: str | None, *, field: str) -> dict[str, Any]:
@@ -289,21 +331,22 @@ class SelectionService:
     def _prepare(self, kind: str, request_key: dict[str, Any]) -> _Prepared:
         now = self._clock()
         swept = False
-        while True:   # one read session: stale nodes?, the active catalog, the inventory revision
+        while True:   # one read session, one statement: stale nodes?, the catalog and inventory revisions
             with self._db.read_session() as session:
-                if not swept and node_store.stale_pending(session, now=now, ttl_s=self._ttl_s):
+                revisions = read_revisions(session, stale_before=now - self._ttl_s)
+                if not swept and revisions.stale_pending:
                     session.close()          # a fresh snapshot after the write (SQLite reads are snapshots)
                     with self._db.write_session() as write:
                         node_store.sweep_stale(write, now=now, ttl_s=self._ttl_s)
                     swept = True
                     continue
-                return self._prepare_in(session, kind, request_key)
+                return self._prepare_in(session, kind, request_key, revisions)
 
-    def _prepare_in(self, session: Any, kind: str, request_key: dict[str, Any]) -> _Prepared:
-        """The revisions, the cached answer if any, else what the solver needs (one read session)."""
-        catalog = self._holder.current(session)
+    def _prepare_in(self, session: Any, kind: str, request_key: dict[str, Any], revisions: Revisions) -> _Prepared:
+        """The cached answer if any, else what the solver needs (one read session)."""
+        catalog = self._holder.for_revision(revisions.catalog, session)
         catalog_revision = catalog.revision
-        inventory_revision = node_store.inventory_revision(session)
+        inventory_revision = revisions.inventory
         canonical = json.dumps(request_key, sort_keys=True, separators=(",", ":"), default=str)
         key = f"{kind}|{catalog_revision}|{inventory_revision}|{canonical}"
         prepared = _Prepared(
@@ -362,7 +405,8 @@ class SelectionService:
         if prepared.install:
             from solver.install import install_for_answer
 
-            arches = {e["name"]: str(e.get("arch") or "x86_64") for e in prepared.entries or []}
+            scope = apply_where(prepared.entries or [], prepared.where)
+            arches = {e["name"]: str(e.get("arch") or "x86_64") for e in scope}
             answer["install"] = install_for_answer(prepared.catalog, requests[0].framework, answer, node_arch=arches,
                                                    request_arch=requests[0].arch)
         return answer, time.perf_counter() - started
@@ -386,9 +430,11 @@ class SelectionService:
         def parse(entries: list[dict[str, Any]] | None) -> Any:
             return FleetIndex(state.index, solver.parse_inventory({"nodes": entries or []}))
 
-        if prepared.whole_fleet:
-            return state.whole(lambda: parse(prepared.entries).warm())
-        return state.scoped([e["name"] for e in prepared.entries or []], lambda: parse(prepared.entries))
+        entries = prepared.entries or []
+        if prepared.whole_fleet or prepared.where is None:
+            return state.whole(lambda: parse(entries).warm())
+        names = state.names(entries, prepared.where)
+        return state.scoped(names, lambda: parse(apply_where(entries, prepared.where)))
 
     def _audit(
         self, prepared: _Prepared, answer: dict[str, Any], principal: Principal, cached: bool, seconds: float

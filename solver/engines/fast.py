@@ -190,7 +190,12 @@ def solve_fast(problem: Problem, top: int = 1) -> list[Assignment]:
         seen.update(groups[r].nodes)
         if len(seen) >= top and cutoff is None:
             cutoff = prefix
-    members = [(problem.key(cands[scores.cand[r]], groups[r], n), r, n) for r in taken for n in groups[r].nodes]
+    # A member's key is its group's key with its own name rank: the terms are computed once per group.
+    members = []
+    for r in taken:
+        cand, group = cands[scores.cand[r]], groups[r]
+        head = problem.key(cand, group)[:-2]
+        members += [((*head, -problem.rank_of(group, n), -cand.index), r, n) for n in group.nodes]
     members.sort(key=lambda m: m[0], reverse=True)
     out: list[Assignment] = []
     used: set[str] = set()

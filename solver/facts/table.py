@@ -42,6 +42,7 @@ class GroupTable:
     memo: dict = field(default_factory=dict)
     target_index: dict[Target, int] = field(default_factory=dict)
     cached_index: dict[frozenset[str], int] = field(default_factory=dict)  # per candidate table: `cachedindex.CachedIndex`
+    parent: GroupTable | None = None   # a scoped view's: the whole fleet's table (targets, cached sets a superset)
 
 
     def pairs(self) -> tuple[np.ndarray, np.ndarray]:

@@ -25,6 +25,7 @@ verdict row, the first feasible class of each signature group, then an arg-max o
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -129,7 +130,10 @@ class CachedIndex:
         else:
             cbc_of, self.cb_rows = np.zeros(len(table.cached_sets), dtype=np.int64), self.cb_sig
         self.cbc_of = np.asarray(cbc_of, dtype=np.int64).reshape(-1)       # per cached set
-        # each (target, cached set) pair of the table as a (verdict row, cached-bytes class) pair
+        self._pair_classes(table)
+
+    def _pair_classes(self, table: GroupTable) -> None:
+        """Each (target, cached set) pair of `table` as a (verdict row, cached-bytes class) pair."""
         codes, _ = table.pairs()
         ncached = max(len(table.cached_sets), 1)
         ncbc = max(len(self.cb_rows), 1)
@@ -142,14 +146,33 @@ class CachedIndex:
     def cached_bytes(self, cached_ids: np.ndarray, cand_ids: np.ndarray) -> np.ndarray:
         return self.cb_sig[cached_ids, self.sig_of[cand_ids]]
 
+    def restricted(self, parent: GroupTable, table: GroupTable) -> CachedIndex:
+        """This index (built on `parent`) for `table`, whose targets and cached sets are some of
+        the parent's (a `where` scope): the per-target and per-cached-set rows are picked out, the
+        candidate signatures and verdict classes are kept (classes alike on every target of the
+        parent are alike on every target of the scope), and only the pairs are classed again."""
+        sub = copy.copy(self)
+        tmap = np.array([parent.target_index[t] for t in table.targets], dtype=np.int64)
+        cmap = np.array([parent.cached_index[c] for c in table.cached_sets], dtype=np.int64)
+        sub.targets = table.targets
+        sub.row_of = self.row_of[tmap]
+        sub.cb_sig = self.cb_sig[cmap]
+        sub.cbc_of = self.cbc_of[cmap]
+        sub._pair_classes(table)
+        return sub
+
 
 def cached_index(table: GroupTable, facts: RequestFacts, min_bytes: int = 0) -> CachedIndex:
-    """The index of `facts`' candidate table on `table` (memoised on the table), cached bytes
-    weighed with `min_bytes` (`facts.cached_weight`)."""
+    """The index of `facts`' candidate table on `table` (memoised on the table; a scoped table's
+    is derived from its parent's), cached bytes weighed with `min_bytes` (`facts.cached_weight`)."""
     key = ("cached-index", facts.table_key, min_bytes)
     found = table.memo.get(key)
     if found is None:
-        found = table.memo.setdefault(key, CachedIndex(table, facts, min_bytes))
+        if table.parent is not None:
+            made = cached_index(table.parent, facts, min_bytes).restricted(table.parent, table)
+        else:
+            made = CachedIndex(table, facts, min_bytes)
+        found = table.memo.setdefault(key, made)
     return found
 
 

@@ -44,6 +44,8 @@ FAMILIES = {
     "tensorrt": {"framework": "tensorrt", "python": "==3.11"},
     "jax": {"framework": "jax", "python": "==3.12"},
     "vllm": {"framework": "vllm", "python": "==3.12"},
+    "sglang": {"framework": "sglang", "python": "==3.12"},
+    "tensorrt-llm": {"framework": "tensorrt-llm", "python": "==3.12"},
 }
 
 
@@ -351,9 +353,30 @@ def test_jax_extra_names_the_cuda_plugin_and_vllm_stages_the_torch_it_pins(cat: 
     choice = _choice(cat, FAMILIES["jax"])
     jax = install_recipe(cat, "jax", choice)
     variant = choice["runtime"]["jax"].split("+")[1]
-    assert jax.pip.requirements == (f"jax[{variant}]=={choice['runtime']['jax'].split('+')[0]}",)
+    rt = choice["runtime"]
+    assert jax.pip.requirements[0] == f"jax[{variant}]=={rt['jax'].split('+')[0]}"
+    # the plugin asks only for lower bounds; the recipe pins the runtime's CUDA and cuDNN wheels
+    pins = {Requirement(x).name: str(Requirement(x).specifier) for x in jax.pip.requirements[1:]}
+    major = rt["cuda"].split(".")[0]
+    wheel = {w.component: w.package for w in cat.nvidia_wheels if str(w.cuda_major) == major}
+    assert pins == {wheel["cuda-runtime"]: f"=={rt['cuda']}.*",
+                    wheel["cudnn"]: pin(catalog.versions.parse_version(rt["cudnn"]), "exact")}
     vchoice = _choice(cat, FAMILIES["vllm"])
     vllm = install_recipe(cat, "vllm", vchoice).to_dict()
     assert vllm["pip"]["requirements"] == [f"vllm=={vchoice['runtime']['vllm']}"]
     kinds = [c["kind"] for c in vllm["stage_components"]]
     assert kinds[:2] == ["vllm", "pytorch"] and "torch==" + vchoice["runtime"]["pytorch"] in vllm["stage"][1]
+
+
+def test_sglang_and_tensorrt_llm_rows(cat: catalog.Catalog) -> None:
+    choice = _choice(cat, FAMILIES["sglang"])
+    sg = install_recipe(cat, "sglang", choice).to_dict()
+    assert sg["pip"]["requirements"] == [f"sglang=={choice['runtime']['sglang']}"] and sg["pip"]["index_url"] is None
+    assert [c["kind"] for c in sg["stage_components"]][:2] == ["sglang", "pytorch"]
+    choice = _choice(cat, FAMILIES["tensorrt-llm"])
+    trtllm = install_recipe(cat, "tensorrt-llm", choice).to_dict()
+    assert trtllm["pip"]["requirements"] == [f"tensorrt-llm=={choice['runtime']['tensorrt-llm']}"]
+    assert trtllm["pip"]["extra_index_urls"] == ["https://pypi.nvidia.com"]
+    # the CUDA 13 torch build the runtime names is staged from PyTorch's own index
+    torch_stage = next(c["command"] for c in trtllm["stage_components"] if c["kind"] == "pytorch")
+    assert f"torch=={choice['runtime']['pytorch']}" in torch_stage and "download.pytorch.org" in torch_stage

@@ -4,11 +4,12 @@ build a runtime the workflow runner composes.
 
 PyTorch's +cuXXX builds live on download.pytorch.org, which CI cannot reach: their index lines
 are checked offline against the documented commands (test_recipes.py); here the PyPI default
-builds are resolved. TensorRT's PyPI package is a stub source package whose build step fetches
-its wheels from NVIDIA's index (also unreachable): the registry's own index must list the pinned
-version, and pip resolves its Python bindings wheel (on PyPI) for the recipe's Python. JAX is
-checked offline only: its current releases need Python >= 3.12 and pip 23's dry-run checks
-Requires-Python against the interpreter running it (3.11 here).
+builds are resolved. TensorRT's and TensorRT-LLM's PyPI packages are source-only stubs whose
+build fetches the wheels from NVIDIA's index (also unreachable): the registry's index must list
+every pinned version, and TensorRT's bindings wheel (on PyPI) must resolve for the recipe's
+Python. JAX and SGLang are resolved for Python 3.12: the resolver is a current pip run from its
+wheel (downloaded from the registry), because pip 23 (the virtualenv's) checks Requires-Python
+against the interpreter running it, not against --python-version.
 """
 
 from __future__ import annotations
@@ -43,7 +44,11 @@ REQUESTS = {
     "onnxruntime-cpu": {"framework": "onnxruntime", "python": "==3.11", "gpu_count": 0},
     "tensorrt": {"framework": "tensorrt", "python": "==3.11"},
     "vllm": {"framework": "vllm", "python": "==3.11"},
+    "jax": {"framework": "jax", "python": "==3.12"},
+    "sglang": {"framework": "sglang", "python": "==3.12"},
+    "tensorrt-llm": {"framework": "tensorrt-llm", "python": "==3.12"},
 }
+_STUBS = ("tensorrt", "tensorrt-llm")   # source-only stubs: index listing (and TensorRT's bindings) only
 
 
 def _env() -> dict[str, str]:
@@ -60,10 +65,21 @@ def _index_versions(name: str) -> dict[str, str]:
     return {v.strip(): v.strip() for v in line.split(":", 1)[1].split(",")}
 
 
-def _resolve(requirements: list[str], index_args: list[str], python: str) -> dict[str, str]:
+@pytest.fixture(scope="module")
+def pip_argv(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """A current pip, run from its wheel: pip >= 24.1 applies --python-version to Requires-Python."""
+    d = tmp_path_factory.mktemp("pip")
+    proc = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+                           "-d", str(d), "pip>=24.2"], capture_output=True, text=True, env=_env(), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-1000:]
+    (wheel,) = d.glob("pip-*.whl")
+    return [sys.executable, str(wheel / "pip")]
+
+
+def _resolve(pip: list[str], requirements: list[str], index_args: list[str], python: str) -> dict[str, str]:
     """pip's resolver in dry-run mode; returns {name: version} of what it would install."""
     with tempfile.TemporaryDirectory() as d:
-        argv = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+        argv = [*pip, "install", "--dry-run", "--ignore-installed", "--quiet",
                 "--report", f"{d}/report.json", "--target", f"{d}/t", "--python-version", python,
                 "--implementation", "cp", "--only-binary=:all:"]
         for p in _PLATFORMS:
@@ -88,22 +104,25 @@ def recipes() -> dict[str, InstallRecipe]:
 
 
 @pytest.fixture(scope="module")
-def resolved(recipes: dict[str, InstallRecipe]) -> dict[str, dict[str, str]]:
+def resolved(recipes: dict[str, InstallRecipe], pip_argv: list[str]) -> dict[str, dict[str, str]]:
     """Every family resolved at once (pip waits on the network, so threads overlap the waits)."""
     jobs = {}
-    with ThreadPoolExecutor(max_workers=len(recipes) + 3) as pool:
+    with ThreadPoolExecutor(max_workers=len(recipes) + 4) as pool:
         for name, r in recipes.items():
-            if name == "tensorrt":
+            if name in _STUBS:
                 for line in r.pip.requirements:
                     jobs[f"index:{Requirement(line).name}"] = pool.submit(_index_versions, Requirement(line).name)
                 bindings = [x for x in r.pip.requirements if Requirement(x).name.endswith("-bindings")]
-                jobs["tensorrt-bindings"] = pool.submit(_resolve, bindings, [], r.python or _PY)
+                if bindings:
+                    jobs[f"{name}-bindings"] = pool.submit(_resolve, pip_argv, bindings, [], r.python or _PY)
             else:
-                jobs[name] = pool.submit(_resolve, list(r.pip.requirements), r.pip.index_args(), r.python or _PY)
+                jobs[name] = pool.submit(_resolve, pip_argv, list(r.pip.requirements), r.pip.index_args(),
+                                         r.python or _PY)
         return {name: job.result() for name, job in jobs.items()}
 
 
-@pytest.mark.parametrize("family", ["pytorch", "tensorflow", "onnxruntime-gpu", "onnxruntime-cpu", "vllm"])
+@pytest.mark.parametrize("family", ["pytorch", "tensorflow", "onnxruntime-gpu", "onnxruntime-cpu", "vllm", "jax",
+                                    "sglang"])
 def test_pip_lines_resolve_with_pips_resolver(family: str, recipes: dict[str, InstallRecipe],
                                               resolved: dict[str, dict[str, str]]) -> None:
     r, got = recipes[family], resolved[family]
@@ -113,6 +132,10 @@ def test_pip_lines_resolve_with_pips_resolver(family: str, recipes: dict[str, In
         assert name in got, (line, sorted(got))
         assert req.specifier.contains(got[name], prereleases=True), (line, got[name])
     runtime = r.runtime
+    if "cuda" in runtime and family in ("jax", "onnxruntime-gpu"):
+        # where the recipe pins the CUDA runtime wheel, what pip installs is of the runtime's CUDA series
+        cudart = next(v for n, v in got.items() if n.startswith("nvidia-cuda-runtime"))
+        assert cudart.startswith(runtime["cuda"] + "."), (family, cudart, runtime["cuda"])
     if "cudnn" in runtime:
         # what pip installs carries the runtime's cuDNN (the framework's own pin, the and-cuda
         # extra, or the NVIDIA wheel the recipe added)
@@ -164,3 +187,13 @@ def test_store_stage_commands_build_a_runtime_the_runner_composes(tmp_path: Path
                                                                "PATH": os.environ.get("PATH", "")})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == recipe.runtime["onnxruntime"]
+
+
+def test_tensorrt_llm_pin_is_listed_by_the_index(recipes: dict[str, InstallRecipe],
+                                                 resolved: dict[str, dict[str, str]]) -> None:
+    r = recipes["tensorrt-llm"]
+    assert r.pip.extra_index_urls == ("https://pypi.nvidia.com",)
+    (line,) = r.pip.requirements
+    req = Requirement(line)
+    listed = resolved[f"index:{req.name}"]
+    assert any(req.specifier.contains(v, prereleases=True) for v in listed), (line, sorted(listed))

@@ -50,9 +50,10 @@ FAMILIES: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
 
 
 def answer(request: dict[str, Any]) -> dict[str, Any]:
-    from solver.cli import _local
+    from solver.cli import _local, _policy
 
-    return _local(request, None, None, 1, "fast", install=True)
+    # what `rtfit select -m MODEL.yaml --emit FORM` runs: no inventory, bundled catalog, default policy
+    return _local(request, None, None, 1, _policy(None, None), install=True)
 
 
 def section() -> str:

@@ -209,3 +209,14 @@ def test_ui_why_not_a_node_shows_every_rule_with_its_sources(console: ConsolePag
         [(v["rule"], str(v["ok"]).lower()) for v in expected["verdicts"]]
     assert any(v["rule"] == "no-gpu" and not v["ok"] for v in expected["verdicts"])
     assert console.errors == []
+
+
+def test_ui_select_form_has_its_id_and_panel_class(console: ConsolePage) -> None:
+    """`h("form#select-form.panel")` gave the form the id "select-form.panel" and no class: a
+    script (or a user's CSS) looking for #select-form found nothing (the recorded session hung)."""
+    console.sign_in("reader")
+    console.open("select")
+    page = console.page
+    assert page.get_attribute("#select-form", "class") == "panel"
+    assert page.query_selector("[id='select-form.panel']") is None
+    assert console.errors == []

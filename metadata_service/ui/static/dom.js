@@ -1,9 +1,10 @@
 // Small DOM helpers: build elements without innerHTML (no markup injection), format values.
 
-/** h("tag.class#id", {attrs}, ...children) -> Element. Strings become text nodes. */
+/** h("tag.class#id", {attrs}, ...children) -> Element ("tag#id.class" alike). Strings become text nodes. */
 export function h(spec, attrs = {}, ...children) {
-  const [tagAndClasses, id] = spec.split("#");
-  const [tag, ...classes] = tagAndClasses.split(".");
+  const tag = spec.match(/^[^.#]*/)[0];
+  const classes = [...spec.matchAll(/\.([^.#]+)/g)].map((m) => m[1]);
+  const id = (spec.match(/#([^.#]+)/) || [])[1];
   const el = document.createElement(tag || "div");
   if (classes.length) el.className = classes.join(" ");
   if (id) el.id = id;

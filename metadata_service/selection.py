@@ -391,7 +391,7 @@ class SelectionService:
         if prepared.kind == "single" and prepared.why_not is not None:
             from solver.explain.whynot import why_not
 
-            answer = why_not(prepared.catalog, requests[0], fleet.inventory, prepared.why_not, index=fleet.index)
+            answer = why_not(prepared.catalog, requests[0], fleet.inventory, prepared.why_not, fleet=fleet)
             return {"feasible": answer["usable"], **answer}, time.perf_counter() - started
         if prepared.kind == "single":
             if prepared.plan:

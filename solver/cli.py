@@ -184,7 +184,9 @@ def _render_why_not(result: dict[str, Any]) -> None:
     console = Console()
     verdict = "[green]usable[/green]" if result["usable"] else "[red]not usable[/red]"
     rt = ", ".join(f"{k} {v}" for k, v in (result.get("runtime") or {}).items()) or "-"
-    table = Table(title=f"why not {result['node']}? {verdict}", caption=f"rules judged for runtime {rt}")
+    judged = result.get("runtime_judged")
+    table = Table(title=f"why not {result['node']}? {verdict}",
+                  caption=f"rules judged for runtime {rt}" + (f": {judged}" if judged else ""))
     table.add_column("")
     table.add_column("rule", no_wrap=True)
     table.add_column("verdict", overflow="fold", ratio=3)

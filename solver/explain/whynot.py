@@ -32,6 +32,7 @@ from solver.errors import InvalidInventory
 from solver.facts.candidates import Candidate
 from solver.facts.groups import NodeGroup, node_checks
 from solver.index.catalog_index import CatalogIndex
+from solver.index.fleet_index import FleetIndex
 from solver.inputs.inventory import Inventory, parse_inventory
 from solver.inputs.policy import Policy
 from solver.inputs.request import ModelRequest, parse_request
@@ -120,14 +121,48 @@ def _runtime_verdicts(cat: Catalog, request: ModelRequest, cand: Candidate, g: N
     return out
 
 
+def _runtime_to_judge(catalog: Catalog, request: ModelRequest, inventory: Inventory, problem: Any, policy: Policy,
+                      index: CatalogIndex | FleetIndex) -> tuple[Candidate | None, str]:
+    """(the runtime whose rules `why_not` shows, why that one): see `why_not`."""
+    from solver.engines.fast import solve_fast
+    from solver.select import select
+
+    best = solve_fast(problem, 1)
+    if best:
+        return problem.all_candidates[best[0].candidate], "the runtime this node would run"
+    if len(inventory.nodes) > 1:
+        whole = select(catalog, request, inventory, policy=policy, index=index)
+        choice = whole.choice
+        if whole.feasible and choice is not None:
+            same = [c for c in problem.all_candidates if c.runtime() == choice.runtime_map]
+            if same:
+                return same[0], f"the runtime the answer chose (on {choice.node})"
+    kept = [problem.all_candidates[int(i)] for i in problem.facts.kept_index]
+    for g in problem.base_groups:
+        fits = problem.facts.feasible_on(g.target) if g.target.cc is not None or not request.uses_gpu else ()
+        if fits:
+            return fits[0], "the newest runtime the request accepts that runs on this node's GPU and driver"
+    if kept:
+        return kept[0], "the newest runtime the request accepts (none runs on this node's GPU and driver)"
+    if problem.all_candidates:
+        return min(problem.all_candidates, key=lambda c: (problem.facts.newest_rank[c.index], c.index)), \
+            "the newest runtime of the framework (the request accepts none)"
+    return None, "no runtime of the framework in the catalog"
+
+
 def why_not(catalog: Catalog, request: ModelRequest | Mapping[str, Any], inventory: Inventory | Mapping[str, Any]
             | list[Any], node: str, *, policy: Policy | None = None,
-            index: CatalogIndex | None = None) -> dict[str, Any]:
+            index: CatalogIndex | None = None, fleet: FleetIndex | None = None) -> dict[str, Any]:
     """{"node", "usable", "answer", "runtime", "verdicts": [...]} for one node of `inventory`.
 
     `index`: the caller's `CatalogIndex` of `catalog` (a service keeps one per revision); without
-    one, a fresh index serves this call alone."""
-    from solver.engines.fast import solve_fast
+    one, a fresh index serves this call alone. `fleet`: the caller's `FleetIndex` of `inventory`
+    under that index, if it keeps one (used to find the runtime the whole fleet's answer chose).
+
+    The runtime whose rules are shown (`runtime_judged` says which and why): the one the node
+    would run, when it is usable; else the one the answer for the whole inventory chose (what the
+    user compares the node with); else the newest the request accepts that runs on this node's
+    GPU and driver; else the newest the request accepts."""
     from solver.facts.problem import build_problem
     from solver.select import select
 
@@ -144,18 +179,10 @@ def why_not(catalog: Catalog, request: ModelRequest | Mapping[str, Any], invento
         raise InvalidInventory("why_not", f"no node named {node!r} in the inventory{hint}")
     one = Inventory(nodes=(found,))
     policy = policy or Policy()
-    ix = index if index is not None else CatalogIndex(catalog)
+    ix = fleet.index if fleet is not None else index if index is not None else CatalogIndex(catalog)
     answer = select(catalog, request, one, policy=policy, index=ix)
     problem = build_problem(catalog, request, one, policy, index=ix)
-    best = solve_fast(problem, 1)
-    if best:
-        cand = problem.all_candidates[best[0].candidate]
-    elif len(problem.facts.kept_index):
-        cand = problem.all_candidates[int(problem.facts.kept_index[0])]
-    elif problem.all_candidates:
-        cand = min(problem.all_candidates, key=lambda c: (problem.facts.newest_rank[c.index], c.index))
-    else:
-        cand = None
+    cand, judged = _runtime_to_judge(catalog, request, inventory, problem, policy, fleet if fleet is not None else ix)
     verdicts: list[dict[str, Any]] = []
     for g in problem.base_groups:
         verdicts.extend(_verdict(catalog, ch, "node") for ch in _node_verdicts(ix, request, g))
@@ -166,4 +193,5 @@ def why_not(catalog: Catalog, request: ModelRequest | Mapping[str, Any], invento
                          "message": f"the catalog has no build of {request.framework} for this kind of runtime",
                          "component": request.framework, "need": "", "have": "", "records": [], "sources": []})
     return {"node": node, "usable": answer.feasible, "runtime": cand.runtime() if cand is not None else None,
+            "runtime_judged": judged,
             "verdicts": verdicts, "answer": answer.to_dict()}

@@ -70,3 +70,25 @@ def test_a_feasible_answer_names_the_nodes_it_could_not_use(cat):
     assert rejected == {"no-gpu": ["cpu-1"], "driver-too-old": ["old-1"]}
     line = next(x for x in sel["explanation"] if x.startswith("not usable"))
     assert "(cpu-1)" in line and "(old-1)" in line
+
+
+def test_why_not_judges_the_runtime_the_answer_chose_not_the_newest_in_the_catalog(cat):
+    """Asked "why not old-t4?" after the answer chose edge-01, the verdicts are those of the chosen
+    runtime (CUDA 12.x: the driver needs 525.60.13), not of the newest runtime the catalog has,
+    whose CUDA 13 floor (580) overstated the upgrade the node needs."""
+    from solver.explain.whynot import why_not
+
+    inv = {"nodes": [
+        {"name": "edge-01", "driver_version": "550.54.15", "gpus": [{"product": "L4"}]},
+        {"name": "old-t4", "driver_version": "470.82.01", "gpus": [{"product": "T4"}]},
+    ]}
+    req = {"framework": "pytorch", "min_gpu_memory_gib": 16, "requires": {"cuda": ">=12.1,<13"}}
+    chosen = solver.select(cat, req, inv).to_dict()["choice"]
+    out = why_not(cat, req, inv, "old-t4")
+    assert out["usable"] is False and out["runtime"] == chosen["runtime"]
+    assert out["runtime_judged"] == "the runtime the answer chose (on edge-01)"
+    failed = {v["rule"]: v for v in out["verdicts"] if not v["ok"]}
+    assert set(failed) == {"gpu-memory", "driver-too-old"}
+    assert failed["driver-too-old"]["need"] == ">= 525.60.13" and failed["driver-too-old"]["have"] == "470.82.01"
+    alone = why_not(cat, req, {"nodes": inv["nodes"][1:]}, "old-t4")   # nothing chosen elsewhere
+    assert alone["runtime_judged"].startswith("the newest runtime the request accepts")

@@ -20,8 +20,9 @@ The result is a legal placement (every step checks the nodes' free GPUs and the 
 like a heuristic and handed to CP-SAT as its hint and floor when it is better than the best
 heuristic. The first LP's placed value is an upper bound on the placed count of every legal
 placement. CPU-only requests take no capacity: they are left to step 4 (their best option) and
-counted into the bound. Pools with more than `MAX_CONFIGS` configurations get one aggregate
-capacity row (a relaxation) and no slots: their requests are placed by step 4.
+counted into the bound. Pools with more than `LP_MAX_CONFIGS` configurations (many request
+sizes on large nodes) get one aggregate capacity row (a relaxation, so the bound still holds) and
+no slots: their requests are placed by step 4. Building the LP checks the deadline too.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ __all__ = ["ROUNDS", "LpStart", "lp_start"]
 EPS = 1e-6
 STAGE_TOL = 1e-6    # relative slack when a stage's LP value is kept as a floor for the next
 ROUNDS = 6          # LP solves at most: the whole instance, then what is left, ...
+LP_MAX_CONFIGS = 24     # a pool with more configurations gets one aggregate capacity row (keeps the LP small)
 
 Key = tuple[int, int, int]      # (class, option, pool free GPUs)
 
@@ -135,6 +137,8 @@ def _solve(inst: _Instance, cap: _Capacity, queue: dict[int, list[int]], deadlin
     y: dict[Key, pywraplp.Variable] = {}
     by_pool: dict[tuple[int, int], list[Key]] = {}
     for c in classes:
+        if deadline is not None and time.perf_counter() > deadline:
+            return None
         n_c, size = len(queue[c]), inst.size(c)
         total = []
         for j, o in enumerate(inst.options[c]):
@@ -156,8 +160,10 @@ def _solve(inst: _Instance, cap: _Capacity, queue: dict[int, list[int]], deadlin
         nodes = pools[pool]
         g = inst.options[keys[0][0]][keys[0][1]].group
         sizes = sorted({inst.size(k[0]) for k in keys})
+        if deadline is not None and time.perf_counter() > deadline:
+            return None
         confs = inst.configurations(sizes, pool[1])
-        if confs is None:
+        if confs is None or len(confs) > LP_MAX_CONFIGS:    # one aggregate row: a relaxation, no slots
             row(len(nodes) * pool[1], [(y[k], inst.size(k[0])) for k in keys])
         else:
             z[pool] = zs = [s.NumVar(0, len(nodes), "") for _ in confs]

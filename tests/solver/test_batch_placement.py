@@ -255,3 +255,21 @@ def test_lns_solves_a_whole_small_batch_exactly_and_keeps_large_ones_legal() -> 
             assert load[(g.index, w[2])] <= g.free and w[2] in g.nodes
             per_cluster[g.cluster] = per_cluster.get(g.cluster, 0) + big.size(w[0])
     assert all(n <= quotas[c] for c, n in per_cluster.items())
+
+
+def test_lp_start_gives_up_at_its_deadline_while_building() -> None:
+    # a deadline already passed: no LP model is built or solved (plan_batch's time limit holds)
+    import time
+
+    from solver.engines.batch_lp import lp_start
+
+    cat = tiny_catalog()
+    inv = {"nodes": [{"name": f"l4-{i}", "driver_version": "550.54.15", "gpus": [{"product": "NVIDIA L4", "count": 4}]}
+                     for i in range(2)]}
+    inst = _instance(cat, [{"framework": "pytorch", "gpu_count": 1}] * 3, inv)
+    asked: list[int] = []
+    configurations = inst.configurations
+    inst.configurations = lambda sizes, free: asked.append(free) or configurations(sizes, free)   # type: ignore[method-assign]
+    assert lp_start(inst, deadline=time.perf_counter() - 1) is None
+    assert asked == []          # the model was not built past the deadline (on 30,000 options that took seconds)
+    assert lp_start(inst, deadline=time.perf_counter() + 60) is not None and asked

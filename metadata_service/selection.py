@@ -86,7 +86,8 @@ class _Prepared:
     audit_request: dict[str, Any]
     catalog_revision: str
     inventory_revision: int
-    answer: dict[str, Any] | None
+    answer: dict[str, Any] | None          # a cache hit's answer
+    answer_hash: str | None = None         # and its hash (`storage.selections.answer_digest`)
     catalog: Any = None
     entries: list[dict[str, Any]] | None = None
     whole_fleet: bool = False  # no `where`: the fleet index of this revision is used as is
@@ -126,9 +127,10 @@ class _Indexes:
     """The solver state of one (catalog, inventory revision): replaced whole when either changes.
 
     The whole fleet's index is built once, by the first selection that needs it (others wait for
-    it rather than build it twice). A `where` scope is a view of that index when it exists; before
-    it does, the scope's own entries are parsed (a scope costs what its nodes cost, not the
-    fleet's). Views are kept per node set (`SCOPES` of them).
+    it rather than build it twice). A `where` scope is a view of that index (`FleetIndex.scoped`:
+    the fleet's groups restricted, its runtime index derived, nothing rebuilt), so the whole
+    fleet's index is built first even for a scoped request; a scope parsed on its own would
+    rebuild per scope what the fleet's index holds once. Views are kept per node set (`SCOPES`).
     """
 
     def __init__(self, catalog: Any, index: Any, inventory_revision: int) -> None:
@@ -155,11 +157,12 @@ class _Indexes:
         return self.fleet
 
     def scoped(self, names: list[str], build: Callable[[], Any]) -> Any:
-        """The fleet view of a `where` scope, built once per (revision, node set) and reused."""
+        """The fleet view of a `where` scope (derived from the whole fleet's index, which is built
+        first if need be), made once per (revision, node set) and reused."""
         key = "\n".join(sorted(names))
         found = self.scopes.get(key)
         if found is None:
-            found = self.fleet.scoped(names) if self.fleet is not None else build()
+            found = self.whole(build).scoped(names)
             self.scopes.put(key, found)
         return found
 
@@ -246,7 +249,6 @@ class SelectionService:
             if self._limiter is None:
                 self._limiter = anyio.CapacityLimiter(self._solver_threads)
             answer, seconds = await anyio.to_thread.run_sync(self._solve, prepared, limiter=self._limiter)
-            self._cache.put(prepared.key, answer)
             self._metrics.solver_seconds.labels(prepared.kind).observe(seconds)
         else:
             answer = prepared.answer
@@ -255,6 +257,8 @@ class SelectionService:
             prepared.kind, "feasible" if feasible else "infeasible", "hit" if cached else "miss"
         ).inc()
         await run_in_threadpool(self._audit, prepared, answer, principal, cached, seconds)
+        if not cached:   # after the audit stored the answer: a hit's audit row names a stored answer
+            self._cache.put(prepared.key, (answer, prepared.answer_hash))
         return answer
 
     def _strict_model(self, model: Any) -> Any:
@@ -355,8 +359,11 @@ class SelectionService:
             audit_request=request_key,
             catalog_revision=catalog_revision,
             inventory_revision=inventory_revision,
-            answer=self._cache.get(key),
+            answer=None,
         )
+        hit = self._cache.get(key)
+        if hit is not None:
+            prepared.answer, prepared.answer_hash = hit
         if prepared.answer is None:
             prepared.catalog = catalog
             prepared.entries = self._usable_entries(session, inventory_revision, catalog)
@@ -391,8 +398,10 @@ class SelectionService:
         if prepared.kind == "single" and prepared.why_not is not None:
             from solver.explain.whynot import why_not
 
-            answer = why_not(prepared.catalog, requests[0], fleet.inventory, prepared.why_not, fleet=fleet)
-            return {"feasible": answer["usable"], **answer}, time.perf_counter() - started
+            found = why_not(prepared.catalog, requests[0], fleet.inventory, prepared.why_not, fleet=fleet)
+            answer = {"feasible": found["usable"], **found}
+            prepared.answer_hash = audit_store.answer_digest(answer)
+            return answer, time.perf_counter() - started
         if prepared.kind == "single":
             if prepared.plan:
                 result = solver.select(prepared.catalog, requests[0], None, top=prepared.top, index=fleet.index)
@@ -409,7 +418,9 @@ class SelectionService:
             arches = {e["name"]: str(e.get("arch") or "x86_64") for e in scope}
             answer["install"] = install_for_answer(prepared.catalog, requests[0].framework, answer, node_arch=arches,
                                                    request_arch=requests[0].arch)
-        return answer, time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        prepared.answer_hash = audit_store.answer_digest(answer)
+        return answer, elapsed
 
     def _fleet(self, solver: Any, prepared: _Prepared) -> Any:
         """The fleet index to solve on: the live fleet's (built once per (catalog, inventory)
@@ -433,8 +444,7 @@ class SelectionService:
         entries = prepared.entries or []
         if prepared.whole_fleet or prepared.where is None:
             return state.whole(lambda: parse(entries).warm())
-        names = state.names(entries, prepared.where)
-        return state.scoped(names, lambda: parse(apply_where(entries, prepared.where)))
+        return state.scoped(state.names(entries, prepared.where), lambda: parse(entries).warm())
 
     def _audit(
         self, prepared: _Prepared, answer: dict[str, Any], principal: Principal, cached: bool, seconds: float
@@ -450,7 +460,8 @@ class SelectionService:
                 feasible=bool(answer.get("feasible")),
                 cached=cached,
                 solve_seconds=seconds,
-                answer=answer,
+                answer_hash=prepared.answer_hash or audit_store.answer_digest(answer),
+                answer=None if cached else answer,
                 now=self._clock(),
             )
 

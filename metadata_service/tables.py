@@ -23,6 +23,7 @@ __all__ = [
     "Node",
     "NodeComponent",
     "NodeGpu",
+    "SelectionAnswer",
     "SelectionAudit",
 ]
 
@@ -164,7 +165,21 @@ class SelectionAudit(SQLModel, table=True):
     feasible: bool
     cached: bool
     solve_seconds: float
+    # the answer, stored once in `selection_answers` under this SHA-256 (rows before migration
+    # 0003 hold the answer itself in `answer`)
+    answer_hash: str | None = Field(default=None, max_length=64)
+    answer: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+
+
+class SelectionAnswer(SQLModel, table=True):
+    """Each distinct selection answer once, under the SHA-256 of its canonical JSON: an audit row
+    names its answer by hash, so a repeated (cached) answer costs the audit row only."""
+
+    __tablename__ = "selection_answers"
+
+    hash: str = Field(primary_key=True, max_length=64)
     answer: dict[str, Any] = Field(sa_type=JSON)
+    created_at: float
 
 
 class FlowRun(SQLModel, table=True):

@@ -1,17 +1,34 @@
-"""The selection audit log: every answered selection with the revisions it was computed against."""
+"""The selection audit log: every answered selection with the revisions it was computed against.
+
+Answers are stored once each (`selection_answers`, keyed by the SHA-256 of their canonical
+JSON); an audit row names its answer by that hash. A cache hit therefore writes one small row.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from ..tables import SelectionAudit
+from ..tables import SelectionAnswer, SelectionAudit
 
-__all__ = ["add_audit", "recent_audits"]
+__all__ = ["add_audit", "answer_digest", "audit_answer", "recent_audits"]
 
 _INSERT = insert(SelectionAudit.__table__)  # type: ignore[attr-defined]
+_ANSWERS = SelectionAnswer.__table__  # type: ignore[attr-defined]
+_INSERT_ANSWER = {   # insert-if-absent: two workers may store the same answer
+    "sqlite": sqlite.insert(_ANSWERS).on_conflict_do_nothing(index_elements=["hash"]),
+    "postgresql": postgresql.insert(_ANSWERS).on_conflict_do_nothing(index_elements=["hash"]),
+}
+
+
+def answer_digest(answer: dict[str, Any]) -> str:
+    """SHA-256 hex of the answer's canonical JSON (sorted keys, no spaces)."""
+    return hashlib.sha256(json.dumps(answer, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
 
 
 def add_audit(
@@ -25,11 +42,13 @@ def add_audit(
     feasible: bool,
     cached: bool,
     solve_seconds: float,
-    answer: dict[str, Any],
+    answer_hash: str,
+    answer: dict[str, Any] | None,
     now: float,
 ) -> int:
-    # A Core insert: one statement, no unit of work (the ORM's flush cost more than the INSERT
-    # on the cached-selection path, where this row is most of the request's work).
+    """One audit row; `answer` (stored under `answer_hash` unless already there) is given the first
+    time this process writes that answer, None after (a cache hit: the hash alone)."""
+    # Core inserts: one statement each, no unit of work.
     values = dict(
         created_at=now,
         principal=principal[:200],
@@ -40,15 +59,29 @@ def add_audit(
         feasible=feasible,
         cached=cached,
         solve_seconds=solve_seconds,
-        answer=answer,
+        answer_hash=answer_hash,
     )
     try:
+        if answer is not None:
+            statement = _INSERT_ANSWER.get(session.get_bind().dialect.name)
+            if statement is None:   # another database: look first
+                exists = session.execute(select(_ANSWERS.c.hash).where(_ANSWERS.c.hash == answer_hash)).first()
+                statement = None if exists else insert(_ANSWERS)
+            if statement is not None:
+                session.execute(statement, {"hash": answer_hash, "answer": answer, "created_at": now})
         result = session.execute(_INSERT, values)
         session.commit()
     except BaseException:
         session.rollback()
         raise
     return int(result.inserted_primary_key[0])
+
+
+def audit_answer(session: Session, audit: SelectionAudit) -> dict[str, Any] | None:
+    """The answer an audit row recorded (stored by hash, or in the row itself before 0003)."""
+    if audit.answer is not None or audit.answer_hash is None:
+        return audit.answer
+    return session.execute(select(_ANSWERS.c.answer).where(_ANSWERS.c.hash == audit.answer_hash)).scalar()
 
 
 def recent_audits(session: Session, *, limit: int = 100) -> list[SelectionAudit]:

@@ -94,6 +94,22 @@ def test_cache_hit_until_inventory_changes(client: TestClient, tokens: Tokens) -
     assert 'rtfit_selections_total{cache="hit",kind="single",outcome="feasible"} 2.0' in metrics
 
 
+def test_audit_rows_name_one_stored_answer_by_hash(client: TestClient, tokens: Tokens) -> None:
+    from metadata_service.storage.selections import answer_digest, audit_answer
+    from metadata_service.tables import SelectionAnswer
+
+    _register(client, tokens, node_entry())
+    answers = [_select(client, tokens, {"model": PYTORCH}).json() for _ in range(3)]
+    audits = _audits(client)
+    assert [a.cached for a in audits] == [False, True, True]
+    assert {a.answer_hash for a in audits} == {answer_digest(answers[0])}
+    assert all(a.answer is None for a in audits)      # the rows hold the hash only
+    with client.app.state.rtfit.db.read_session() as session:
+        stored = list(session.execute(select(SelectionAnswer)).scalars())
+        assert len(stored) == 1 and stored[0].answer == answers[0]
+        assert all(audit_answer(session, a) == answers[0] for a in audits)
+
+
 def test_stale_nodes_are_excluded_from_selection(client: TestClient, tokens: Tokens, clock: FakeClock) -> None:
     _register(client, tokens, node_entry("node-a"))
     clock.advance(45)

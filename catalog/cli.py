@@ -335,11 +335,13 @@ def evidence(artifacts: list[str] = typer.Argument(None, help="Wheel files, or s
     try:
         if stored:
             items.extend(ev_mod.load_evidence_dir(folder).values())
-        for a in artifacts or []:
+        from rtfit.progress import steps
+
+        for a in steps(list(artifacts or []), lambda a: f"reading {Path(a).name}"):
             items.append(ev_mod.load_evidence(a) if a.endswith(".json") else ev_mod.read_wheel(a))
-        for req in from_registry:
-            for plat in platform or ["x86_64"]:
-                items.append(ev_mod.probe(req, machine=plat, python=python, device=device_code, via=via))
+        probes = [(req, plat) for req in from_registry for plat in platform or ["x86_64"]]
+        for req, plat in steps(probes, lambda p: f"probing {p[0]} ({p[1]})"):
+            items.append(ev_mod.probe(req, machine=plat, python=python, device=device_code, via=via))
     except (CatalogError, OSError) as e:
         raise _fail(str(e)) from e
     if not items:
@@ -404,7 +406,10 @@ def import_(path: str = typer.Argument(..., help="A wheel METADATA file, a `pip 
 
     try:
         if from_registry:
-            drafts = [draft_from_registry(path, m, index_url) for m in machine]
+            from rtfit.progress import steps
+
+            drafts = [draft_from_registry(path, m, index_url)
+                      for m in steps(list(machine), lambda m: f"reading {path} ({m}) from the registry")]
         else:
             drafts = import_file(Path(path))
     except CatalogError as e:

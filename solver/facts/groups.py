@@ -56,15 +56,16 @@ def resolve_gpu(catalog: Catalog, product: str, memory_mib: int | None, cc: Vers
     """(name, catalog id, memory MiB, CC, product platform) of an inventory GPU entry."""
     known: GpuProduct | None = catalog.gpu(product)
     if known is None:
-        from catalog.gpunames import find_gpus
+        from catalog.gpunames import GpuNameError, resolve_gpu
 
-        found = find_gpus(catalog, product)  # a short name people type ("4090", "A10G"): one product only
-        known = found[0] if len(found) == 1 else None
+        try:   # a short name people type ("4090", "A10G"): one product only (catalog.gpunames)
+            known = resolve_gpu(catalog, product)
+        except GpuNameError as e:
+            if cc is None:   # ambiguous, or unknown: the resolver's message names the options
+                raise InvalidInventory(f"{where}.product", f"{e}; or, for a GPU the catalog lacks, give its "
+                                       "compute_capability (and memory_mib)") from None
     if known is not None:
         return known.name, known.id, memory_mib or known.memory_mib, cc or known.cc, known.platform
-    if cc is None:
-        raise InvalidInventory(f"{where}.product", f"unknown GPU product {product!r}: not in the catalog; "
-                               "give its compute_capability (and memory_mib)")
     return product, None, memory_mib, cc, None
 
 

@@ -91,3 +91,17 @@ def test_inventories_accept_short_names(cat):
                                              "gpus": [{"product": "4090"}]}]}, catalog=cat)
     sel = solver.select(cat, {"framework": "pytorch"}, inv)
     assert sel.feasible and sel.choice.gpu.product == "NVIDIA GeForce RTX 4090"
+
+
+@pytest.mark.parametrize("product, words", [("RTX", ["ambiguous", "GeForce RTX 4090"]),
+                                            ("Tesla T5", ["unknown GPU", "did you mean", "Tesla T4"])])
+def test_an_inventory_with_an_ambiguous_or_unknown_name_lists_the_options(product, words):
+    inv = {"nodes": [{"name": "a", "driver_version": "550.54.15", "gpus": [{"product": product}]}]}
+    with pytest.raises(solver.InvalidInventory) as e:
+        solver.parse_inventory(inv, catalog=load_catalog())
+    assert e.value.field == "nodes[0].gpus[0].product"
+    for w in words:
+        assert w in str(e.value), str(e.value)
+    assert "compute_capability" in str(e.value)   # the way out for a GPU the catalog lacks
+    with_cc = {"nodes": [{"name": "a", "gpus": [{"product": product, "compute_capability": "8.9"}]}]}
+    solver.parse_inventory(with_cc, catalog=load_catalog())

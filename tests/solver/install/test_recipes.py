@@ -189,6 +189,21 @@ def test_tensorrt_recipe_pins_the_packages_its_stub_requires(cat: catalog.Catalo
     assert checked >= 30
 
 
+def test_tensorrt_recipes_name_only_packages_the_registry_serves(cat: catalog.Catalog) -> None:
+    """Every TensorRT build the catalog offers has its package on the registry: tensorrt-cu13 starts
+    at 10.13.2.6, so 10.13.0.35 has no cu13 build (it once did, and the recipe pinned a package
+    version PyPI never served). The evidence lists the (package, version) pairs PyPI lacks."""
+    missing = set(json.loads((DATA / "tensorrt_requires.json").read_text())["not_on_pypi"])
+    offered = []
+    for ref in cat.builds("tensorrt"):
+        variant = ref.build.variant
+        runtime = {"cuda": f"{variant[2:]}.0" if variant else "11.8", "python": "3.10",
+                   "tensorrt": f"{ref.version}+{variant}" if variant else str(ref.version)}
+        offered.append(install_recipe(cat, "tensorrt", {"runtime": runtime}).pip.requirements[0])
+    assert len(offered) >= 30
+    assert sorted(set(offered) & missing) == []
+
+
 def test_pytorch_index_lines_match_the_documented_commands(cat: catalog.Catalog) -> None:
     evidence = json.loads((DATA / "pytorch_index_commands.json").read_text())
     checked = 0

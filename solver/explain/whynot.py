@@ -173,7 +173,10 @@ def why_not(catalog: Catalog, request: ModelRequest | Mapping[str, Any], invento
     found = inventory.node(node)
     if found is None:
         names = [n.name for n in inventory.nodes]
-        near = [n for n in names if node.lower() in n.lower() or n.lower() in node.lower()][:5]
+        import difflib
+
+        near = [n for n in names if node.lower() in n.lower() or n.lower() in node.lower()][:5] or \
+            difflib.get_close_matches(node, names, n=5, cutoff=0.6)
         hint = f"; did you mean {', '.join(near)}?" if near else (f"; nodes: {', '.join(names[:10])}"
                                                                    + (" ..." if len(names) > 10 else ""))
         raise InvalidInventory("why_not", f"no node named {node!r} in the inventory{hint}")

@@ -92,3 +92,12 @@ def test_why_not_judges_the_runtime_the_answer_chose_not_the_newest_in_the_catal
     assert failed["driver-too-old"]["need"] == ">= 525.60.13" and failed["driver-too-old"]["have"] == "470.82.01"
     alone = why_not(cat, req, {"nodes": inv["nodes"][1:]}, "old-t4")   # nothing chosen elsewhere
     assert alone["runtime_judged"].startswith("the newest runtime the request accepts")
+
+
+def test_why_not_a_misspelt_node_suggests_the_close_names(cat):
+    from solver.errors import InvalidInventory
+    from solver.explain.whynot import why_not
+
+    inv = {"nodes": [{"name": f"n{i}", "gpus": []} for i in range(12)] + [{"name": "old-t4", "gpus": []}]}
+    with pytest.raises(InvalidInventory, match="did you mean old-t4"):
+        why_not(cat, {"framework": "pytorch"}, inv, "old_t4")

@@ -280,13 +280,11 @@ def select_command(
     compact: bool = COMPACT,
 ) -> None:
     """Choose a runtime, GPU and node for a model (or plan hardware without an inventory)."""
-    from solver.install.recipe import EMIT_FORMATS
-
     fmt = output_format(output, as_json)
     try:
         policy = _policy(policy_file, engine)
-        if emit is not None and emit not in EMIT_FORMATS:
-            raise _BadInput(f"--emit must be one of {', '.join(EMIT_FORMATS)}, not {emit!r}")
+        if emit is not None and emit not in (formats := _emit_formats()):
+            raise _BadInput(f"--emit must be one of {', '.join(formats)}, not {emit!r}")
         data = _read_yaml(model, "model")
         data = _resolve_artifact(data, model.parent)
         if strict:
@@ -311,6 +309,12 @@ def select_command(
     emit_output(result, fmt, compact=compact, table=lambda: _render(result))
     ok = result.get("usable") if "verdicts" in result else result.get("feasible")
     raise typer.Exit(EXIT_OK if ok else EXIT_INFEASIBLE)
+
+
+def _emit_formats() -> tuple[str, ...]:
+    from solver.install.recipe import EMIT_FORMATS  # imported only when --emit is given
+
+    return tuple(EMIT_FORMATS)
 
 
 def _emit(result: dict[str, Any], form: str) -> None:

@@ -174,9 +174,12 @@ class Catalog:
         return self.memo[key]
 
     def cuda_series(self) -> list[Version]:
-        """Every CUDA major.minor series the catalog has a toolkit for, oldest first."""
-        seen = {Version(".".join(map(str, series(t.version)))) for t in self.cuda_toolkits}
-        return sorted(seen)
+        """Every CUDA major.minor series the catalog has a toolkit for, oldest first (memoised:
+        building one framework's candidate table asks about 20,000 times)."""
+        key = ("cuda_series",)
+        if key not in self.memo:
+            self.memo[key] = tuple(sorted({Version(".".join(map(str, series(t.version)))) for t in self.cuda_toolkits}))
+        return list(self.memo[key])
 
     # -- components -----------------------------------------------------------------------
     def cudnn_release(self, version: Version) -> CudnnRelease | None:

@@ -68,11 +68,11 @@ def _fmt_cc(ccs: tuple[Version, ...]) -> str:
 def binary_path(build: FrameworkBuild, cc: Version) -> KernelPath | None:
     """How a build's GPU code reaches a GPU of compute capability `cc`.
 
-    SASS for X.y runs on X.z with z >= y (same major); PTX for X.y is JIT-compiled for any CC
-    >= X.y; a build that only states a `cc_range` (TensorRT, ONNX Runtime) counts as native
-    when the CC is in range.
+    SASS for X.y runs on X.z with z >= y (same major); arch-specific SASS (`sass_exact`, built
+    as sm_XYa) runs on X.y alone; PTX for X.y is JIT-compiled for any CC >= X.y; a build that
+    only states a `cc_range` (TensorRT, ONNX Runtime) counts as native when the CC is in range.
     """
-    if any(s.major == cc.major and s <= cc for s in build.sass):
+    if any(s.major == cc.major and s <= cc for s in build.sass) or cc in build.sass_exact:
         return "sass"
     if any(p <= cc for p in build.ptx):
         return "ptx"
@@ -93,7 +93,9 @@ def check_kernels(cat: Catalog, ref: BuildRef, cc: Version) -> Check:
                      records=(ref.release.id,))
     if path is None:
         return Check("no-kernel-for-gpu", False,
-                     f"{ref.framework} {ref.label} ships SASS for [{_fmt_cc(b.sass)}] and PTX for "
+                     f"{ref.framework} {ref.label} ships SASS for [{_fmt_cc(b.sass)}]"
+                     + (f", arch-specific SASS for exactly [{_fmt_cc(b.sass_exact)}]" if b.sass_exact else "")
+                     + " and PTX for "
                      f"[{_fmt_cc(b.ptx)}]: nothing runs on compute capability {cc} "
                      f"(catalog: {ref.release.id}; {cat.cite(ref.sources)})", ref.sources,
                      component=ref.framework, need=f"SASS {cc.major}.x <= {cc} or PTX <= {cc}",

@@ -157,6 +157,7 @@ class FrameworkBuild:
     needs: Mapping[str, SpecifierSet] = field(default_factory=lambda: _EMPTY)
     sass: tuple[Version, ...] = ()
     ptx: tuple[Version, ...] = ()
+    sass_exact: tuple[Version, ...] = ()  # arch-specific SASS (sm_XYa): runs on exactly that CC, not later ones
     cc_range: SpecifierSet | None = None
     gpu: bool = True
     size_bytes: int | None = None

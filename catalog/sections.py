@@ -175,6 +175,7 @@ def _framework_build(r: RecordReader, raw: Any, i: int) -> FrameworkBuild | None
     values = dict(
         variant=variant, platforms=platforms, bundled=bundled, needs=needs,
         sass=sub.version_list("sass") or (), ptx=sub.version_list("ptx") or (),
+        sass_exact=sub.version_list("sass_exact") or (),
         cc_range=sub.spec("cc_range", required=False), gpu=sub.bool("gpu", True),
         sources=build_sources, evidence=sub.str_list("evidence"), toolkit=sub.version("toolkit", required=False),
         confidence=sub.str("confidence", required=False, choices=_CONFIDENCE), **_size(sub),
@@ -184,7 +185,7 @@ def _framework_build(r: RecordReader, raw: Any, i: int) -> FrameworkBuild | None
             sub.fail("evidence", f"{name!r} is not an evidence file name (project-version-platform.json)")
     sub.check_unknown_fields({"variant", "platforms", "bundled", "needs", "sass", "ptx", "cc_range", "gpu",
                               "size_bytes", "size_source", "source", "note", "confidence", "evidence",
-                              "toolkit"})
+                              "toolkit", "sass_exact"})
     _prefix_problems(r, start, f"builds[{i}]")
     if not sub.ok:
         r.ok = False

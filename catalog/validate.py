@@ -154,9 +154,9 @@ def _check_build(cat: Catalog, rel: FrameworkRelease, b: FrameworkBuild, where: 
             bad(rel, f"{where}.needs.{kind}", f"range {spec} matches no {kind} version in the catalog")
     if b.gpu and cuda is None and "cuda" not in b.needs:
         bad(rel, where, f"GPU build {label} names no CUDA (bundled.cuda or needs.cuda)")
-    if b.gpu and not (b.sass or b.ptx or b.cc_range):
+    if b.gpu and not (b.sass or b.ptx or b.sass_exact or b.cc_range):
         bad(rel, where, f"GPU build {label} gives no sass/ptx list and no cc_range: the GPUs it runs on are unknown")
-    for kind, ccs in (("sass", b.sass), ("ptx", b.ptx)):
+    for kind, ccs in (("sass", b.sass), ("ptx", b.ptx), ("sass_exact", b.sass_exact)):
         for cc in ccs:
             arch = cat.architecture(cc)
             if arch is None:

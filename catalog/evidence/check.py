@@ -9,6 +9,7 @@ artifact's platform. Each field the evidence knows is compared; every disagreeme
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,16 +24,18 @@ from catalog.versions import spec_allows
 from catalog.view import Catalog
 
 __all__ = ["FRAMEWORK_OF", "Mismatch", "check_evidence", "checkable", "compared_fields", "evidence_problems",
-           "find_build", "same_range"]
+           "find_build", "same_range", "split_arch_specific"]
 
 FRAMEWORK_OF = {
     "torch": "pytorch", "tensorflow": "tensorflow", "tensorflow-gpu": "tensorflow",
     "onnxruntime-gpu": "onnxruntime", "tensorrt": "tensorrt", "tensorrt-cu12": "tensorrt",
-    "tensorrt-cu13": "tensorrt", "jax-cuda12-plugin": "jax", "jax-cuda13-plugin": "jax", "vllm": "vllm",
+    "tensorrt-cu13": "tensorrt", "jax-cuda12-plugin": "jax", "jax-cuda13-plugin": "jax", "jax-cuda12-pjrt": "jax",
+    "jax-cuda13-pjrt": "jax", "vllm": "vllm",
     "sglang": "sglang", "tensorrt-llm": "tensorrt-llm",
 }
 _COMPONENTS = ("cuda", "cudnn", "cublas", "nccl")
-_PLUGIN_VARIANT = {"jax-cuda12-plugin": "cuda12", "jax-cuda13-plugin": "cuda13"}
+_PLUGIN_VARIANT = {"jax-cuda12-plugin": "cuda12", "jax-cuda13-plugin": "cuda13",  # the pip extra each serves
+                   "jax-cuda12-pjrt": "cuda12", "jax-cuda13-pjrt": "cuda13"}
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,16 @@ def _variants(release: FrameworkRelease, ev: Evidence, local: str | None) -> lis
     if cuda and cuda[0].isdigit():
         out += [b.variant for b in release.builds if b.variant and b.cuda is not None
                 and f"{b.cuda.major}.{b.cuda.minor}" == cuda]
+    elif cuda:  # a range (or only a -cuXY name): the labelled builds whose CUDA it allows
+        try:
+            art = SpecifierSet(cuda)
+        except InvalidSpecifier:
+            art = None
+        for b in release.builds:
+            need = b.needs.get("cuda")
+            if art is not None and b.variant and need is not None and any(
+                    spec_allows(need, v) and spec_allows(art, v) for v in _SERIES):
+                out.append(b.variant)
     elif ev.device_code is not None and not ev.device_code["sass"] and not ev.device_code["ptx"]:
         out.append("cpu")
     return out
@@ -116,7 +129,10 @@ def _ccs(values: tuple[Version, ...]) -> tuple[str, ...]:
     return tuple(f"{v.major}.{v.minor}" for v in values)
 
 
-_PARTS = {"cuda": 2, "cudnn": 3}  # the granularity of the catalog's records: CUDA series, cuDNN x.y.z
+# CCs CUDA renumbered: Jetson Thor was sm_101 in CUDA 12.8/12.9 and is sm_110 from CUDA 13.0 (arch.sm_110)
+RENUMBERED = {"10.1": "11.0"}
+_PARTS = {"cuda": 2, "cudnn": 3}
+_SERIES = [Version(f"{major}.{minor}") for major in (10, 11, 12, 13, 14) for minor in range(10)]  # the granularity of the catalog's records: CUDA series, cuDNN x.y.z
 
 
 def _coarse(spec: str, parts: int) -> SpecifierSet:
@@ -153,6 +169,31 @@ def same_range(cat: Catalog, comp: str, need: SpecifierSet, artifact: str) -> bo
     else:
         return str(need) == str(art)
     return [v for v in known if spec_allows(need, v)] == [v for v in known if spec_allows(art, v)]
+
+
+def split_arch_specific(cat: Catalog, ev: Evidence) -> tuple[list[str], list[str]]:
+    """The artifact's SASS as the catalog states it: (`sass`, `sass_exact`).
+
+    A CC present only as arch-specific code (`sm_100a`) runs on exactly that CC. When no later CC
+    of its major exists in the catalog's architectures (9.0, 12.1) that is what `sass` says
+    anyway; otherwise (10.0 next to 10.3, 12.0 next to 12.1) it belongs in `sass_exact`, or the
+    binary-compatibility rule would carry it to GPUs it does not run on.
+    """
+    known = [a.cc for a in cat.architectures]
+    sass, exact = [], []
+    for cc in ev.sass or ():
+        v = Version(cc)
+        if cc in RENUMBERED and v not in known:
+            continue  # an old name of an architecture the catalog records under its new CC
+        later = any(k.major == v.major and k > v for k in known)
+        (exact if cc in ev.arch_specific and later else sass).append(cc)
+    return sass, exact
+
+
+def _within(cat: Catalog, need: SpecifierSet, artifact: str) -> bool:
+    """Every CUDA series the catalog's range admits is one the artifact allows (and there is one)."""
+    allowed = [v for v in cat.cuda_series() if spec_allows(need, v)]
+    return bool(allowed) and all(spec_allows(SpecifierSet(artifact), v) for v in allowed)
 
 
 def check_evidence(cat: Catalog, ev: Evidence, ref: BuildRef | None = None) -> list[Mismatch]:
@@ -201,6 +242,11 @@ def compared_fields(cat: Catalog, ev: Evidence, ref: BuildRef) -> list[tuple[Mis
             need = b.needs.get(comp)
             if need is None and comp in ("cublas", "nccl"):
                 continue  # not modelled by the catalog for this build: nothing to disagree with
+            if comp == "cuda" and re.fullmatch(r"==\d+\.\*", art):
+                # only a -cuXY package name speaks (unversioned requirements): a major, not a range
+                add("needs.cuda", str(need) if need is not None else "absent", f"CUDA {art[2:]} (package names)",
+                    need is not None and _within(cat, need, art))
+                continue
             add(f"needs.{comp}", str(need) if need is not None else "absent", art,
                 need is not None and same_range(cat, comp, need, art))
             continue
@@ -208,8 +254,15 @@ def compared_fields(cat: Catalog, ev: Evidence, ref: BuildRef) -> list[tuple[Mis
             continue  # not modelled by the catalog for this build: nothing to disagree with
         add(f"bundled.{comp}", str(have) if have is not None else "absent", art, have is not None and str(have) == art)
     if ev.device_code is not None:
-        sass, ptx = _ccs(b.sass), _ccs(b.ptx)
-        add("sass", _fmt(sass), _fmt(ev.device_code["sass"]), tuple(ev.device_code["sass"]) == sass)
+        sass, ptx, exact = _ccs(b.sass), _ccs(b.ptx), _ccs(b.sass_exact)
+        art_sass, art_exact = split_arch_specific(cat, ev)
+        note = f" (sm_XYa code for [{', '.join(art_exact)}]: runs on exactly that CC)" if art_exact else ""
+        renamed = [cc for cc in ev.sass or () if cc in RENUMBERED and Version(cc) not in {a.cc for a in cat.architectures}]
+        note += "".join(f" (sm_{cc.replace('.', '')} is CUDA 12's name for CC {RENUMBERED[cc]}: not compared)"
+                        for cc in renamed)
+        add("sass", _fmt(sass), _fmt(art_sass) + note, tuple(art_sass) == sass)
+        if art_exact or exact:
+            add("sass_exact", _fmt(exact), _fmt(art_exact), tuple(art_exact) == exact)
         add("ptx", _fmt(ptx), _fmt(ev.device_code["ptx"]), tuple(ev.device_code["ptx"]) == ptx)
     out.extend(_python(cat, ref, ev, rec))
     return out

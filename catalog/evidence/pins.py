@@ -96,13 +96,42 @@ def component_of(name: str) -> str | None:
     return None
 
 
+# NVIDIA wheels versioned like the CUDA toolkit itself (12.6.85 = CUDA 12.6): a range on any of them
+# bounds the CUDA a wheel runs with (jax-cuda12-plugin: runtime >=12.1.105 but ptxas from nvcc >=12.6.85)
+_CUDA_VERSIONED = ("nvidia-cuda-runtime", "nvidia-cuda-nvcc", "nvidia-cuda-nvrtc", "nvidia-cuda-cupti",
+                   "nvidia-nvjitlink", "cuda-toolkit")
+
+
+def _cuda_range(pins: list[Pin]) -> str | None:
+    """The CUDA range all CUDA-versioned requirements allow together, `-cuXY` names adding `==XY.*`."""
+    parts: list[str] = []
+    for pin in pins:
+        base = pin.name.split("[", 1)[0]
+        stem = _SUFFIX.sub("", base)
+        if stem not in _CUDA_VERSIONED:
+            continue
+        parts += [p.strip() for p in pin.spec.split(",") if p.strip()]
+        m = _SUFFIX.search(base)
+        if m:
+            parts.append(f"=={m.group(0)[3:]}.*")
+    if not parts:
+        return None
+    return ",".join(sorted(set(parts), key=lambda p: (p.lstrip("<>=!~"), p)))
+
+
 def components(pins: list[Pin]) -> dict[str, str]:
     """{component: version} from exact pins; CUDA as its series ("12.1"), others in full.
 
-    Requirements with a range instead of a pin are reported as the range ("cudnn": ">=9.8,<10").
-    When pins of one component disagree (two extras), the first unconditional one wins.
+    Requirements with a range instead of a pin are reported as the range ("cudnn": ">=9.8,<10");
+    a CUDA range joins the ranges of every CUDA-versioned wheel (runtime, nvcc, nvrtc, nvJitLink,
+    CUPTI) and the major a `-cuXY` name implies. When pins of one component disagree (two
+    extras), the first unconditional one wins.
     """
     out: dict[str, str] = {}
+    if not any(component_of(p.name) == "cuda" and p.exact for p in pins):
+        joined = _cuda_range(pins)
+        if joined:
+            out["cuda"] = joined
     for pin in sorted(pins, key=lambda p: p.extra is not None):
         comp = component_of(pin.name)
         if comp is None or comp in out:

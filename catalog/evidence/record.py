@@ -15,6 +15,7 @@ offline. Format (version 1) - every key is always present, `null` when not read:
      "python_files": ["3.10", "3.11", ...],      # Pythons with a wheel for this platform (registry)
      "device_code": {"primary": "torch/lib/libtorch_cuda.so",
                      "sass": ["7.5", "8.0", ...], "ptx": ["12.0"], "partial": ["sm_90a", ...],
+                     "arch_specific": ["9.0"],   # of `sass`: CCs present only as sm_XYa code
                      "libraries": {"torch/lib/libtorch_cuda.so": {"targets": {"sm_75": 475, ...},
                                                                   "entries": 2975, "compressed": 2975}}}}
 
@@ -85,6 +86,10 @@ class Evidence:
     def ptx(self) -> tuple[str, ...] | None:
         return tuple(self.device_code["ptx"]) if self.device_code is not None else None
 
+    @property
+    def arch_specific(self) -> tuple[str, ...]:
+        return tuple(self.device_code.get("arch_specific") or ()) if self.device_code is not None else ()
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "evidence": FORMAT, "project": self.project, "version": self.version, "platform": self.platform,
@@ -117,7 +122,7 @@ class Evidence:
             raise EvidenceInvalid(f"{where}: device_code: needs sass and ptx lists")
         if dc is not None and isinstance(dc.get("libraries"), dict) and dc["libraries"]:
             again = summarise_device_code(dc["libraries"])
-            for key in ("primary", "sass", "ptx", "partial"):
+            for key in ("primary", "sass", "ptx", "partial", "arch_specific"):
                 if dc.get(key) != again[key]:
                     raise EvidenceInvalid(f"{where}: device_code.{key}: {dc.get(key)!r} does not follow from the "
                                           f"per-library targets ({again[key]!r})")
@@ -142,27 +147,38 @@ def summarise_device_code(libraries: dict[str, dict[str, Any]]) -> dict[str, Any
     """The build's arch list from per-library target counts (see the module docstring).
 
     Targets of one CC count together whatever their suffix (`sm_100` + `sm_100a` + `sm_100f`):
-    cuDNN, for one, ships its main Hopper and Blackwell kernels as `sm_90a` / `sm_100f`.
+    cuDNN, for one, ships its main Hopper and Blackwell kernels as `sm_90a` / `sm_100f`. The bar
+    a target must reach is half the best *general* SASS target (plain `sm_XY` or family `sm_XYf`):
+    arch-specific `sm_XYa` code is added next to the general code (ONNX Runtime 1.30 ships twice
+    as many `sm_90a` kernels as `sm_80` ones), so it does not set the bar. A CC that is full only
+    through `a` targets is listed in `arch_specific`: that SASS runs on exactly that CC, not on
+    the later CCs of its major (`sm_100a` does not run on CC 10.3).
     """
     if not libraries:
-        return {"primary": None, "sass": [], "ptx": [], "partial": [], "libraries": {}}
+        return {"primary": None, "sass": [], "ptx": [], "partial": [], "arch_specific": [], "libraries": {}}
     primary = max(libraries, key=lambda n: (libraries[n]["entries"], n))
     targets: dict[str, int] = libraries[primary]["targets"]
     cover: dict[tuple[str, str], int] = {}
+    general: dict[str, int] = {}
     for name, count in targets.items():
         kind, _, arch = name.partition("_")
         digits = arch.rstrip("af")
         if kind in ("sm", "compute") and digits.isdigit():
             key = (kind, _cc(int(digits)))
             cover[key] = cover.get(key, 0) + count
-    # SASS against the best-covered SASS target; PTX against the best of either kind, so a lone
-    # PTX kernel next to hundreds of SASS ones stays partial (TensorFlow emits more PTX entries
-    # than SASS ones per target, so PTX is not held to the SASS count alone)
-    best_sass = max((n for (kind, _cc), n in cover.items() if kind == "sm"), default=0)
-    best = max(cover.values(), default=0)
+            if kind == "sm" and not arch.endswith("a"):
+                general[key[1]] = general.get(key[1], 0) + count
+    # SASS against the best general SASS target (any SASS when there is no general one); PTX
+    # against the best of either kind, so a lone PTX kernel next to hundreds of SASS ones stays
+    # partial (TensorFlow emits more PTX entries than SASS ones per target, so PTX is not held to
+    # the SASS count alone)
+    best_sass = max(general.values(), default=0) or max((n for (kind, _c), n in cover.items() if kind == "sm"),
+                                                        default=0)
+    best = max([best_sass] + [n for (kind, _c), n in cover.items() if kind == "compute"])
     full = {k for k, n in cover.items() if n >= _FULL * (best_sass if k[0] == "sm" else best)}
     sass = [cc for kind, cc in full if kind == "sm"]
     ptx = [cc for kind, cc in full if kind == "compute"]
+    arch_specific = [cc for cc in sass if general.get(cc, 0) < _FULL * best_sass]
     partial = []
     for name in targets:
         kind, _, arch = name.partition("_")
@@ -171,7 +187,8 @@ def summarise_device_code(libraries: dict[str, dict[str, Any]]) -> dict[str, Any
             partial.append(name)
     key = _cc_key
     return {"primary": primary, "sass": sorted(sass, key=key), "ptx": sorted(ptx, key=key),
-            "partial": sorted(partial), "libraries": dict(sorted(libraries.items()))}
+            "partial": sorted(partial), "arch_specific": sorted(arch_specific, key=key),
+            "libraries": dict(sorted(libraries.items()))}
 
 
 def _cc(arch: int) -> str:

@@ -15,13 +15,15 @@ from catalog.evidence import EVIDENCE_DIR, checkable, find_build, load_evidence_
 READ_FROM_THE_REGISTRY = {
     "pytorch.1.13", "pytorch.2.0", "pytorch.2.1", "pytorch.2.2", "pytorch.2.3", "pytorch.2.4", "pytorch.2.5",
     "pytorch.2.6", "pytorch.2.7", "pytorch.2.8", "pytorch.2.9", "pytorch.2.10.pypi", "pytorch.2.11",
-    "pytorch.2.13", "pytorch.2.14", "pytorch.2.15",
+    "pytorch.2.12.pypi", "pytorch.2.13", "pytorch.2.14", "pytorch.2.15",
     "tensorflow.2.10", "tensorflow.2.11", "tensorflow.2.12", "tensorflow.2.13", "tensorflow.2.14", "tensorflow.2.15",
     "tensorflow.2.16", "tensorflow.2.17", "tensorflow.2.18", "tensorflow.2.19", "tensorflow.2.20", "tensorflow.2.21",
     "onnxruntime.1.13", "onnxruntime.1.14", "onnxruntime.1.15", "onnxruntime.1.16", "onnxruntime.1.17",
     "onnxruntime.1.18", "onnxruntime.1.19", "onnxruntime.1.20", "onnxruntime.1.21", "onnxruntime.1.22",
-    "onnxruntime.1.23", "onnxruntime.1.24", "onnxruntime.1.26",
-    "vllm.0.30", "vllm.0.33",
+    "onnxruntime.1.23", "onnxruntime.1.24", "onnxruntime.1.25", "onnxruntime.1.26", "onnxruntime.1.27",
+    "onnxruntime.1.28", "onnxruntime.1.29", "onnxruntime.1.30", "onnxruntime.1.31",
+    "jax.0.12", "tensorrt.8.5", "tensorrt.8.6",
+    "vllm.0.27", "vllm.0.28", "vllm.0.29", "vllm.0.30", "vllm.0.31", "vllm.0.32", "vllm.0.33",
 }
 
 
@@ -86,3 +88,22 @@ def test_tensorflow_2_15_installs_cudnn_8_9_4_and_the_answer_says_so(cat):
                  {"nodes": [{"name": "n1", "arch": "x86_64", "driver_version": "535.54.03",
                              "gpus": [{"product": "NVIDIA L4"}]}]}).to_dict()
     assert ans["feasible"] and ans["choice"]["runtime"]["cudnn"] == "8.9.4"
+
+
+def test_jax_cuda12_needs_the_cuda_of_its_ptxas(stored):
+    """jax-cuda12-plugin asks for the CUDA runtime >=12.1.105 but nvcc (ptxas) >=12.6.85: the CUDA
+    range an artifact states joins every CUDA-versioned requirement, so it reads >=12.6."""
+    from packaging.specifiers import SpecifierSet
+
+    from catalog.evidence.check import _coarse
+
+    spec = _coarse(stored["jax-cuda12-plugin-0.12.0-x86_64.json"].components["cuda"], 2)
+    assert not spec.contains("12.5") and spec.contains("12.6") and not spec.contains("13.0")
+    assert SpecifierSet(">=12.6,<13").contains("12.9")
+
+
+def test_pjrt_and_aarch64_jax_wheels_map_to_their_builds(cat, stored):
+    for name, variant, platform in [("jax-cuda12-pjrt-0.12.0-x86_64.json", "cuda12", "x86_64"),
+                                    ("jax-cuda13-plugin-0.12.0-aarch64.json", "cuda13", "aarch64")]:
+        ref = find_build(cat, stored[name])
+        assert ref is not None and ref.build.variant == variant and platform in ref.build.platforms

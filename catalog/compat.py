@@ -27,6 +27,7 @@ __all__ = [
     "check_needs_components",
     "runtime_options",
     "why_best",
+    "why_best_option",
     "why_gaps",
     "current_driver",
     "unselectable_builds",
@@ -238,16 +239,23 @@ def why_best(cat: Catalog, ref: BuildRef, gpu: GpuProduct, driver: Version | Non
     """`why` for the first runtime option of the build that passes every rule (newest first), else
     for its newest option: the build is compatible iff some (CUDA, cuDNN) completion is, exactly
     as the solver decides. A build whose needs match no component fails `no-component`."""
+    return why_best_option(cat, ref, gpu, driver, host_arch=host_arch)[0]
+
+
+def why_best_option(cat: Catalog, ref: BuildRef, gpu: GpuProduct, driver: Version | None = None, *,
+                    host_arch: str | None = None) -> tuple[list[Check], Version | None, Version | None]:
+    """`why_best` and the (CUDA, cuDNN) completion it judged, so the answer's gaps
+    (`candidate_gaps`) are those of that completion, as `select` reports them for its choice."""
     options = runtime_options(cat, ref)
     if not options:
-        return [check_platform(ref, gpu_platform(gpu, host_arch)), check_needs_components(cat, ref, None)]
-    first: list[Check] | None = None
+        return [check_platform(ref, gpu_platform(gpu, host_arch)), check_needs_components(cat, ref, None)], None, None
+    first: tuple[list[Check], Version | None, Version | None] | None = None
     for cuda, cudnn in options:
         checks = why(cat, ref, gpu, driver, cuda=cuda, cudnn=cudnn, host_arch=host_arch)
         if all(c.ok for c in checks):
-            return checks
-        first = first or checks
-    return first or []
+            return checks, cuda, cudnn
+        first = first or (checks, cuda, cudnn)
+    return first or ([], None, None)
 
 
 def why(cat: Catalog, ref: BuildRef, gpu: GpuProduct, driver: Version | None = None,

@@ -39,8 +39,8 @@ def main() -> int:
     print(f"\n{len(rows)} fields compared with artifacts, {wrong} wrong.\n")
     with_ev = sorted({f"{r.release.id} [{r.build.variant or 'default'}] ({', '.join(r.build.platforms)})"
                       for r in cat.builds() if r.build.evidence})
-    without = sorted({f"{r.release.id} [{r.build.variant or 'default'}]" for r in cat.builds()
-                      if not r.build.evidence and r.build.gpu})
+    without = sorted({f"{r.release.id} [{r.build.variant or 'default'}] ({', '.join(r.build.platforms)})"
+                      for r in cat.builds() if not r.build.evidence and r.build.gpu})
     print(f"Builds citing evidence ({len(with_ev)}):\n")
     for b in with_ev:
         print(f"- {b}")

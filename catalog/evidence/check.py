@@ -30,12 +30,14 @@ FRAMEWORK_OF = {
     "torch": "pytorch", "tensorflow": "tensorflow", "tensorflow-gpu": "tensorflow",
     "onnxruntime-gpu": "onnxruntime", "tensorrt": "tensorrt", "tensorrt-cu12": "tensorrt",
     "tensorrt-cu13": "tensorrt", "jax-cuda12-plugin": "jax", "jax-cuda13-plugin": "jax", "jax-cuda12-pjrt": "jax",
-    "jax-cuda13-pjrt": "jax", "vllm": "vllm",
+    "jax-cuda13-pjrt": "jax", "tensorrt-cu12-bindings": "tensorrt", "tensorrt-cu13-bindings": "tensorrt", "vllm": "vllm",
     "sglang": "sglang", "tensorrt-llm": "tensorrt-llm",
 }
 _COMPONENTS = ("cuda", "cudnn", "cublas", "nccl")
 _PLUGIN_VARIANT = {"jax-cuda12-plugin": "cuda12", "jax-cuda13-plugin": "cuda13",  # the pip extra each serves
-                   "jax-cuda12-pjrt": "cuda12", "jax-cuda13-pjrt": "cuda13"}
+                   "jax-cuda12-pjrt": "cuda12", "jax-cuda13-pjrt": "cuda13",
+                   # TensorRT's Python bindings wheel per CUDA major (the libraries come from NVIDIA's index)
+                   "tensorrt-cu12-bindings": "cu12", "tensorrt-cu13-bindings": "cu13"}
 
 
 @dataclass(frozen=True)
@@ -270,8 +272,9 @@ def compared_fields(cat: Catalog, ev: Evidence, ref: BuildRef) -> list[tuple[Mis
 
 def _python(cat: Catalog, ref: BuildRef, ev: Evidence, rec: str) -> list[tuple[Mismatch, bool]]:
     spec = ref.release.python
-    if spec is None:
-        return []
+    if spec is None:  # no range in the catalog: a gap the artifact can fill, not an agreement
+        have = sorted((p for p in ev.python_files or () if p[0].isdigit()), key=Version)
+        return [(Mismatch("python", "absent", "wheels for " + ", ".join(have), rec), False)] if have else []
     known = [f"{p.major}.{p.minor}" for p in cat.python_series()]
     if ev.python_files is not None:
         have = {p for p in ev.python_files if p[0].isdigit()}

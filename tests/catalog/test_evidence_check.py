@@ -193,3 +193,13 @@ def test_requirement_ranges_compare_at_the_catalogs_granularity():
                    Pin("nvidia-nccl-cu12", "<3.0,>=2.25.1", "and-cuda")),
              components={"cuda": "<13.0,>=12.5.82", "nccl": "<3.0,>=2.25.1"})
     assert [m.field for m in check_evidence(cat, ev)] == []   # NCCL is not modelled for TF: no opinion
+
+
+def test_a_release_without_python_range_is_a_gap_the_artifact_names(tmp_path, mini_docs):
+    """Missing data is not agreement: a release with no Python range disagrees with wheels that state one
+    (TensorRT 10.0/10.1/10.6/10.8/10.13 had none; their bindings wheels exist for cp38-cp312/313)."""
+    mini_docs["pytorch.yaml"]["framework_releases"][0]["python"] = None
+    cat = _mini(tmp_path, mini_docs)
+    ev = _ev(python_files=("3.10", "3.11"))
+    got = {m.field: (m.catalog, m.artifact) for m in check_evidence(cat, ev)}
+    assert got["python"] == ("absent", "wheels for 3.10, 3.11")

@@ -22,7 +22,10 @@ READ_FROM_THE_REGISTRY = {
     "onnxruntime.1.18", "onnxruntime.1.19", "onnxruntime.1.20", "onnxruntime.1.21", "onnxruntime.1.22",
     "onnxruntime.1.23", "onnxruntime.1.24", "onnxruntime.1.25", "onnxruntime.1.26", "onnxruntime.1.27",
     "onnxruntime.1.28", "onnxruntime.1.29", "onnxruntime.1.30", "onnxruntime.1.31",
-    "jax.0.12", "tensorrt.8.5", "tensorrt.8.6",
+    "jax.0.12", "tensorrt.8.5", "tensorrt.8.6", "tensorrt.10.0", "tensorrt.10.1", "tensorrt.10.2", "tensorrt.10.3",
+    "tensorrt.10.4", "tensorrt.10.5", "tensorrt.10.6", "tensorrt.10.7", "tensorrt.10.8", "tensorrt.10.9",
+    "tensorrt.10.10", "tensorrt.10.11", "tensorrt.10.12", "tensorrt.10.13", "tensorrt.10.14", "tensorrt.10.15",
+    "tensorrt.10.16", "tensorrt.11.0", "tensorrt.11.1", "tensorrt.11.2", "tensorrt.11.3", "tensorrt.11.4",
     "vllm.0.27", "vllm.0.28", "vllm.0.29", "vllm.0.30", "vllm.0.31", "vllm.0.32", "vllm.0.33",
 }
 
@@ -107,3 +110,20 @@ def test_pjrt_and_aarch64_jax_wheels_map_to_their_builds(cat, stored):
                                     ("jax-cuda13-plugin-0.12.0-aarch64.json", "cuda13", "aarch64")]:
         ref = find_build(cat, stored[name])
         assert ref is not None and ref.build.variant == variant and platform in ref.build.platforms
+
+
+def test_every_gpu_release_states_a_python_range(cat):
+    """TensorRT 8.5/8.6/10.0/10.1/10.6/10.8/10.13 and ONNX Runtime 1.13-1.16/1.20 had none: an answer
+    could pick any Python. Each range now comes from the registry's wheel files (evidence)."""
+    missing = sorted({r.release.id for r in cat.builds() if r.build.gpu and r.release.python is None})
+    assert missing == [], missing
+
+
+def test_no_pytorch_cu13x_build_claims_ptx_no_cu13_wheel_carries(cat, stored):
+    """The release matrix says 12.0+PTX for cu130/cu132; every CUDA 13 wheel read has no PTX in
+    libtorch_cuda.so, so no unread cu13x build claims it (item 8 of issue #13, marked honestly)."""
+    cu13_wheels = [ev for n, ev in stored.items() if n.startswith("torch-2.1") and ev.components.get("cuda", "")
+                   .startswith("13.")]
+    assert len(cu13_wheels) >= 8 and all(ev.device_code["ptx"] == [] for ev in cu13_wheels)
+    claims = [r.label for r in cat.builds("pytorch") if r.build.variant in ("cu130", "cu132") and r.build.ptx]
+    assert claims == []

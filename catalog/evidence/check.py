@@ -30,14 +30,15 @@ FRAMEWORK_OF = {
     "torch": "pytorch", "tensorflow": "tensorflow", "tensorflow-gpu": "tensorflow",
     "onnxruntime-gpu": "onnxruntime", "tensorrt": "tensorrt", "tensorrt-cu12": "tensorrt",
     "tensorrt-cu13": "tensorrt", "jax-cuda12-plugin": "jax", "jax-cuda13-plugin": "jax", "jax-cuda12-pjrt": "jax",
-    "jax-cuda13-pjrt": "jax", "tensorrt-cu12-bindings": "tensorrt", "tensorrt-cu13-bindings": "tensorrt", "vllm": "vllm",
+    "jax-cuda13-pjrt": "jax", "tensorrt-cu11-bindings": "tensorrt", "tensorrt-cu12-bindings": "tensorrt",
+    "tensorrt-cu13-bindings": "tensorrt", "vllm": "vllm",
     "sglang": "sglang", "tensorrt-llm": "tensorrt-llm",
 }
 _COMPONENTS = ("cuda", "cudnn", "cublas", "nccl")
 _PLUGIN_VARIANT = {"jax-cuda12-plugin": "cuda12", "jax-cuda13-plugin": "cuda13",  # the pip extra each serves
                    "jax-cuda12-pjrt": "cuda12", "jax-cuda13-pjrt": "cuda13",
                    # TensorRT's Python bindings wheel per CUDA major (the libraries come from NVIDIA's index)
-                   "tensorrt-cu12-bindings": "cu12", "tensorrt-cu13-bindings": "cu13"}
+                   "tensorrt-cu11-bindings": "cu11", "tensorrt-cu12-bindings": "cu12", "tensorrt-cu13-bindings": "cu13"}
 
 
 @dataclass(frozen=True)

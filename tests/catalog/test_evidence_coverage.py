@@ -45,6 +45,13 @@ def test_releases_read_from_the_registry_cite_their_evidence(cat):
     assert READ_FROM_THE_REGISTRY - citing == set()
 
 
+def test_tensorrt_builds_cite_the_bindings_wheel_of_their_cuda_major(cat):
+    """Every TensorRT 10.x/11.x build has a Python bindings wheel on PyPI for its CUDA major."""
+    missing = [f"{r.release.id} [{r.build.variant}]" for r in cat.builds("tensorrt")
+               if r.release.id.startswith(("tensorrt.10.", "tensorrt.11.")) and not r.build.evidence]
+    assert missing == []
+
+
 def test_every_stored_framework_evidence_is_cited_by_its_build(cat, stored):
     """A stored file nobody cites is never checked by `validate`: each must be cited."""
     orphans = []

@@ -114,7 +114,7 @@ def test_jax_cuda12_needs_the_cuda_of_its_ptxas(stored):
 
 def test_pjrt_and_aarch64_jax_wheels_map_to_their_builds(cat, stored):
     for name, variant, platform in [("jax-cuda12-pjrt-0.12.0-x86_64.json", "cuda12", "x86_64"),
-                                    ("jax-cuda13-plugin-0.12.0-aarch64.json", "cuda13", "aarch64")]:
+                                    ("jax-cuda13-plugin-0.12.0.1-aarch64.json", "cuda13", "aarch64")]:
         ref = find_build(cat, stored[name])
         assert ref is not None and ref.build.variant == variant and platform in ref.build.platforms
 

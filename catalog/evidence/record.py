@@ -122,6 +122,8 @@ class Evidence:
             raise EvidenceInvalid(f"{where}: device_code: needs sass and ptx lists")
         if dc is not None and isinstance(dc.get("libraries"), dict) and dc["libraries"]:
             again = summarise_device_code(dc["libraries"])
+            if "arch_specific" not in dc:  # written before the key existed: derived from the same targets
+                dc = {**dc, "arch_specific": again["arch_specific"]}
             for key in ("primary", "sass", "ptx", "partial", "arch_specific"):
                 if dc.get(key) != again[key]:
                     raise EvidenceInvalid(f"{where}: device_code.{key}: {dc.get(key)!r} does not follow from the "

@@ -203,3 +203,14 @@ def test_a_release_without_python_range_is_a_gap_the_artifact_names(tmp_path, mi
     ev = _ev(python_files=("3.10", "3.11"))
     got = {m.field: (m.catalog, m.artifact) for m in check_evidence(cat, ev)}
     assert got["python"] == ("absent", "wheels for 3.10, 3.11")
+
+
+def test_evidence_written_before_arch_specific_still_loads(tmp_path):
+    """Files written before `device_code.arch_specific` existed load with it derived from their targets."""
+    from catalog.evidence import summarise_device_code
+
+    dc = summarise_device_code({"lib.so": {"targets": {"sm_80": 10, "sm_90a": 10}, "entries": 20, "compressed": 0}})
+    old = {k: v for k, v in dc.items() if k != "arch_specific"}
+    p = tmp_path / "torch-2.4.1-x86_64.json"
+    p.write_text(json.dumps({**_ev(device_code=old).to_dict(), "device_code": old}))
+    assert load_evidence(p).arch_specific == ("9.0",)

@@ -21,6 +21,7 @@ __all__ = [
     "NotReady",
     "ServiceError",
     "Unauthorized",
+    "UnreadableBody",
 ]
 
 
@@ -58,6 +59,14 @@ class InvalidInput(ServiceError):
     def __init__(self, detail: str, *, field: str | None, **extra: Any) -> None:
         super().__init__(detail, field=field, **extra)
         self.field = field
+
+
+class UnreadableBody(ServiceError):
+    """The body cannot be read as text (a JSON body that is not UTF-8): 400, as FastAPI answers it."""
+
+    status = 400
+    title = "Unreadable body"
+    slug = "unreadable-body"
 
 
 class CatalogRejected(ServiceError):

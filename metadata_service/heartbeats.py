@@ -32,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .auth import Principal, TokenStore
 from .db import Database
-from .errors import InvalidInput, NotReady
+from .errors import InvalidInput, NotReady, UnreadableBody
 from .metrics import Metrics
 from .problems import validation_error
 from .schemas import NO_NUL, HeartbeatCreate, HeartbeatPublic
@@ -196,6 +196,8 @@ def read_heartbeat(
             payload = json.loads(body)
         except json.JSONDecodeError as e:
             raise validation_error([{"loc": ("body", e.pos), "msg": "JSON decode error"}]) from e
+        except UnicodeDecodeError as e:   # json.loads decodes bytes first: not UTF-8/16/32 text
+            raise UnreadableBody(f"body: not UTF-8 JSON ({e.reason} at byte {e.start})") from e
     errors: list[dict[str, Any]] = []
     try:
         _NODE_NAME.validate_python(name)

@@ -155,3 +155,22 @@ def test_lane_counts_in_metrics_under_the_route_template(
     assert lines and float(lines[0].rsplit(" ", 1)[1]) == 4.0, lines
     beats = [line for line in text.splitlines() if line.startswith("rtfit_heartbeats_total") and "liveness" in line]
     assert beats and any(line.endswith(" 3.0") for line in beats), beats
+
+
+@pytest.mark.parametrize("body", [b"\x8a", b'{"node": null, "inventory_hash": "\xff"}'])
+def test_a_body_that_is_not_utf8_is_a_400_on_lane_and_route(
+    pair: tuple[TestClient, TestClient], tokens: Tokens, body: bytes
+) -> None:
+    """A JSON body that is not UTF-8 text is the client's error: 400 with a problem body, the same
+    as every other route answers it, on the lane and on the route (it was an unhandled 500: the
+    schema fuzzer found it on PostgreSQL)."""
+    lane, route = pair
+    agent = {**tokens.h("agent"), **JSON}
+    answers = [_send(c, "node-a", body, agent) for c in (lane, route)]
+    assert answers[0] == answers[1]
+    status, ctype, content = answers[0]
+    assert status == 400 and ctype.startswith("application/problem+json"), answers[0]
+    assert "UTF-8" in json.loads(content)["detail"]
+    # and a route served by FastAPI says the same kind of thing
+    other = route.post("/v1/select", content=body, headers={**tokens.h("reader"), **JSON})
+    assert other.status_code == 400, other.text

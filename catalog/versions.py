@@ -77,8 +77,25 @@ def parse_spec(text: object) -> SpecifierSet:
 
 
 def spec_allows(spec: SpecifierSet, version: Version) -> bool:
-    """True when `version` satisfies `spec` (pre-releases allowed: catalog data is explicit)."""
-    return spec.contains(version, prereleases=True)
+    """True when `version` satisfies `spec` (pre-releases allowed: catalog data is explicit).
+
+    `===X` (arbitrary equality) means "exactly this build": a valid version X is compared as a
+    version, local label included, not as a string, because catalog versions are normalised
+    (2.0.0+nv23.05 reads as 2.0.0+nv23.5, and a string comparison would miss the very label a
+    user copied from `rtfit catalog list`)."""
+    if not any(s.operator == "===" for s in spec):
+        return spec.contains(version, prereleases=True)
+    for one in spec:
+        if one.operator == "===":
+            try:
+                if Version(one.version) != version:
+                    return False
+            except InvalidVersion:
+                if str(version).lower() != one.version.lower():
+                    return False
+        elif not one.contains(version, prereleases=True):
+            return False
+    return True
 
 
 def series(version: Version, parts: int = 2) -> tuple[int, ...]:

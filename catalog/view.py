@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from catalog.model import (
     Architecture,
@@ -215,7 +215,7 @@ class Catalog:
         candidates = []
         for ref in self.builds(framework):
             if want.local is not None:
-                if ref.version.public == want.public and ref.build.variant == want.local:
+                if ref.version.public == want.public and _local(ref.build.variant) == want.local:
                     return ref
             elif ref.version == want or same_series(ref.version, want) and len(want.release) == 2:
                 candidates.append(ref)
@@ -251,3 +251,13 @@ class Catalog:
             add(ref.framework, ref.framework, ref.label, ref.release.id, ref.sources,
                 cuda=str(ref.build.cuda) if ref.build.cuda else None, size_bytes=ref.build.size_bytes)
         return rows
+
+
+def _local(variant: str | None) -> str | None:
+    """A build variant as a version's normalised local label ("nv23.05" -> "nv23.5"), or itself."""
+    if variant is None:
+        return None
+    try:
+        return Version(f"0+{variant}").local
+    except InvalidVersion:
+        return variant

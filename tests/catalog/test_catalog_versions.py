@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from packaging.version import Version
 
+from catalog import load_catalog
 from catalog.compat import binary_path
 from catalog.model import FrameworkBuild
 from catalog.versions import (
@@ -83,3 +84,22 @@ def test_binary_compatibility_rules(sass, ptx, cc):
     assert (path == "sass") == same_major_older
     assert (path == "ptx") == (not same_major_older and jit)
     assert (path is None) == (not same_major_older and not jit)
+
+
+def test_arbitrary_equality_compares_a_label_as_a_version_local_part_included() -> None:
+    """`===2.0.0+nv23.05` is the label `rtfit catalog list` prints for NVIDIA's JetPack 5 wheel;
+    packaging normalises the version to 2.0.0+nv23.5, so a string comparison refused the build
+    the user named."""
+    assert spec_allows(parse_spec("===2.0.0+nv23.05"), Version("2.0.0+nv23.05"))
+    assert not spec_allows(parse_spec("===2.0.0+nv23.05"), Version("2.0.0"))
+    assert not spec_allows(parse_spec("===2.0.0"), Version("2.0.0+nv23.05"))
+    assert spec_allows(parse_spec("===2.0.0"), Version("2.0.0"))
+    assert not spec_allows(parse_spec("===2.0.0+nv23.05, <2"), Version("2.0.0+nv23.05"))
+
+
+def test_find_build_takes_a_label_with_a_leading_zero() -> None:
+    """`rtfit catalog why pytorch 2.0.0+nv23.05 Orin` said "no pytorch build 2.0.0+nv23.05"."""
+    cat = load_catalog()
+    ref = cat.find_build("pytorch", "2.0.0+nv23.05")
+    assert ref is not None and ref.label == "2.0.0+nv23.05"
+    assert cat.find_build("pytorch", "2.0.0+nv23.5") == ref

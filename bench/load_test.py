@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,8 +145,11 @@ async def _send(pool: asyncio.Queue[Conn], method: str, path: str, body: Any, to
         pool.put_nowait(conn)
 
 
-async def run_load(port: int, tokens: dict[str, Any], load: Load, acks: Acks | None = None) -> dict[str, Any]:
-    """Drive the service on `port` for `load.seconds`; returns per-kind figures (acks filled in)."""
+async def run_load(port: int, tokens: dict[str, Any], load: Load, acks: Acks | None = None,
+                   keep_going: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """Drive the service on `port` for `load.seconds`, and past that while `keep_going()` is true
+    (a fault test keeps the load on until some time after its fault has healed, however slowly a
+    loaded machine gets there); returns per-kind figures (acks filled in)."""
     from metadata_service.storage.nodes import inventory_hash
 
     acks = acks if acks is not None else Acks()
@@ -156,12 +160,15 @@ async def run_load(port: int, tokens: dict[str, Any], load: Load, acks: Acks | N
     started = time.time()
     deadline = time.perf_counter() + load.seconds
 
+    def running() -> bool:
+        return time.perf_counter() < deadline or (keep_going is not None and keep_going())
+
     async def agent(i: int) -> None:
         entry = node_entry(i)
         name, digest, token = entry["name"], inventory_hash(entry), tokens["agents"][i]
         full = True
         await asyncio.sleep(random.random() * load.interval)
-        while time.perf_counter() < deadline:
+        while running():
             body = {"node": entry, "inventory_hash": digest} if full else {"node": None, "inventory_hash": digest}
             sent, t0 = time.time(), time.perf_counter()
             status, _ = await _send(pool, "PUT", f"/v1/nodes/{name}/heartbeat", body, token)
@@ -178,7 +185,7 @@ async def run_load(port: int, tokens: dict[str, Any], load: Load, acks: Acks | N
         token, principal = tokens["readers"][i], f"selector-{i}"
         period = load.selectors / load.select_rate if load.select_rate > 0 else 1e9
         n = 0
-        while time.perf_counter() < deadline:
+        while running():
             n += 1
             unique = n % 2 == 1
             name = f"sel{i}-{uuid.uuid4().hex[:10]}" if unique else f"sel{i}-repeat"
@@ -196,7 +203,7 @@ async def run_load(port: int, tokens: dict[str, Any], load: Load, acks: Acks | N
         token = tokens["admins"][i]
         period = 1 / load.flow_rate if load.flow_rate > 0 else 1e9
         run, line, runs = None, 0, 0
-        while time.perf_counter() < deadline:
+        while running():
             if run is None or line >= 20:  # a new run every 20 updates
                 runs += 1
                 run, line = f"load-{i}-{runs}-{uuid.uuid4().hex[:6]}", 0

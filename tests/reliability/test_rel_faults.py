@@ -55,8 +55,13 @@ def test_postgres_restart_mid_load_recovers_and_loses_nothing(tmp_path: Path) ->
         figures: dict[str, Any] = {}
         service.start()
         try:
-            runner = threading.Thread(target=lambda: figures.update(
-                asyncio.run(load_test.run_load(service.port, tokens, load, acks))))
+            # The load runs on until 8 s after PostgreSQL is back (on a loaded machine the restart can
+            # outlast the 22 s load, leaving no heartbeat to prove that writes resumed), 90 s at most.
+            healed: list[float] = []
+            give_up = time.time() + 90
+            runner = threading.Thread(target=lambda: figures.update(asyncio.run(load_test.run_load(
+                service.port, tokens, load, acks,
+                keep_going=lambda: time.time() < (healed[0] + 8 if healed else give_up)))))
             runner.start()
             time.sleep(5)
             acked_before = sum(acks.heartbeat_count.values())
@@ -71,6 +76,7 @@ def test_postgres_restart_mid_load_recovers_and_loses_nothing(tmp_path: Path) ->
             finally:
                 _pg_ctl("start")  # always: other tests need PostgreSQL
             up_at = time.time()
+            healed.append(up_at)
             recovered = _wait("/readyz to recover", lambda: service.status("/readyz") == 200, 15)
             runner.join(timeout=120)
         finally:

@@ -16,6 +16,7 @@ rejection tallies ("12 nodes: driver too old") accompany both answers.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -420,12 +421,26 @@ def _conflict(fsets: FailureSets, rule: str) -> Conflict:
                     records=tuple(dict.fromkeys(r for d in details for r in d.records)), details=details)
 
 
-def node_rejections(problem: Problem, tallies: list[str] | None = None) -> Conflict:
-    """The `node-rejections` conflict: the tally sentence, and per rule every node it closed."""
+def node_rejections(problem: Problem, tallies: list[str] | None = None,
+                    conflicts: Sequence[Conflict] = ()) -> Conflict:
+    """The `node-rejections` conflict: the tally sentence, and per rule every node it closed.
+
+    A rule that is also a conflict of its own lends its entry `component` and `records`, and its
+    `need` and `have` when every refusal of that rule states the same ones (else they stay empty:
+    the rule's own conflict lists them per refusal)."""
     found = rejections(problem)
     tallies = tallies if tallies is not None else rejection_tallies(problem)
-    details = tuple(ConflictDetail(text, nodes=tuple(nodes), rule=rule)
-                    for (rule, _, nodes), text in zip(found, tallies, strict=True))
+    by_rule = {c.rule: c for c in conflicts}
+
+    def detail(rule: str, nodes: list[str], text: str) -> ConflictDetail:
+        own = by_rule.get(rule)
+        if own is None:
+            return ConflictDetail(text, nodes=tuple(nodes), rule=rule)
+        same = len({(d.need, d.have) for d in own.details}) <= 1
+        return ConflictDetail(text, own.component, own.need if same else "", own.have if same else "",
+                              tuple(nodes), own.records, rule=rule)
+
+    details = tuple(detail(rule, nodes, text) for (rule, _, nodes), text in zip(found, tallies, strict=True))
     return Conflict("node-rejections", "; ".join(tallies), component="node",
                     nodes=tuple(dict.fromkeys(n for _, _, ns in found for n in ns)), details=details)
 
@@ -489,7 +504,7 @@ def explain_failure(problem: Problem) -> FailureExplanation:
                  if RULES.get(c.rule) is None or RULES[c.rule].scope != "request" else c for c in conflicts]
     tallies = rejection_tallies(problem)
     if tallies and not problem.planning:
-        conflicts.append(node_rejections(problem, tallies))
+        conflicts.append(node_rejections(problem, tallies, conflicts))
     from solver.explain.suggest import suggestions
 
     return FailureExplanation(tuple(conflicts), tuple(suggestions(problem, core, fsets)), core)

@@ -101,3 +101,26 @@ def test_why_not_a_misspelt_node_suggests_the_close_names(cat):
     inv = {"nodes": [{"name": f"n{i}", "gpus": []} for i in range(12)] + [{"name": "old-t4", "gpus": []}]}
     with pytest.raises(InvalidInventory, match="did you mean old-t4"):
         why_not(cat, {"framework": "pytorch"}, inv, "old_t4")
+
+
+def test_node_rejection_entries_carry_the_fields_of_their_rules_conflict(cat):
+    """The node-rejections tally names, per rule, what the rule's own conflict names: a program
+    reading only the tally learns the component, and the need and have when they are uniform
+    (they were empty strings)."""
+    inv = {"nodes": [{"name": "l4-busy", "driver_version": "550.54.15",
+                      "gpus": [{"product": "NVIDIA L4", "count": 8, "free": 2}]},
+                     {"name": "l4-old", "driver_version": "390.10", "gpus": [{"product": "NVIDIA L4", "count": 8}]}]}
+    sel = solver.select(cat, {"framework": "pytorch", "gpu_count": 4}, inv).to_dict()
+    assert not sel["feasible"]
+    rej = next(c for c in sel["conflicts"] if c["rule"] == "node-rejections")
+    by_rule = {d["rule"]: d for d in rej["details"]}
+    assert (by_rule["no-free-gpu"]["component"], by_rule["no-free-gpu"]["need"],
+            by_rule["no-free-gpu"]["have"], by_rule["no-free-gpu"]["nodes"]) == ("gpu", "4 free GPU(s)", "2 free",
+                                                                              ["l4-busy"])
+    old = by_rule["driver-too-old-for-gpu"]
+    assert (old["component"], old["have"], old["nodes"]) == ("driver", "390.10", ["l4-old"])
+    assert old["need"].startswith(">= ") and old["records"]
+    for d in rej["details"]:   # every tally entry whose rule is a conflict of its own
+        own = next((c for c in sel["conflicts"] if c["rule"] == d["rule"]), None)
+        if own is not None:
+            assert d["component"] == own["component"] and d["component"]

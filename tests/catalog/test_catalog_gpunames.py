@@ -105,3 +105,11 @@ def test_an_inventory_with_an_ambiguous_or_unknown_name_lists_the_options(produc
     assert "compute_capability" in str(e.value)   # the way out for a GPU the catalog lacks
     with_cc = {"nodes": [{"name": "a", "gpus": [{"product": product, "compute_capability": "8.9"}]}]}
     solver.parse_inventory(with_cc, catalog=load_catalog())
+
+
+def test_jetson_t4000_is_not_given_the_thor_t5000_memory(cat):
+    """The T4000 module has less memory than the Thor/T5000 record states (and no sourced figure):
+    as an alias it was planned with 125,748 MiB. Unknown is refused, never guessed permissively."""
+    with pytest.raises(GpuNameError):
+        resolve_gpu(cat, "Jetson T4000")
+    assert resolve_gpu(cat, "Jetson T5000").id == "gpu.jetson_thor"

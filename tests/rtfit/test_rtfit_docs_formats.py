@@ -110,13 +110,17 @@ def test_manifest_example_reads(tmp_path):
         assert _documented(field), field
 
 
+# what a pointer out of the repository looks like (spelt in parts, so this file is no such pointer)
+_OUTSIDE = ("/".join(("shared", "DESIGN")), "DESIGN" + ".md", "/".join(("..", "shared")))
+
+
 def test_no_pointer_to_a_design_file_outside_the_repository():
     offenders = []
     for path in [ROOT / "README.md", *ROOT.glob("docs/**/*.md"), *ROOT.glob("*/**/*.py"), ROOT / "Makefile"]:
-        if ".venv" in path.parts or path.name == Path(__file__).name:
+        if ".venv" in path.parts:
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
-        if "shared/DESIGN" in text or "DESIGN.md" in text or "../shared" in text:
+        if any(needle in text for needle in _OUTSIDE):
             offenders.append(str(path.relative_to(ROOT)))
     assert not offenders, offenders
 

@@ -72,16 +72,7 @@ def first_fit(inst: _Instance) -> tuple[dict[tuple[int, int], int], Where]:
     where: Where = [None] * len(inst.requests)
     cls_of = _classes(inst)
     for i in range(len(inst.requests)):
-        c = cls_of[i]
-        need = inst.size(c)
-        for j, o in enumerate(inst.options[c]):
-            if not cap.quota_ok(c, j):
-                continue
-            node = next((n for n in o.group.nodes if cap.free(c, j, n) >= need), None)
-            if node is not None:
-                cap.take(c, j, node)
-                where[i] = (c, j, node)
-                break
+        _first_fit_one(inst, cap, where, i, cls_of[i])
     return _finish(inst, where)
 
 
@@ -122,17 +113,22 @@ def scarce_first(inst: _Instance) -> tuple[dict[tuple[int, int], int], Where]:
     room = [sum(len(o.group.nodes) * o.group.free for o in opts) for opts in inst.options]
     order = sorted(range(len(inst.requests)), key=lambda i: (room[cls_of[i]], -inst.size(cls_of[i]), i))
     for i in order:
-        c = cls_of[i]
-        need = inst.size(c)
-        for j, o in enumerate(inst.options[c]):
-            if not cap.quota_ok(c, j):
-                continue
-            node = next((n for n in o.group.nodes if cap.free(c, j, n) >= need), None)
-            if node is not None:
-                cap.take(c, j, node)
-                where[i] = (c, j, node)
-                break
+        _first_fit_one(inst, cap, where, i, cls_of[i])
     return _finish(inst, where)
+
+
+def _first_fit_one(inst: _Instance, cap: _Capacity, where: Where, i: int, c: int) -> bool:
+    """Request `i` (class `c`) to the first option, in key order, with quota and a node with room."""
+    need = inst.size(c)
+    for j, o in enumerate(inst.options[c]):
+        if not cap.quota_ok(c, j):
+            continue
+        node = next((n for n in o.group.nodes if cap.free(c, j, n) >= need), None)
+        if node is not None:
+            cap.take(c, j, node)
+            where[i] = (c, j, node)
+            return True
+    return False
 
 
 HEURISTICS = {"first-fit": first_fit, "best-fit-decreasing": best_fit_decreasing, "scarce-first": scarce_first}

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from ortools.linear_solver import pywraplp
 
-from solver.engines.batch_heuristics import Where, _Capacity, _classes, _finish
+from solver.engines.batch_heuristics import Where, _Capacity, _classes, _finish, _first_fit_one
 
 if TYPE_CHECKING:
     from solver.engines.batch import _Instance
@@ -253,13 +253,4 @@ def _complete(inst: _Instance, cap: _Capacity, where: Where) -> None:
     room = [sum(len(o.group.nodes) * o.group.free for o in opts) for opts in inst.options]
     rest = [i for i, w in enumerate(where) if w is None]
     for i in sorted(rest, key=lambda i: (room[cls_of[i]], -inst.size(cls_of[i]), i)):
-        c = cls_of[i]
-        need = inst.size(c)
-        for j, o in enumerate(inst.options[c]):
-            if not cap.quota_ok(c, j):
-                continue
-            node = next((n for n in o.group.nodes if cap.free(c, j, n) >= need), None)
-            if node is not None:
-                cap.take(c, j, node)
-                where[i] = (c, j, node)
-                break
+        _first_fit_one(inst, cap, where, i, cls_of[i])

@@ -130,3 +130,25 @@ def test_cudnn_9_24_gpu_support_read_from_its_wheels(cat):
           ("7.0", "7.5", "8.9", "10.3", "12.1")}
     assert {cc: c.ok for cc, c in ok.items()} == {"7.0": False, "7.5": True, "8.9": True, "10.3": True, "12.1": True}
     assert "unverified" not in ok["8.9"].message and ok["7.0"].rule == "cudnn-no-gpu-support"
+
+
+def test_cuda_13_3_minimum_rests_on_its_table_3_row(cat):
+    # Table 3 of the 13.3 Update 1 release notes (quoted): 13.3 GA and Update 1 >= 610.43.02
+    for tid in ("cuda.13.3.0", "cuda.13.3.1"):
+        t = cat.record(tid)
+        assert str(t.min_driver) == "610.43.02" and t.confidence == "high", tid
+        assert "cuda_rn_13_3_table3_quoted" in t.sources, tid
+    # 13.4 and 13.5 have no Table 3 row behind them: they must not claim more than they have
+    assert cat.record("cuda.13.4.0").confidence == "low"
+    assert cat.record("cuda.13.5.0").confidence == "medium"
+
+
+def test_jetpack_component_versions(cat):
+    stacks = {j.id: j for j in cat.jetson_stacks}
+    jp60 = stacks["jet.jp6.0"]
+    assert (str(jp60.cuda), str(jp60.cudnn), str(jp60.tensorrt)) == ("12.2", "8.9.4", "8.6.2")
+    assert "jp60_device_obs" in jp60.sources
+    # JetPack 7.x cuDNN/TensorRT: no JetPack component table found, so unknown stays unknown
+    for jid in ("jet.jp7.0", "jet.jp7.1", "jet.jp7.2"):
+        assert stacks[jid].cudnn is None and stacks[jid].tensorrt is None, jid
+    assert "gpu.jetson_t4000" in stacks["jet.jp7.1"].gpus

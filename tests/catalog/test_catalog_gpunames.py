@@ -107,9 +107,11 @@ def test_an_inventory_with_an_ambiguous_or_unknown_name_lists_the_options(produc
     solver.parse_inventory(with_cc, catalog=load_catalog())
 
 
-def test_jetson_t4000_is_not_given_the_thor_t5000_memory(cat):
-    """The T4000 module has less memory than the Thor/T5000 record states (and no sourced figure):
-    as an alias it was planned with 125,748 MiB. Unknown is refused, never guessed permissively."""
-    with pytest.raises(GpuNameError):
-        resolve_gpu(cat, "Jetson T4000")
-    assert resolve_gpu(cat, "Jetson T5000").id == "gpu.jetson_thor"
+def test_jetson_t4000_is_its_own_record_not_the_thor_t5000(cat):
+    """The T4000 module has 64 GB (NVIDIA's announcement, quoted); as an alias of the Thor record it
+    was planned with the T5000's 125,748 MiB. Same CC 11.0, its own memory."""
+    t4000, t5000 = resolve_gpu(cat, "Jetson T4000"), resolve_gpu(cat, "Jetson T5000")
+    assert (t4000.id, t5000.id) == ("gpu.jetson_t4000", "gpu.jetson_thor")
+    assert (t4000.cc, t4000.memory_mib) == (t5000.cc, 65536) and t5000.memory_mib == 125748
+    assert t4000.platform == t5000.platform is None   # JetPack 7 is SBSA: the ordinary aarch64 wheels
+    assert resolve_gpu(cat, "NVIDIA Thor").id == "gpu.jetson_thor"   # the T5000's NVML name stays its own

@@ -267,11 +267,11 @@ def why(cat: Catalog, ref: BuildRef, gpu: GpuProduct, driver: Version | None = N
     if cuda is None and "cuda" in ref.build.needs:
         fits = [t.version for t in cat.cuda_toolkits if spec_allows(ref.build.needs["cuda"], t.version)]
         cuda = Version(".".join(map(str, series(max(fits))))) if fits else None
+    cudnn = cudnn or ref.build.bundled.get("cudnn")
     if ref.build.gpu and "cudnn" in ref.build.needs:
-        checks.append(check_needs_components(cat, ref, cuda))
+        checks.append(check_needs_components(cat, ref, cuda, cudnn))
     if cuda is not None and ref.build.gpu:
         checks.append(check_toolkit_arch(cat, cuda, gpu.cc))
-        cudnn = cudnn or ref.build.bundled.get("cudnn")
         if cudnn is not None:
             checks.append(check_cudnn_gpu(cat, cudnn, cuda, gpu.cc, by=ref.label))
             if driver is not None:
@@ -396,11 +396,19 @@ def check_driver_window(cat: Catalog, cc: Version, driver: Version | None, *, no
                  records=(arch.id,))
 
 
-def check_needs_components(cat: Catalog, ref: BuildRef, cuda: Version | None) -> Check:
-    """A build that needs a cuDNN (TensorFlow, ONNX Runtime) must find one covering its CUDA."""
+def check_needs_components(cat: Catalog, ref: BuildRef, cuda: Version | None,
+                           cudnn: Version | None = None) -> Check:
+    """A build that needs a cuDNN (TensorFlow, ONNX Runtime) must find one covering its CUDA.
+
+    `cudnn`: the cuDNN of the completion being judged; when it meets the need it is the one named,
+    so the verdict names the same cuDNN as the rules judged after it (not the catalog's first match)."""
     spec = ref.build.needs.get("cudnn")
     if spec is None or not ref.build.gpu:
         return Check("components", True, "no component needs to be found", ())
+    judged = cat.cudnn_release(cudnn) if cudnn is not None and cuda is not None else None
+    if judged is not None and spec_allows(spec, judged.version) and any(spec_allows(b.cuda, cuda) for b in judged.builds):
+        return Check("components", True, f"cuDNN {judged.version} ({judged.id}) covers CUDA {cuda} and "
+                     f"{ref.framework} {ref.label}'s need cuDNN {spec}", judged.sources)
     cudas = [cuda] if cuda is not None else []
     if cuda is None and "cuda" in ref.build.needs:
         cudas = [s for s in cat.cuda_series() if spec_allows(ref.build.needs["cuda"], s)

@@ -295,7 +295,7 @@ def why(framework: str = typer.Argument(..., help="A framework of the catalog, e
               "checks": [asdict(c) for c in checks]}, fmt, compact=compact)
     else:
         verdict = "[green]compatible[/]" if ok else "[red]NOT compatible[/]"
-        out.print(f"{framework} {ref.label} on {product.name} (CC {product.cc}): {verdict} ({confidence})")
+        out.print(f"{framework} {ref.label} on {product.name} (CC {product.cc}): {verdict} ({confidence})", soft_wrap=True)
         for c in checks:
             out.print(escape(f"  {'ok ' if c.ok else 'NO '} [{c.rule}] {c.message}"), soft_wrap=True)
             if not c.ok and c.suggestion:

@@ -152,3 +152,12 @@ def test_jetpack_component_versions(cat):
     for jid in ("jet.jp7.0", "jet.jp7.1", "jet.jp7.2"):
         assert stacks[jid].cudnn is None and stacks[jid].tensorrt is None, jid
     assert "gpu.jetson_t4000" in stacks["jet.jp7.1"].gpus
+
+
+def test_torch_2_15_download_variants_are_not_guessed_from_the_nightly_matrix(cat):
+    # Only the PyPI default wheels were read; the 2.15 nightly build matrix is recorded as a lead
+    # (cited), not turned into +cuXYZ builds without an arch list or cuDNN pin behind them.
+    rel = cat.record("pytorch.2.15")
+    assert "pt_test_infra_matrix_2026_08" in rel.sources
+    assert {b.variant for b in rel.builds} == {None}
+    assert {str(b.cuda) for b in rel.builds} == {"13.2"}

@@ -139,8 +139,20 @@ def test_cuda_13_3_minimum_rests_on_its_table_3_row(cat):
         assert str(t.min_driver) == "610.43.02" and t.confidence == "high", tid
         assert "cuda_rn_13_3_table3_quoted" in t.sources, tid
     # 13.4 and 13.5 have no Table 3 row behind them: they must not claim more than they have
-    assert cat.record("cuda.13.4.0").confidence == "low"
-    assert cat.record("cuda.13.5.0").confidence == "medium"
+    assert {t: cat.record(t).confidence for t in ("cuda.13.4.0", "cuda.13.4.1", "cuda.13.5.0")} == {
+        "cuda.13.4.0": "medium", "cuda.13.4.1": "medium", "cuda.13.5.0": "medium"}
+
+
+def test_cuda_13_4_and_update_1_need_a_driver_seen_running_13_4(cat):
+    # 615.71.09's nvidia-smi reports CUDA 13.4: an upper bound for the minimum, never the bare branch
+    # floor 615.0, which would accept R615 drivers nobody has seen run 13.4
+    need, toolkit = cat.native_min_driver(Version("13.4"))
+    assert (str(need), toolkit.id) == ("615.71.09", "cuda.13.4.0")
+    need, toolkit = cat.native_min_driver(Version("13.4.1"))
+    assert (str(need), toolkit.id, toolkit.label) == ("615.71.09", "cuda.13.4.1", "13.4 Update 1")
+    need, how, _ = driver_requirement(cat, Version("13.4"), "ptx")
+    assert str(need) == "615.71.09" and "13.4 GA" in how
+    assert "nvsmi_obs_615" in toolkit.sources
 
 
 def test_jetpack_component_versions(cat):

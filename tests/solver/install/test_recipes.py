@@ -20,6 +20,7 @@ import solver
 from solver.install import NoRecipe, emit_text, gfd_product, install_for_answer, install_recipe, pin
 
 DATA = Path(__file__).parent / "data"
+Choices = dict[str, dict[str, Any]]   # FAMILIES name -> the solved answer's choice
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +32,13 @@ def _choice(cat: catalog.Catalog, request: dict[str, Any]) -> dict[str, Any]:
     answer = solver.select(cat, request).to_dict()
     assert answer["feasible"], answer
     return answer["choice"]
+
+
+@pytest.fixture(scope="module")
+def choices(cat: catalog.Catalog) -> Choices:
+    """Each FAMILIES request solved once per module (a solve is the slow part of these tests);
+    the recipes are derived from these answers as `rtfit select --emit` derives them."""
+    return {name: _choice(cat, request) for name, request in FAMILIES.items()}
 
 
 # One request per framework family (the README shows these recipes).
@@ -49,8 +57,8 @@ FAMILIES = {
 }
 
 
-def test_pytorch_label_build_needs_its_variant_index(cat: catalog.Catalog) -> None:
-    r = install_recipe(cat, "pytorch", _choice(cat, FAMILIES["pytorch-cu126"]))
+def test_pytorch_label_build_needs_its_variant_index(cat: catalog.Catalog, choices: Choices) -> None:
+    r = install_recipe(cat, "pytorch", choices["pytorch-cu126"])
     assert r.pip.requirements == ("torch==2.6.0+cu126",)
     assert r.pip.index_url == "https://download.pytorch.org/whl/cu126"
     assert r.pip.lines()[0] == "--index-url https://download.pytorch.org/whl/cu126"
@@ -58,20 +66,20 @@ def test_pytorch_label_build_needs_its_variant_index(cat: catalog.Catalog) -> No
     assert any(s["id"] == "pt_prev_versions" for s in r.sources)
 
 
-def test_pytorch_pypi_default_build_needs_no_index_and_no_extra_wheels(cat: catalog.Catalog) -> None:
-    r = install_recipe(cat, "pytorch", _choice(cat, FAMILIES["pytorch-pypi"]))
+def test_pytorch_pypi_default_build_needs_no_index_and_no_extra_wheels(cat: catalog.Catalog, choices: Choices) -> None:
+    r = install_recipe(cat, "pytorch", choices["pytorch-pypi"])
     assert r.pip.requirements == ("torch==2.5.1",)
     assert r.pip.index_url is None and r.pip.extra_index_urls == ()
 
 
-def test_tensorflow_gpu_uses_the_and_cuda_extra(cat: catalog.Catalog) -> None:
-    choice = _choice(cat, FAMILIES["tensorflow"])
+def test_tensorflow_gpu_uses_the_and_cuda_extra(cat: catalog.Catalog, choices: Choices) -> None:
+    choice = choices["tensorflow"]
     r = install_recipe(cat, "tensorflow", choice)
     assert r.pip.requirements == (f"tensorflow[and-cuda]=={choice['runtime']['tensorflow']}",)
 
 
-def test_onnxruntime_gpu_vs_cpu_package_and_nvidia_wheels_pinned_to_the_runtime(cat: catalog.Catalog) -> None:
-    gpu = _choice(cat, FAMILIES["onnxruntime-gpu"])
+def test_onnxruntime_gpu_vs_cpu_package_and_nvidia_wheels_pinned_to_the_runtime(cat: catalog.Catalog, choices: Choices) -> None:
+    gpu = choices["onnxruntime-gpu"]
     r = install_recipe(cat, "onnxruntime", gpu)
     rt = gpu["runtime"]
     reqs = {Requirement(x).name: str(Requirement(x).specifier) for x in r.pip.requirements}
@@ -81,13 +89,13 @@ def test_onnxruntime_gpu_vs_cpu_package_and_nvidia_wheels_pinned_to_the_runtime(
     assert reqs[wheel["cudnn"]] == pin(catalog.versions.parse_version(rt["cudnn"]), "exact")
     assert reqs[wheel["cuda-runtime"]] == f"=={rt['cuda']}.*"
     assert {wheel[c] for c in ("cuda-nvrtc", "cublas", "cufft", "curand")} <= set(reqs)
-    cpu = install_recipe(cat, "onnxruntime", _choice(cat, FAMILIES["onnxruntime-cpu"]))
+    cpu = install_recipe(cat, "onnxruntime", choices["onnxruntime-cpu"])
     assert [Requirement(x).name for x in cpu.pip.requirements] == ["onnxruntime"]
     assert cpu.kubernetes is None
 
 
-def test_tensorrt_package_per_cuda_major_with_nvidias_index(cat: catalog.Catalog) -> None:
-    choice = _choice(cat, FAMILIES["tensorrt"])
+def test_tensorrt_package_per_cuda_major_with_nvidias_index(cat: catalog.Catalog, choices: Choices) -> None:
+    choice = choices["tensorrt"]
     r = install_recipe(cat, "tensorrt", choice)
     major = choice["runtime"]["cuda"].split(".")[0]
     req, libs, bindings = r.pip.requirements
@@ -108,9 +116,9 @@ def test_pin_rules(version: str, rule: str, expected: str) -> None:
     assert pin(catalog.versions.parse_version(version), rule) == expected
 
 
-def test_every_recipe_names_catalog_records_and_their_sources(cat: catalog.Catalog) -> None:
-    for request in FAMILIES.values():
-        d = install_recipe(cat, request["framework"], _choice(cat, request)).to_dict()
+def test_every_recipe_names_catalog_records_and_their_sources(cat: catalog.Catalog, choices: Choices) -> None:
+    for name, request in FAMILIES.items():
+        d = install_recipe(cat, request["framework"], choices[name]).to_dict()
         assert d["records"] and all(cat.record(rid) is not None for rid in d["records"])
         assert d["sources"] and all(s["id"] in cat.sources and s["url"] for s in d["sources"])
 
@@ -227,12 +235,12 @@ def test_pytorch_index_lines_match_the_documented_commands(cat: catalog.Catalog)
 
 # -- parsed and linted by the real tools ------------------------------------------------------
 
-def test_dockerfile_parses_and_passes_hadolint(cat: catalog.Catalog, tmp_path: Path) -> None:
+def test_dockerfile_parses_and_passes_hadolint(cat: catalog.Catalog, choices: Choices, tmp_path: Path) -> None:
     from dockerfile_parse import DockerfileParser
 
     hadolint = shutil.which("hadolint") or str(Path(__import__("sys").executable).parent / "hadolint")
     for name, request in FAMILIES.items():
-        r = install_recipe(cat, request["framework"], _choice(cat, request))
+        r = install_recipe(cat, request["framework"], choices[name])
         (tmp_path / name).mkdir()
         path = tmp_path / name / "Dockerfile"
         path.write_text(r.dockerfile())
@@ -262,11 +270,11 @@ def test_hadolint_is_a_real_check(tmp_path: Path) -> None:
     assert lint.returncode != 0 and {f["code"] for f in json.loads(lint.stdout)} >= {"DL3013", "DL3042"}
 
 
-def test_pixi_manifest_parses_and_every_dependency_is_a_conda_match_spec(cat: catalog.Catalog) -> None:
+def test_pixi_manifest_parses_and_every_dependency_is_a_conda_match_spec(cat: catalog.Catalog, choices: Choices) -> None:
     from rattler import MatchSpec
 
-    for request in FAMILIES.values():
-        r = install_recipe(cat, request["framework"], _choice(cat, request))
+    for name, request in FAMILIES.items():
+        r = install_recipe(cat, request["framework"], choices[name])
         doc = tomllib.loads(r.pixi())
         assert doc["workspace"]["channels"] == ["conda-forge"]
         deps = doc["dependencies"]
@@ -280,8 +288,8 @@ def test_pixi_manifest_parses_and_every_dependency_is_a_conda_match_spec(cat: ca
             assert "cuda-version" not in deps and "system-requirements" not in doc
 
 
-def test_requirements_and_uv_text_round_trip(cat: catalog.Catalog) -> None:
-    r = install_recipe(cat, "pytorch", _choice(cat, FAMILIES["pytorch-cu126"]))
+def test_requirements_and_uv_text_round_trip(cat: catalog.Catalog, choices: Choices) -> None:
+    r = install_recipe(cat, "pytorch", choices["pytorch-cu126"])
     lines = emit_text(r.to_dict(), "requirements").splitlines()
     assert lines == ["--index-url https://download.pytorch.org/whl/cu126", "torch==2.6.0+cu126"]
     uv = shlex.split(emit_text(r.to_dict(), "uv").split("&&")[1])
@@ -313,7 +321,7 @@ def test_no_recipe_is_an_answer_not_a_crash(cat: catalog.Catalog) -> None:
     assert "JetPack" in jetson.get("unavailable", "") or "unavailable" not in jetson
 
 
-def test_ngc_container_with_the_runtimes_tensorrt(cat: catalog.Catalog) -> None:
+def test_ngc_container_with_the_runtimes_tensorrt(cat: catalog.Catalog, choices: Choices) -> None:
     r = install_recipe(cat, "tensorrt", {"runtime": {"cuda": "12.6", "python": "3.10", "tensorrt": "10.6.0+cu12"}})
     ngc = r.to_dict()["container"]["ngc"]
     assert ngc["image"] == "nvcr.io/nvidia/tritonserver:24.11-trtllm-python-py3" and ngc["differs"] == []
@@ -328,7 +336,7 @@ def test_ngc_container_with_the_runtimes_tensorrt(cat: catalog.Catalog) -> None:
     assert older.to_dict()["container"]["ngc"]["release"] == "24.07"
     none = install_recipe(cat, "tensorrt", {"runtime": {"cuda": "12.1", "python": "3.10", "tensorrt": "8.6.1+cu12"}})
     assert none.to_dict()["container"]["ngc"] is None   # no catalogued container ships TensorRT 8.6
-    pt = install_recipe(cat, "pytorch", _choice(cat, FAMILIES["pytorch-cu126"]))
+    pt = install_recipe(cat, "pytorch", choices["pytorch-cu126"])
     assert pt.to_dict()["container"]["ngc"] is None     # no catalogued NGC PyTorch container ships 2.6
     assert pt.to_dict()["container"]["base"] == "python"
     assert not newest.to_dict()["container"]["ngc"]["base"]   # a Triton server image is named, not built on
@@ -364,8 +372,8 @@ def test_ngc_framework_container_becomes_the_dockerfile_base_when_the_runtime_ma
     assert install_recipe(cat, "pytorch", {"runtime": newer}).to_dict()["container"]["base"] == "python"
 
 
-def test_jax_extra_names_the_cuda_plugin_and_vllm_stages_the_torch_it_pins(cat: catalog.Catalog) -> None:
-    choice = _choice(cat, FAMILIES["jax"])
+def test_jax_extra_names_the_cuda_plugin_and_vllm_stages_the_torch_it_pins(cat: catalog.Catalog, choices: Choices) -> None:
+    choice = choices["jax"]
     jax = install_recipe(cat, "jax", choice)
     variant = choice["runtime"]["jax"].split("+")[1]
     rt = choice["runtime"]
@@ -376,19 +384,19 @@ def test_jax_extra_names_the_cuda_plugin_and_vllm_stages_the_torch_it_pins(cat: 
     wheel = {w.component: w.package for w in cat.nvidia_wheels if str(w.cuda_major) == major}
     assert pins == {wheel["cuda-runtime"]: f"=={rt['cuda']}.*",
                     wheel["cudnn"]: pin(catalog.versions.parse_version(rt["cudnn"]), "exact")}
-    vchoice = _choice(cat, FAMILIES["vllm"])
+    vchoice = choices["vllm"]
     vllm = install_recipe(cat, "vllm", vchoice).to_dict()
     assert vllm["pip"]["requirements"] == [f"vllm=={vchoice['runtime']['vllm']}"]
     kinds = [c["kind"] for c in vllm["stage_components"]]
     assert kinds[:2] == ["vllm", "pytorch"] and "torch==" + vchoice["runtime"]["pytorch"] in vllm["stage"][1]
 
 
-def test_sglang_and_tensorrt_llm_rows(cat: catalog.Catalog) -> None:
-    choice = _choice(cat, FAMILIES["sglang"])
+def test_sglang_and_tensorrt_llm_rows(cat: catalog.Catalog, choices: Choices) -> None:
+    choice = choices["sglang"]
     sg = install_recipe(cat, "sglang", choice).to_dict()
     assert sg["pip"]["requirements"] == [f"sglang=={choice['runtime']['sglang']}"] and sg["pip"]["index_url"] is None
     assert [c["kind"] for c in sg["stage_components"]][:2] == ["sglang", "pytorch"]
-    choice = _choice(cat, FAMILIES["tensorrt-llm"])
+    choice = choices["tensorrt-llm"]
     trtllm = install_recipe(cat, "tensorrt-llm", choice).to_dict()
     assert trtllm["pip"]["requirements"] == [f"tensorrt-llm=={choice['runtime']['tensorrt-llm']}"]
     assert trtllm["pip"]["extra_index_urls"] == ["https://pypi.nvidia.com"]

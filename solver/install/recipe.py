@@ -83,6 +83,9 @@ class InstallRecipe:
         comments += [f"differs: {d}" for d in ngc["differs"]]
         if ngc.get("unchecked"):
             comments.append(f"not recorded for this container, so not compared: {', '.join(ngc['unchecked'])}")
+        if ngc.get("confidence") in ("low", "medium"):
+            comments.append(f"catalog confidence {ngc['confidence']} for this container's contents: "
+                            f"rtfit catalog show {ngc['record']}")
         rest = PipRecipe(tuple(r for r in self.pip.requirements if r not in self.pip_framework), self.pip.index_url,
                          self.pip.extra_index_urls, self.pip.records)
         return render.dockerfile(image=ngc["image"], pip=rest if rest.requirements else None,
@@ -162,7 +165,7 @@ def _ngc_row(best: Any, runtime: Mapping[str, str], matches: list[str], *, base:
     if best.kind == "framework":
         unchecked.append("GPU architectures of NVIDIA's build")
     return {"image": best.image, "release": best.release, "record": best.id, "kind": best.kind, "base": base,
-            "unchecked": unchecked,
+            "unchecked": unchecked, "confidence": best.confidence,
             "framework_version": best.framework_version, "matches": matches, "differs": differs,
             "min_driver": str(best.min_driver) if best.min_driver is not None else None,
             "sources": list(best.sources)}

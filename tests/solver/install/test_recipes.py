@@ -46,6 +46,7 @@ FAMILIES = {
     "pytorch-pypi": {"framework": "pytorch", "framework_version": "==2.5.1", "python": "==3.11"},
     "pytorch-cu126": {"framework": "pytorch", "framework_version": "==2.6.0+cu126", "python": "==3.11"},
     "pytorch-ngc": {"framework": "pytorch", "framework_version": "==2.10.0+cu130", "python": "==3.12"},
+    "pytorch-ngc-24": {"framework": "pytorch", "framework_version": "==2.5.0+cu124", "python": "==3.10"},
     "tensorflow": {"framework": "tensorflow", "python": "==3.11"},
     "onnxruntime-gpu": {"framework": "onnxruntime", "python": "==3.11"},
     "onnxruntime-cpu": {"framework": "onnxruntime", "python": "==3.11", "gpu_count": 0},
@@ -403,3 +404,57 @@ def test_sglang_and_tensorrt_llm_rows(cat: catalog.Catalog, choices: Choices) ->
     # the CUDA 13 torch build the runtime names is staged from PyTorch's own index
     torch_stage = next(c["command"] for c in trtllm["stage_components"] if c["kind"] == "pytorch")
     assert f"torch=={choice['runtime']['pytorch']}" in torch_stage and "download.pytorch.org" in torch_stage
+
+
+@pytest.mark.parametrize(("runtime", "image"), [
+    # the newest release that ships the same x.y.z, on the same CUDA major with at least the chosen minor,
+    # for the chosen Python series
+    ({"cuda": "12.4", "python": "3.10", "pytorch": "2.5.0+cu124"}, "nvcr.io/nvidia/pytorch:24.10-py3"),
+    ({"cuda": "12.1", "python": "3.10", "pytorch": "2.4.0+cu121"}, "nvcr.io/nvidia/pytorch:24.07-py3"),
+    ({"cuda": "12.1", "python": "3.10", "pytorch": "2.3.0+cu121"}, "nvcr.io/nvidia/pytorch:24.04-py3"),
+    ({"cuda": "13.0", "python": "3.12", "pytorch": "2.10.0+cu130"}, "nvcr.io/nvidia/pytorch:25.12-py3"),
+    # no match: Python 3.11 (the 24.xx containers hold 3.10), CUDA 11, a patch release NVIDIA did not build
+    ({"cuda": "12.4", "python": "3.11", "pytorch": "2.5.0+cu124"}, "python:3.11-slim"),
+    ({"cuda": "11.8", "python": "3.10", "pytorch": "2.5.0+cu118"}, "python:3.10-slim"),
+    ({"cuda": "12.4", "python": "3.10", "pytorch": "2.5.1+cu124"}, "python:3.10-slim"),
+])
+def test_dockerfile_base_is_the_matching_ngc_pytorch_release_or_the_python_image(
+        cat: catalog.Catalog, runtime: dict[str, str], image: str) -> None:
+    from dockerfile_parse import DockerfileParser
+
+    d = install_recipe(cat, "pytorch", {"runtime": runtime}).to_dict()
+    parser = DockerfileParser(fileobj=__import__("io").BytesIO(d["container"]["dockerfile"].encode()))
+    assert d["container"]["image"] == image and parser.baseimage == image
+    ngc = d["container"]["ngc"]
+    if image.startswith("nvcr.io/"):
+        row = cat.record(ngc["record"])
+        assert d["container"]["base"] == "ngc" and row.image == image and ngc["confidence"] == row.confidence
+        # NVIDIA's build is named as a difference; a row of less than high confidence says so in the file
+        assert any(row.framework_version in x for x in ngc["differs"])
+        assert (f"rtfit catalog show {row.id}" in d["container"]["dockerfile"]) == (row.confidence != "high")
+    else:
+        assert d["container"]["base"] == "python" and (ngc is None or not ngc["base"])
+
+
+def test_ngc_pytorch_rows_agree_with_the_torch_builds_the_triton_matrix_names(cat: catalog.Catalog) -> None:
+    """The Triton rows' notes name the torch they hold as `X.nvYY.M` (NVIDIA's PyTorch container YY.MM);
+    where the catalog has that PyTorch container, its framework_version is X. Every PyTorch row's
+    image is the YY.MM-py3 tag of its release."""
+    import re
+
+    framework = {r.release: r for r in cat.ngc_containers if r.kind == "framework" and r.framework == "pytorch"}
+    assert len(framework) >= 10
+    for r in framework.values():
+        assert r.image == f"nvcr.io/nvidia/pytorch:{r.release}-py3", r.id
+        assert catalog.versions.parse_version(r.framework_version).is_prerelease, r.id   # NVIDIA's a0 builds
+    checked = 0
+    for server in (r for r in cat.ngc_containers if r.kind == "server"):
+        m = re.search(r"torch (\S+)\.nv(\d\d)\.(\d+)", server.note or "")
+        if m is None:
+            continue
+        release = f"{m.group(2)}.{int(m.group(3)):02d}"
+        if release in framework:
+            assert framework[release].framework_version == m.group(1), (server.id, release)
+            checked += 1
+    assert checked >= 4
+

@@ -88,7 +88,32 @@ def _filter(inventory: Any, where: dict[str, Any] | None) -> Any:
                  if (names is None or n.name in names)
                  and (where.get("cluster") is None or n.cluster == where["cluster"])
                  and all(n.label_map.get(k) == v for k, v in labels.items()))
+    if inventory.nodes and not kept:
+        raise _BadInput(_no_match(inventory, where))
     return Inventory(nodes=kept)
+
+
+def _no_match(inventory: Any, where: dict[str, Any]) -> str:
+    """One line for a filter that leaves no node: what was asked, what the inventory has, close names."""
+    import difflib
+
+    asked = []
+    if where.get("cluster") is not None:
+        asked.append(f"--cluster {where['cluster']}")
+    asked += [f"--node {n}" for n in where.get("nodes") or ()]
+    asked += [f"--label {k}={v}" for k, v in (where.get("labels") or {}).items()]
+    names = [n.name for n in inventory.nodes]
+    clusters = sorted({n.cluster for n in inventory.nodes if n.cluster is not None})
+    have = [f"{len(names)} node(s): {', '.join(names[:8])}" + (" ..." if len(names) > 8 else "")]
+    have.append(f"clusters: {', '.join(clusters)}" if clusters else "no clusters")
+    hints = []
+    if where.get("cluster") is not None and where["cluster"] not in clusters:
+        hints += difflib.get_close_matches(where["cluster"], clusters, n=3)
+    for n in where.get("nodes") or ():
+        if n not in names:
+            hints += [m for m in difflib.get_close_matches(n, names, n=3) if m not in where["nodes"]]
+    hint = f"; did you mean {', '.join(dict.fromkeys(hints))}?" if hints else ""
+    return f"no node of the inventory matches {' '.join(asked)} (the inventory has {'; '.join(have)}){hint}"
 
 
 def _policy(path: Path | None, engine: str | None) -> Any:

@@ -492,8 +492,10 @@ def explain_failure(problem: Problem) -> FailureExplanation:
                                            f"has no {kind} build of {fw}"),),
                                   (f"use a framework with a {kind} build in the catalog",), ("no-candidate",))
     if not problem.base_groups:
-        return FailureExplanation((Conflict("no-nodes", "the inventory has no nodes"),),
-                                  ("add nodes to the inventory, or plan hardware without --inventory",), ("no-nodes",))
+        return FailureExplanation((Conflict("no-nodes", "no node to choose from: the inventory is empty, or the "
+                                            "request's where filter matched none of its nodes"),),
+                                  ("add nodes to the inventory or widen the where filter (cluster, nodes, labels); "
+                                   "or plan hardware without an inventory",), ("no-nodes",))
     fsets = failure_sets(problem)
     core = _min_core(list(fsets.sets))
     conflicts = _cause_first(problem, core, [_conflict(fsets, r) for r in core])

@@ -77,6 +77,30 @@ def test_filters_like_the_api_where(files, args, nodes):
     assert seen == nodes
 
 
+@pytest.mark.parametrize(("args", "names", "hint"), [
+    (["--cluster", "edg"], "--cluster edg", "did you mean edge?"),
+    (["--node", "l4-2"], "--node l4-2", "did you mean l4-1"),
+    (["--label", "zone=c"], "--label zone=c", None),
+    (["--cluster", "dc", "--node", "l4-1"], "--cluster dc --node l4-1", None),
+])
+def test_a_filter_that_matches_no_node_is_bad_input_naming_what_exists(files, args, names, hint):
+    """Not "the inventory has no nodes" (it has three): a typo in a filter says what the inventory holds."""
+    res = _run(files, *args)
+    assert res.exit_code == 2, res.output
+    line = res.stderr.strip()
+    assert "\n" not in line and f"no node of the inventory matches {names}" in line, line
+    assert "3 node(s): l4-1, old-1, a100-1" in line and "clusters: dc, edge" in line, line
+    assert (hint in line) if hint else "did you mean" not in line, line
+
+
+def test_an_empty_inventory_is_infeasible_and_says_so(files):
+    (files / "n.yaml").write_text("nodes: []\n")
+    res = _run(files, "--json")
+    assert res.exit_code == 3, res.output
+    conflict = json.loads(res.stdout)["conflicts"][0]
+    assert conflict["rule"] == "no-nodes" and "inventory is empty" in conflict["message"]
+
+
 def test_json_is_indented_and_compact_on_request(files):
     pretty = _run(files, "--json")
     assert pretty.stdout.startswith("{\n  ")

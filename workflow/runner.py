@@ -18,13 +18,21 @@ from workflow.placement import FlowPlacement, Placement, Placer, SolverPlacer, l
 from workflow.state import SqliteStateStore
 from workflow.store.layout import RuntimeStore
 
-__all__ = ["LazySolverPlacer", "build_engine", "export_flow", "local_request_defaults"]
+__all__ = ["LazySolverPlacer", "build_engine", "export_flow", "image_request_defaults", "local_request_defaults"]
 
 
 def local_request_defaults() -> dict[str, str]:
     """The local backend runs composed tasks on this interpreter's series: ask the solver for it."""
     major, minor, _ = platform.python_version_tuple()
     return {"python": f"=={major}.{minor}.*"}
+
+
+def image_request_defaults(base_python: str) -> dict[str, str]:
+    """Container backends (kubernetes, the Argo export) compose tasks on the base image's Python
+    (`KubeOptions.base_python`): ask the solver for that series unless a task's model names one,
+    as the local backend asks for this interpreter's. Without it the solver chose the newest
+    Python (3.15), which no base image or store provides, and the export failed to compose."""
+    return {"python": f"=={base_python}.*"}
 
 
 class LazySolverPlacer:
@@ -106,7 +114,8 @@ def build_engine(
 
         opts = KubeOptions(namespace=namespace, store_pvc=store_pvc, store_image_prefix=store_image_prefix)
         be = KubernetesBackend(opts, api_client=api_client, kubeconfig=kubeconfig)
-        placer = LazySolverPlacer(inventory=inventory, catalog_path=catalog)
+        placer = LazySolverPlacer(inventory=inventory, catalog_path=catalog,
+                                  request_defaults=image_request_defaults(opts.base_python))
     else:
         raise WorkflowError(f"unknown backend {backend!r} (local | kubernetes)")
     return Engine(backend=be, placer=placer, store=store, state=state, logs_root=Path(state_dir) / "runs",
@@ -129,7 +138,8 @@ def export_flow(
     from workflow.backends.kube_objects import KubeOptions
 
     opts = KubeOptions(namespace=namespace, store_pvc=store_pvc, store_image_prefix=store_image_prefix)
-    placer = placer or LazySolverPlacer(inventory=inventory, catalog_path=catalog)
+    placer = placer or LazySolverPlacer(inventory=inventory, catalog_path=catalog,
+                                        request_defaults=image_request_defaults(opts.base_python))
     plan_flow = getattr(placer, "plan_flow", None)
     if plan_flow is not None:       # the whole flow placed jointly first; `place` then follows the plan
         plan_flow(flow)

@@ -91,3 +91,32 @@ def test_cli_export_without_models(tmp_path: Path) -> None:
     dag = doc["spec"]["templates"][0]["dag"]["tasks"]
     assert dag[1]["depends"] == "a.Failed || a.Skipped"
     assert doc["spec"]["templates"][1]["retryStrategy"] == {"limit": "2"}
+
+
+def test_cli_exports_the_example_flow_on_the_base_images_python(tmp_path: Path) -> None:
+    """README's `rtfit flow export --format argo examples/mnist-lite/flow.yaml` on the real solver: the
+    tasks' runtimes take the base image's Python (KubeOptions.base_python), which the container provides.
+    Before, the solver chose the newest Python (3.15) and the export failed: 'runtime wants python 3.15
+    but the base environment has python 3.11 and the store ... holds no python 3.15' (fresh-clone trial)."""
+    from workflow.backends.kube_objects import KubeOptions
+    from workflow.store import stage_folder
+
+    root = Path(__file__).resolve().parents[2]
+    st = RuntimeStore(tmp_path / "st")
+    flow_doc = yaml.safe_load((root / "examples" / "mnist-lite" / "flow.yaml").read_text())
+    pinned = {(k, v) for t in flow_doc["tasks"] for k, v in (t.get("runtime") or {}).items()}
+    assert {k for k, _ in pinned} == {"scikit-learn", "pytorch", "onnxruntime"}
+    for kind, version in sorted(pinned):
+        src = tmp_path / f"src-{kind}"
+        (src / "site-packages" / kind).mkdir(parents=True)
+        (src / "site-packages" / kind / "__init__.py").write_text("")
+        stage_folder(st, kind, version, src)
+    r = CliRunner().invoke(__import__("rtfit.cli", fromlist=["app"]).app,
+                           ["flow", "export", "--format", "argo", str(root / "examples" / "mnist-lite" / "flow.yaml"),
+                            "--store", str(st.root)])
+    assert r.exit_code == 0, r.output
+    doc = yaml.safe_load(r.stdout)
+    validate_argo(doc)
+    base = KubeOptions().base_python
+    images = {t["container"]["image"] for t in doc["spec"]["templates"] if "container" in t}
+    assert images == {f"python:{base}-slim"}, images

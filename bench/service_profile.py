@@ -69,12 +69,12 @@ def main() -> None:
             if where:
                 body["where"] = {"cluster": f"c{i % 100:02d}"}
             prepared = sel._prepare_single(SelectCreate.model_validate(body))
-            cached = prepared.answer is not None
-            answer, seconds = (prepared.answer, 0.0) if cached else sel._solve(prepared)
-            sel._audit(prepared, answer, admin, cached, seconds)
+            cached = prepared.hit is not None
+            found, seconds = (prepared.hit, 0.0) if cached else sel._solve(prepared)
+            sel._audit(prepared, found, admin, cached, seconds)
             if not cached:
-                sel._cache.put(prepared.key, (answer, prepared.answer_hash))
-            return answer
+                sel._cache.put(prepared.key, found)
+            return found.answer
 
         for kind, where, unique in (("cold where", True, True), ("cold fleet", False, True), ("cached", True, False)):
             for k in range(args.steps):

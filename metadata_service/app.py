@@ -31,6 +31,7 @@ from .openapi import install_openapi
 from .problems import install_problem_handlers
 from .routes import include_routes
 from .schemas import HeartbeatCreate
+from .select_lane import SelectLane
 from .selection import SelectionService
 from .settings import Settings
 from .storage import nodes as node_store
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
         finally:
             if renewer is not None:
                 renewer.cancel()
+            await run_in_threadpool(state.selection.close)   # the queued audit rows are written
             await db.dispose_async()
             db.dispose()
 
@@ -145,5 +147,6 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
         max_body_bytes=settings.max_body_bytes,
         lane=HeartbeatLane(state) if settings.heartbeat_lane else None,
         tokens=tokens,
+        select_lane=SelectLane(state) if settings.select_lane else None,
     )
     return app

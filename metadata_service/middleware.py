@@ -1,7 +1,8 @@
 """The request middleware (pure ASGI): body-size limit, latency metric and structured access log.
 
-It also hands liveness heartbeats to `HeartbeatLane` (heartbeat_lane.py) once their body is read;
-what the lane does not take goes on to the FastAPI app.
+It also hands liveness heartbeats to `HeartbeatLane` (heartbeat_lane.py) and selections to
+`SelectLane` (select_lane.py) once their body is read; what a lane does not take goes on to the
+FastAPI app.
 
 Bodies announced larger than the limit are refused with 413 before they are read; a body
 without Content-Length (chunked) is buffered up to the limit and refused with 413 as soon as
@@ -27,6 +28,8 @@ from .heartbeat_lane import HeartbeatLane
 from .jsonscan import MAX_JSON_DEPTH, body_problem, json_depth
 from .metrics import Metrics
 from .problems import problem_response
+from .select_lane import PATH as SELECT_PATH
+from .select_lane import SelectLane
 
 __all__ = ["MAX_JSON_DEPTH", "RequestMiddleware", "json_depth"]
 
@@ -42,12 +45,14 @@ class RequestMiddleware:
         max_body_bytes: int,
         lane: HeartbeatLane | None = None,
         tokens: TokenStore | None = None,
+        select_lane: SelectLane | None = None,
     ) -> None:
         self.app = app
         self.tokens = tokens
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.lane = lane
+        self.select_lane = select_lane
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -89,6 +94,9 @@ class RequestMiddleware:
                     return
                 if self.lane is not None and await self.lane.handle(scope, body, send_wrapper):
                     template = LANE_TEMPLATE
+                    return
+                if self.select_lane is not None and await self.select_lane.handle(scope, body, send_wrapper):
+                    template = SELECT_PATH
                     return
                 receive = _replay(body, receive)
             await self.app(scope, receive, send_wrapper)

@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
+from .audit_writer import AuditWriter
 from .auth import Principal
 from .catalog_state import CatalogHolder
 from .db import Database
@@ -37,7 +39,7 @@ from .storage import selections as audit_store
 from .storage.revisions import Revisions, read_revisions
 from .usability import UsabilityCheck
 
-__all__ = ["SelectionService", "apply_where", "sweep_inventory"]
+__all__ = ["SelectionService", "apply_where", "render_answer", "sweep_inventory"]
 
 
 def _solver(*, batch: bool = False) -> Any:
@@ -79,6 +81,30 @@ def apply_where(entries: list[dict[str, Any]], where: Where | None) -> list[dict
     return out
 
 
+_ANSWER_JSON = TypeAdapter(dict[str, Any])
+
+
+def render_answer(answer: dict[str, Any]) -> bytes:
+    """The JSON body of an answer exactly as FastAPI renders the route's `dict[str, Any]` return
+    (its response field's `TypeAdapter.dump_json`), so the lane and the route send the same bytes."""
+    return _ANSWER_JSON.dump_json(answer, by_alias=True)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """One answer as the cache keeps it: the object, its hash (`storage.selections.answer_digest`,
+    what the audit rows name) and its JSON body, rendered once."""
+
+    answer: dict[str, Any]
+    hash: str
+    body: bytes
+    feasible: bool
+
+    @classmethod
+    def of(cls, answer: dict[str, Any]) -> _Answer:
+        return cls(answer, audit_store.answer_digest(answer), render_answer(answer), bool(answer.get("feasible")))
+
+
 @dataclass
 class _Prepared:
     kind: str
@@ -86,8 +112,7 @@ class _Prepared:
     audit_request: dict[str, Any]
     catalog_revision: str
     inventory_revision: int
-    answer: dict[str, Any] | None          # a cache hit's answer
-    answer_hash: str | None = None         # and its hash (`storage.selections.answer_digest`)
+    hit: _Answer | None                    # a cache hit
     catalog: Any = None
     entries: list[dict[str, Any]] | None = None
     whole_fleet: bool = False  # no `where`: the fleet index of this revision is used as is
@@ -231,35 +256,49 @@ class SelectionService:
         self._usable: tuple[tuple[int, str], list[dict[str, Any]]] | None = None
         self._indexes: _Indexes | None = None   # the active catalog's index and the live fleet's
         self._indexes_lock = threading.Lock()
+        self._audits = AuditWriter(db)
 
     # -- public ------------------------------------------------------------------------------
     async def select(self, body: SelectCreate, principal: Principal) -> dict[str, Any]:
         prepared = await run_in_threadpool(self._prepare_single, body)
-        return await self._finish(prepared, principal)
+        return (await self._finish(prepared, principal)).answer
+
+    async def select_json(self, body: SelectCreate, principal: Principal) -> bytes:
+        """The answer as the route's JSON body (the selection lane): rendered once per answer."""
+        prepared = await run_in_threadpool(self._prepare_single, body)
+        return (await self._finish(prepared, principal)).body
 
     async def select_batch(self, body: BatchSelectCreate, principal: Principal) -> dict[str, Any]:
         prepared = await run_in_threadpool(self._prepare_batch, body)
-        return await self._finish(prepared, principal)
+        return (await self._finish(prepared, principal)).answer
+
+    def flush_audits(self, timeout: float = 30.0) -> bool:
+        """Wait until the audit rows of the selections answered so far are written."""
+        return self._audits.flush(timeout)
+
+    def close(self) -> None:
+        self._audits.close()
 
     # -- steps -------------------------------------------------------------------------------
-    async def _finish(self, prepared: _Prepared, principal: Principal) -> dict[str, Any]:
-        cached = prepared.answer is not None
+    async def _finish(self, prepared: _Prepared, principal: Principal) -> _Answer:
+        hit = prepared.hit
         seconds = 0.0
-        if prepared.answer is None:
+        if hit is None:
             if self._limiter is None:
                 self._limiter = anyio.CapacityLimiter(self._solver_threads)
-            answer, seconds = await anyio.to_thread.run_sync(self._solve, prepared, limiter=self._limiter)
+            hit, seconds = await anyio.to_thread.run_sync(self._solve, prepared, limiter=self._limiter)
             self._metrics.solver_seconds.labels(prepared.kind).observe(seconds)
+            cached = False
         else:
-            answer = prepared.answer
-        feasible = bool(answer.get("feasible"))
+            cached = True
         self._metrics.selections.labels(
-            prepared.kind, "feasible" if feasible else "infeasible", "hit" if cached else "miss"
+            prepared.kind, "feasible" if hit.feasible else "infeasible", "hit" if cached else "miss"
         ).inc()
-        await run_in_threadpool(self._audit, prepared, answer, principal, cached, seconds)
-        if not cached:   # after the audit stored the answer: a hit's audit row names a stored answer
-            self._cache.put(prepared.key, (answer, prepared.answer_hash))
-        return answer
+        if not self._audit(prepared, hit, principal, cached, seconds):
+            await run_in_threadpool(self._audits.wait_room)
+        if not cached:   # after its audit row was queued: a hit's row is written after the answer it names
+            self._cache.put(prepared.key, hit)
+        return hit
 
     def _strict_model(self, model: Any) -> Any:
         if self._strict and isinstance(model, dict):
@@ -276,7 +315,7 @@ class SelectionService:
         if body.why_not is not None:
             request_key["why_not"] = body.why_not
         prepared = self._prepare("single", request_key)
-        if prepared.answer is None:
+        if prepared.hit is None:
             try:
                 solver.parse_request(model)
             except InvalidRequest as e:
@@ -310,7 +349,7 @@ class SelectionService:
         if body.quotas is not None:     # absent from the key (and the audit) when not given: old keys stay
             request_key["quotas"] = dict(sorted(body.quotas.items()))
         prepared = self._prepare("batch", request_key)
-        if prepared.answer is None:
+        if prepared.hit is None:
             for i, model in enumerate(models):
                 try:
                     solver.parse_request(model)
@@ -359,12 +398,9 @@ class SelectionService:
             audit_request=request_key,
             catalog_revision=catalog_revision,
             inventory_revision=inventory_revision,
-            answer=None,
+            hit=self._cache.get(key),
         )
-        hit = self._cache.get(key)
-        if hit is not None:
-            prepared.answer, prepared.answer_hash = hit
-        if prepared.answer is None:
+        if prepared.hit is None:
             prepared.catalog = catalog
             prepared.entries = self._usable_entries(session, inventory_revision, catalog)
         return prepared
@@ -390,7 +426,12 @@ class SelectionService:
                 self._snapshot = (revision, entries)
         return entries
 
-    def _solve(self, prepared: _Prepared) -> tuple[dict[str, Any], float]:
+    def _solve(self, prepared: _Prepared) -> tuple[_Answer, float]:
+        """Solve, then hash and render the answer (in this worker thread, not on the event loop)."""
+        answer, seconds = self._answer(prepared)
+        return _Answer.of(answer), seconds
+
+    def _answer(self, prepared: _Prepared) -> tuple[dict[str, Any], float]:
         solver = _solver(batch=prepared.kind == "batch")
         started = time.perf_counter()
         fleet = self._fleet(solver, prepared)
@@ -400,7 +441,6 @@ class SelectionService:
 
             found = why_not(prepared.catalog, requests[0], fleet.inventory, prepared.why_not, fleet=fleet)
             answer = {"feasible": found["usable"], **found}
-            prepared.answer_hash = audit_store.answer_digest(answer)
             return answer, time.perf_counter() - started
         if prepared.kind == "single":
             if prepared.plan:
@@ -418,9 +458,7 @@ class SelectionService:
             arches = {e["name"]: str(e.get("arch") or "x86_64") for e in scope}
             answer["install"] = install_for_answer(prepared.catalog, requests[0].framework, answer, node_arch=arches,
                                                    request_arch=requests[0].arch)
-        elapsed = time.perf_counter() - started
-        prepared.answer_hash = audit_store.answer_digest(answer)
-        return answer, elapsed
+        return answer, time.perf_counter() - started
 
     def _fleet(self, solver: Any, prepared: _Prepared) -> Any:
         """The fleet index to solve on: the live fleet's (built once per (catalog, inventory)
@@ -446,24 +484,22 @@ class SelectionService:
             return state.whole(lambda: parse(entries).warm())
         return state.scoped(state.names(entries, prepared.where), lambda: parse(entries).warm())
 
-    def _audit(
-        self, prepared: _Prepared, answer: dict[str, Any], principal: Principal, cached: bool, seconds: float
-    ) -> None:
-        with self._db.write_session() as session:
-            audit_store.add_audit(
-                session,
-                principal=principal.name,
-                kind=prepared.kind,
-                request=prepared.audit_request,
-                catalog_revision=prepared.catalog_revision,
-                inventory_revision=prepared.inventory_revision,
-                feasible=bool(answer.get("feasible")),
-                cached=cached,
-                solve_seconds=seconds,
-                answer_hash=prepared.answer_hash or audit_store.answer_digest(answer),
-                answer=None if cached else answer,
-                now=self._clock(),
-            )
+    def _audit(self, prepared: _Prepared, found: _Answer, principal: Principal, cached: bool, seconds: float) -> bool:
+        """Queue the audit row (written by the audit writer, off the request path); False: the
+        queue is full."""
+        row = dict(
+            created_at=self._clock(),
+            principal=principal.name,
+            kind=prepared.kind,
+            request=prepared.audit_request,
+            catalog_revision=prepared.catalog_revision,
+            inventory_revision=prepared.inventory_revision,
+            feasible=found.feasible,
+            cached=cached,
+            solve_seconds=seconds,
+            answer_hash=found.hash,
+        )
+        return self._audits.add(row, None if cached else (found.hash, found.answer))
 
 
 def _where_dict(where: Where | None) -> dict[str, Any] | None:

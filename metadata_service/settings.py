@@ -42,6 +42,11 @@ class Settings(BaseSettings):
         description="Answer liveness heartbeats in the request middleware, without FastAPI's routing "
         "(same checks and answers; false: every request goes through the FastAPI route).",
     )
+    select_lane: bool = Field(
+        default=True,
+        description="Answer POST /v1/select in the request middleware, without FastAPI's routing "
+        "(same checks and bytes; false: every selection goes through the FastAPI route).",
+    )
     metrics_public: bool = Field(default=True, description="False: /metrics needs a reader token.")
     strict_selection: bool = Field(
         default=False,

@@ -2,6 +2,8 @@
 
 Answers are stored once each (`selection_answers`, keyed by the SHA-256 of their canonical
 JSON); an audit row names its answer by that hash. A cache hit therefore writes one small row.
+The service writes its rows in batches (`add_audits`, one transaction for all the rows that
+arrived while the previous batch was being written: `metadata_service.audit_writer`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from sqlmodel import Session
 
 from ..tables import SelectionAnswer, SelectionAudit
 
-__all__ = ["add_audit", "answer_digest", "audit_answer", "recent_audits"]
+__all__ = ["add_audit", "add_audits", "answer_digest", "audit_answer", "recent_audits"]
 
 _INSERT = insert(SelectionAudit.__table__)  # type: ignore[attr-defined]
 _ANSWERS = SelectionAnswer.__table__  # type: ignore[attr-defined]
@@ -75,6 +77,30 @@ def add_audit(
         session.rollback()
         raise
     return int(result.inserted_primary_key[0])
+
+
+def add_audits(session: Session, rows: list[dict[str, Any]], answers: dict[str, tuple[dict[str, Any], float]]) -> None:
+    """Several audit rows in one transaction: `rows` are `add_audit`'s values (without `answer`),
+    `answers` the answers first written by them, by hash (stored unless already there), written
+    before the rows that name them."""
+    if not rows and not answers:
+        return
+    try:
+        if answers:
+            statement = _INSERT_ANSWER.get(session.get_bind().dialect.name)
+            params = [{"hash": h, "answer": a, "created_at": t} for h, (a, t) in answers.items()]
+            if statement is None:   # another database: look first
+                have = set(session.execute(select(_ANSWERS.c.hash).where(_ANSWERS.c.hash.in_(list(answers)))).scalars())
+                params = [p for p in params if p["hash"] not in have]
+                statement = insert(_ANSWERS)
+            if params:
+                session.execute(statement, params)
+        if rows:
+            session.execute(_INSERT, [{**r, "principal": r["principal"][:200]} for r in rows])
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
 
 
 def audit_answer(session: Session, audit: SelectionAudit) -> dict[str, Any] | None:

@@ -26,6 +26,7 @@ def _select(client: TestClient, tokens: Tokens, body: dict[str, Any]) -> Any:
 
 
 def _audits(client: TestClient) -> list[SelectionAudit]:
+    assert client.app.state.rtfit.selection.flush_audits()   # rows are written off the request path
     db = client.app.state.rtfit.db
     with db.read_session() as session:
         return list(session.execute(select(SelectionAudit).order_by(SelectionAudit.id)).scalars())

@@ -384,7 +384,7 @@ def _print_evidence(item: Any) -> None:
     if item.python_files is not None:
         out.print(f"  wheels for Python: {', '.join(item.python_files) or 'none'}")
     comps = ", ".join(f"{k} {v}" for k, v in item.components.items()) or "none"
-    out.print(escape(f"  NVIDIA components: {comps}"), soft_wrap=True)
+    out.print(escape(f"  pinned components: {comps}"), soft_wrap=True)
     if item.device_code is not None:
         dc = item.device_code
         out.print(f"  device code ({dc['primary'] or 'no library with GPU code'}): SASS [{', '.join(dc['sass'])}] "

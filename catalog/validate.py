@@ -26,7 +26,7 @@ __all__ = ["BUNDLED_KINDS", "NEED_KINDS", "cross_check"]
 
 NEED_KINDS = ("cuda", "cudnn", "python", "tensorrt")
 # A build may also bundle an exact PyTorch (the torch==X pin of a serving engine such as vLLM).
-BUNDLED_KINDS = (*NEED_KINDS, "pytorch")
+BUNDLED_KINDS = (*NEED_KINDS, "pytorch", "sglang-kernel")
 
 
 def cross_check(cat: Catalog) -> list[Problem]:

@@ -17,7 +17,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from catalog.errors import Problem
-from catalog.evidence.pins import component_of
+from catalog.evidence.pins import KERNEL_PACKAGES, component_of
 from catalog.evidence.record import Evidence, EvidenceInvalid, load_evidence
 from catalog.model import BuildRef, FrameworkRelease
 from catalog.versions import spec_allows
@@ -33,8 +33,12 @@ FRAMEWORK_OF = {
     "jax-cuda13-pjrt": "jax", "tensorrt-cu11-bindings": "tensorrt", "tensorrt-cu12-bindings": "tensorrt",
     "tensorrt-cu13-bindings": "tensorrt", "vllm": "vllm",
     "sglang": "sglang", "tensorrt-llm": "tensorrt-llm",
+    # SGLang's GPU code: the kernel wheel its release pins (`bundled.sglang-kernel` of the build)
+    "sglang-kernel": "sglang", "sgl-kernel": "sglang",
 }
-_COMPONENTS = ("cuda", "cudnn", "cublas", "nccl")
+_COMPONENTS = ("cuda", "cudnn", "cublas", "nccl", "pytorch", "sglang-kernel")
+_CUDA_COMPONENTS = ("cuda", "cudnn", "cublas", "nccl")
+_UNMODELLED_RANGES = ("cublas", "nccl", "pytorch", "sglang-kernel")  # a range on these is not compared
 _PLUGIN_VARIANT = {"jax-cuda12-plugin": "cuda12", "jax-cuda13-plugin": "cuda13",  # the pip extra each serves
                    "jax-cuda12-pjrt": "cuda12", "jax-cuda13-pjrt": "cuda13",
                    # TensorRT's Python bindings wheel per CUDA major (the libraries come from NVIDIA's index)
@@ -65,6 +69,10 @@ def find_build(cat: Catalog, ev: Evidence) -> BuildRef | None:
     except InvalidVersion:
         return None
     public = Version(version.public)
+    if ev.project in KERNEL_PACKAGES:  # the releases whose builds pin this kernel wheel
+        return next((BuildRef(r, b, r.versions[0]) for same_platform in (True, False) for r in cat.releases(framework)
+                     for b in r.builds if b.bundled.get("sglang-kernel") == public and r.versions
+                     and (ev.platform in b.platforms or not same_platform)), None)
     releases = [r for r in cat.releases(framework) if public in r.versions or version in r.versions]
     for same_platform in (True, False):  # else: the build of this variant, but for another platform
         for rank in range(3):  # the label (or no label) first in every release, then the fallbacks
@@ -227,10 +235,13 @@ def compared_fields(cat: Catalog, ev: Evidence, ref: BuildRef) -> list[tuple[Mis
         out.append((Mismatch(field, catalog, artifact, rec), ok))
 
     add("platforms", _fmt(list(b.platforms)), f"a {ev.platform} wheel ({ev.file})", ev.platform in b.platforms)
-    uses_cuda = bool(ev.components) or bool(ev.device_code and (ev.device_code["sass"] or ev.device_code["ptx"]))
+    kernels = [p.name for p in ev.pins if component_of(p.name) == "sglang-kernel" and not p.extra]
+    uses_cuda = any(c in ev.components for c in _CUDA_COMPONENTS) or bool(kernels) or bool(
+        ev.device_code and (ev.device_code["sass"] or ev.device_code["ptx"]))
     if ev.device_code is not None or uses_cuda:
-        add("gpu", str(b.gpu).lower(), "CUDA pins or device code" if uses_cuda else "no CUDA pins and no device code",
-            uses_cuda == b.gpu)
+        what = ("CUDA pins or device code" + (f" (GPU code in the pinned {kernels[0]})" if kernels else "")
+                if uses_cuda else "no CUDA pins and no device code")
+        add("gpu", str(b.gpu).lower(), what, uses_cuda == b.gpu)
     for comp in _COMPONENTS:
         art = ev.components.get(comp)
         have = b.bundled.get(comp)
@@ -243,7 +254,7 @@ def compared_fields(cat: Catalog, ev: Evidence, ref: BuildRef) -> list[tuple[Mis
             continue
         if art[0] in "<>=!~":  # a range, not a pin: compare with `needs`
             need = b.needs.get(comp)
-            if need is None and comp in ("cublas", "nccl"):
+            if need is None and comp in _UNMODELLED_RANGES:
                 continue  # not modelled by the catalog for this build: nothing to disagree with
             if comp == "cuda" and re.fullmatch(r"==\d+\.\*", art):
                 # only a -cuXY package name speaks (unversioned requirements): a major, not a range
@@ -256,7 +267,10 @@ def compared_fields(cat: Catalog, ev: Evidence, ref: BuildRef) -> list[tuple[Mis
         if have is None and comp in ("cublas", "nccl"):
             continue  # not modelled by the catalog for this build: nothing to disagree with
         add(f"bundled.{comp}", str(have) if have is not None else "absent", art, have is not None and str(have) == art)
-    if ev.device_code is not None:
+    # an engine wheel without GPU code whose kernels are a pinned wheel: that wheel's evidence has the arch list
+    in_kernel_wheel = bool(kernels) and ev.device_code is not None and not ev.device_code["sass"] \
+        and not ev.device_code["ptx"]
+    if ev.device_code is not None and not in_kernel_wheel:
         sass, ptx, exact = _ccs(b.sass), _ccs(b.ptx), _ccs(b.sass_exact)
         art_sass, art_exact = split_arch_specific(cat, ev)
         note = f" (sm_XYa code for [{', '.join(art_exact)}]: runs on exactly that CC)" if art_exact else ""

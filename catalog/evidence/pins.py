@@ -9,6 +9,11 @@ Python, keeps the NVIDIA ones, and maps them to catalog components:
     nvidia-cudnn-cuXY                               -> cudnn   (full version, "9.1.0.70")
     nvidia-cublas[-cuXY]                            -> cublas
     nvidia-nccl-cuXY                                -> nccl
+
+Serving engines pin the PyTorch they were built against and the package holding their GPU
+kernels (SGLang: `torch==2.14.1`, `sglang-kernel==0.4.10`; the kernel wheel was `sgl-kernel`
+before 0.4). Those pins are kept too and map to `pytorch` and `sglang-kernel`, the `bundled`
+kinds of an engine build.
 """
 
 from __future__ import annotations
@@ -20,16 +25,20 @@ from packaging.markers import InvalidMarker, UndefinedComparison
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
-__all__ = ["COMPONENT_PACKAGES", "Pin", "component_of", "components", "nvidia_pins"]
+__all__ = ["COMPONENT_PACKAGES", "KERNEL_PACKAGES", "Pin", "component_of", "components", "nvidia_pins"]
 
 COMPONENT_PACKAGES: dict[str, tuple[str, ...]] = {
     "cuda": ("nvidia-cuda-runtime", "cuda-toolkit"),
     "cudnn": ("nvidia-cudnn",),
     "cublas": ("nvidia-cublas",),
     "nccl": ("nvidia-nccl",),
+    "pytorch": ("torch",),
+    "sglang-kernel": ("sglang-kernel", "sgl-kernel"),
 }
+# packages that hold an engine's GPU code (its own wheel has none): a pin on one is a GPU dependency
+KERNEL_PACKAGES = ("sglang-kernel", "sgl-kernel")
 _SUFFIX = re.compile(r"-cu\d+$")
-_NVIDIA = re.compile(r"^(nvidia-|cuda-toolkit$|cuda-bindings$|tensorrt)")
+_NVIDIA = re.compile(r"^(nvidia-|cuda-toolkit$|cuda-bindings$|tensorrt|torch$|sglang-kernel$|sgl-kernel$)")
 
 
 @dataclass(frozen=True)
@@ -58,7 +67,8 @@ def _env(python: str, machine: str, system: str, extra: str) -> dict[str, str]:
 
 
 def nvidia_pins(requires_dist: list[str], *, python: str, machine: str, system: str = "Linux") -> list[Pin]:
-    """The NVIDIA requirements that apply to a wheel for `python` ("3.12") on `machine` ("x86_64").
+    """The NVIDIA requirements that apply to a wheel for `python` ("3.12") on `machine` ("x86_64"),
+    with an engine's `torch` and GPU-kernel package pins (see the module docstring).
 
     A requirement gated by an extra (`extra == "and-cuda"`) is kept with that extra named; one
     whose marker excludes this platform (e.g. `platform_machine == "x86_64"` on aarch64) is dropped.
@@ -88,7 +98,7 @@ def nvidia_pins(requires_dist: list[str], *, python: str, machine: str, system: 
 
 
 def component_of(name: str) -> str | None:
-    """The catalog component an NVIDIA requirement names (cuda, cudnn, cublas, nccl), else None."""
+    """The catalog component a requirement names (cuda, cudnn, cublas, nccl, pytorch, sglang-kernel), else None."""
     base = _SUFFIX.sub("", name.split("[", 1)[0])
     for comp, packages in COMPONENT_PACKAGES.items():
         if base in packages:

@@ -26,6 +26,12 @@ build was compiled for. Targets only a few kernels carry (`sm_90a` specialisatio
 fp8 kernel) are `partial` - they do not make the whole build run on that GPU. For packages whose
 kernel sets differ by design from arch to arch (cuDNN's engine libraries), the per-library target
 table is the evidence; the summary is not an arch list.
+
+Where a package says which library it loads for every GPU, that library is primary whatever its
+size (`LOADED_LIBRARY`): SGLang's kernel wheel (`sgl_kernel/__init__.py` through `load_utils.py`)
+loads `sm100/common_ops` on every GPU but CC 9.0 (there `sm90/common_ops`, same targets in the
+releases read); its larger `flash_ops` (FlashAttention 3, imported only by the FA3 backend) and
+`flashmla_ops` are optional kernels.
 """
 
 from __future__ import annotations
@@ -51,6 +57,11 @@ __all__ = [
 EVIDENCE_DIR = Path(__file__).resolve().parent.parent / "data" / "evidence"
 FORMAT = 1
 _FULL = 0.5
+# project -> library paths, in order of preference: the one the package loads for every GPU
+LOADED_LIBRARY: dict[str, tuple[str, ...]] = {
+    "sglang-kernel": ("sgl_kernel/sm100/common_ops.", "sgl_kernel/common_ops."),
+    "sgl-kernel": ("sgl_kernel/sm100/common_ops.", "sgl_kernel/common_ops."),
+}
 
 
 class EvidenceInvalid(CatalogError, ValueError):
@@ -121,7 +132,7 @@ class Evidence:
                                    and isinstance(dc.get("ptx"), list)):
             raise EvidenceInvalid(f"{where}: device_code: needs sass and ptx lists")
         if dc is not None and isinstance(dc.get("libraries"), dict) and dc["libraries"]:
-            again = summarise_device_code(dc["libraries"])
+            again = summarise_device_code(dc["libraries"], project=data["project"])
             if "arch_specific" not in dc:  # written before the key existed: derived from the same targets
                 dc = {**dc, "arch_specific": again["arch_specific"]}
             for key in ("primary", "sass", "ptx", "partial", "arch_specific"):
@@ -145,7 +156,15 @@ def evidence_name(project: str, version: str, platform: str) -> str:
     return f"{project}-{version}-{platform}.json"
 
 
-def summarise_device_code(libraries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _primary(libraries: dict[str, dict[str, Any]], project: str | None) -> str:
+    for prefix in LOADED_LIBRARY.get(project or "", ()):
+        found = sorted(n for n in libraries if n.startswith(prefix))
+        if found:
+            return found[0]
+    return max(libraries, key=lambda n: (libraries[n]["entries"], n))
+
+
+def summarise_device_code(libraries: dict[str, dict[str, Any]], project: str | None = None) -> dict[str, Any]:
     """The build's arch list from per-library target counts (see the module docstring).
 
     Targets of one CC count together whatever their suffix (`sm_100` + `sm_100a` + `sm_100f`):
@@ -155,10 +174,11 @@ def summarise_device_code(libraries: dict[str, dict[str, Any]]) -> dict[str, Any
     as many `sm_90a` kernels as `sm_80` ones), so it does not set the bar. A CC that is full only
     through `a` targets is listed in `arch_specific`: that SASS runs on exactly that CC, not on
     the later CCs of its major (`sm_100a` does not run on CC 10.3).
+    `project`: a package listed in `LOADED_LIBRARY` takes the library it loads as primary.
     """
     if not libraries:
         return {"primary": None, "sass": [], "ptx": [], "partial": [], "arch_specific": [], "libraries": {}}
-    primary = max(libraries, key=lambda n: (libraries[n]["entries"], n))
+    primary = _primary(libraries, project)
     targets: dict[str, int] = libraries[primary]["targets"]
     cover: dict[tuple[str, str], int] = {}
     general: dict[str, int] = {}

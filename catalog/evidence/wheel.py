@@ -87,12 +87,13 @@ def read_wheel(source: str | Path | BinaryIO, *, filename: str | None = None, de
                         raise WheelError(str(e)) from e
                 if entries:
                     libraries[info.filename] = _library(entries)
+    project = str(meta.get("Name", "")).lower().replace("_", "-")
     return Evidence(
-        project=str(meta.get("Name", "")).lower().replace("_", "-"), version=str(meta.get("Version", "")),
+        project=project, version=str(meta.get("Version", "")),
         file=name, sha256=sha256, size=size, url=url, read="wheel" if device else "wheel-metadata",
         tags=tuple(tags), platform=machine, requires_python=meta.get("Requires-Python"),
         pins=tuple(pins), components=components(pins),
-        device_code=summarise_device_code(libraries) if device else None,
+        device_code=summarise_device_code(libraries, project=project) if device else None,
     )
 
 

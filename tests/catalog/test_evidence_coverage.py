@@ -26,7 +26,7 @@ READ_FROM_THE_REGISTRY = {
     "tensorrt.10.4", "tensorrt.10.5", "tensorrt.10.6", "tensorrt.10.7", "tensorrt.10.8", "tensorrt.10.9",
     "tensorrt.10.10", "tensorrt.10.11", "tensorrt.10.12", "tensorrt.10.13", "tensorrt.10.14", "tensorrt.10.15",
     "tensorrt.10.13.0", "tensorrt.10.16", "tensorrt.11.0", "tensorrt.11.1", "tensorrt.11.2", "tensorrt.11.3", "tensorrt.11.4",
-    "vllm.0.27", "vllm.0.28", "vllm.0.29", "vllm.0.30", "vllm.0.31", "vllm.0.32", "vllm.0.33",
+    "vllm.0.27", "vllm.0.28", "vllm.0.29", "vllm.0.30", "vllm.0.31", "vllm.0.32", "vllm.0.33", "sglang.0.5.23",
 }
 
 

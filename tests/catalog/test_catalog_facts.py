@@ -170,6 +170,7 @@ def test_torch_2_15_download_variants_are_not_guessed_from_the_nightly_matrix(ca
     # Only the PyPI default wheels were read; the 2.15 nightly build matrix is recorded as a lead
     # (cited), not turned into +cuXYZ builds without an arch list or cuDNN pin behind them.
     rel = cat.record("pytorch.2.15")
-    assert "pt_test_infra_matrix_2026_08" in rel.sources
+    assert "pt_test_infra_matrix_2026_08" in cat.record("pt.fact.215_variants").sources
+    assert "pt_test_infra_matrix_2026_08" not in rel.sources   # a lead must not be cited in verdicts
     assert {b.variant for b in rel.builds} == {None}
     assert {str(b.cuda) for b in rel.builds} == {"13.2"}

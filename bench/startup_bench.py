@@ -7,7 +7,7 @@ executable's interpreter is the floor. The catalog cache is warmed by one untime
 (that is the steady state; `--cold` clears `RTFIT_CACHE_DIR` before every select run instead).
 
     .venv/bin/python bench/startup_bench.py                                   # this checkout
-    .venv/bin/python bench/startup_bench.py --rtfit before=/work/main/.venv/bin/rtfit \\
+    .venv/bin/python bench/startup_bench.py --rtfit before=../rtfit-main/.venv/bin/rtfit \\
         --rtfit after=.venv/bin/rtfit --repeats 9                               # A/B, ratios
 """
 

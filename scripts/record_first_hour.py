@@ -85,7 +85,9 @@ def main() -> int:
            f"{os.getloadavg()[0]:.1f} at the start, so times are inflated). Every input below comes from "
            "[formats.md](formats.md).\n")
     sh.say("## A fresh clone\n")
-    sh.run(f"git clone --quiet {shlex.quote(str(ROOT))} rtfit && cd rtfit && git log --oneline -1 | cut -c1-72")
+    # shown with a placeholder: the recorder's own checkout is a path on its machine, not one a reader has
+    tail = "rtfit && cd rtfit && git log --oneline -1 | cut -c1-72"
+    sh.run(f"git clone --quiet {shlex.quote(str(ROOT))} {tail}", show=f"git clone --quiet RTFIT_REPOSITORY {tail}")
     sh.cwd = work / "rtfit"
     sh.run("make install 2>&1 | tail -3; ls .venv/bin/rtfit")
     sh.run(".venv/bin/rtfit --version && .venv/bin/rtfit --help", keep=40)
@@ -166,7 +168,9 @@ def main() -> int:
                 "    b.close()\n")
         (sh.cwd / "console_shot.py").write_text(code)
         sh.say("`console_shot.py`, written by the recorder:\n\n```python\n" + code + "```\n")
-        sh.run(f".venv/bin/python console_shot.py http://127.0.0.1:{port}/ui/ {shot} {why_shot}")
+        sh.run(f".venv/bin/python console_shot.py http://127.0.0.1:{port}/ui/ {shot} {why_shot}",
+               show=f".venv/bin/python console_shot.py http://127.0.0.1:{port}/ui/ docs/screenshots/{shot.name} "
+                    f"docs/screenshots/{why_shot.name}")
         if shot.exists():
             sh.say(f"![the console after signing in with the demo reader token](screenshots/{shot.name})\n")
         if why_shot.exists():

@@ -149,8 +149,17 @@ def show(record_id: str = typer.Argument(..., help="A record id, e.g. branch.r53
     cat = _load(catalog)
     rec = cat.record(record_id)
     src = cat.sources.get(record_id)
+    if rec is None and src is None:  # GPU names are accepted everywhere: an NVML or short name shows its record
+        try:
+            rec = cat.record(resolve_gpu(cat, record_id).id)
+        except GpuNameError:
+            rec = None
     if rec is None and src is None:
-        raise _fail(f"no record with id {record_id!r} (try `rtfit catalog list KIND`)")
+        import difflib
+
+        close = difflib.get_close_matches(record_id, [*(r.id for r in cat.records()), *cat.sources], n=4, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise _fail(f"no record with id {record_id!r} and no GPU of that name{hint} (try `rtfit catalog list KIND`)")
     data = asdict(rec) if rec is not None else asdict(src)  # type: ignore[arg-type]
     cites = [asdict(cat.sources[s]) for s in getattr(rec, "sources", ()) if s in cat.sources]
 

@@ -137,3 +137,15 @@ def test_import_reads_pip_report_pins(tmp_path):
     bad.write_text("{not json")
     res = run("catalog", "import", str(bad))
     assert res.exit_code == 2 and "invalid JSON" in res.output
+
+
+def test_show_takes_gpu_names_and_suggests_close_ids():
+    """README: GPU names are accepted everywhere (NVML names, ids, short names), `catalog show` included;
+    an unknown id names the close ones (a fresh-clone trial's `catalog show "NVIDIA A40"` was refused)."""
+    for name in ("NVIDIA A40", "A40", "gpu.a40"):
+        res = run("catalog", "show", name, "--json")
+        assert res.exit_code == 0, (name, res.output)
+        assert json.loads(res.stdout)["record"]["id"] == "gpu.a40"
+    res = run("catalog", "show", "branch.r53")
+    assert res.exit_code != 0
+    assert "did you mean branch.r535" in " ".join(res.stderr.split())

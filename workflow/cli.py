@@ -287,13 +287,18 @@ def flow_plan(
     """Place every model task of a flow together, without running it: where each goes and why.
 
     Exit 0 when every model task can be placed, 3 when one cannot (its reason is printed)."""
+    from workflow.backends.kube_objects import KubeOptions
     from workflow.placement import SolverPlacer, local_inventory
+    from workflow.runner import image_request_defaults, local_request_defaults
 
     fmt = output_format(output, as_json)
     flow = _load(flow_file)
-    inv = _inventory(inventory, server) or local_inventory(_store(store))
+    inv = _inventory(inventory, server)
+    # the plan `flow run` would follow: locally on this interpreter's Python, on nodes on the base image's
+    defaults = local_request_defaults() if inv is None else image_request_defaults(KubeOptions().base_python)
+    inv = inv or local_inventory(_store(store))
     try:
-        plan = SolverPlacer(inventory=inv, catalog_path=catalog).plan_flow(flow)
+        plan = SolverPlacer(inventory=inv, catalog_path=catalog, request_defaults=defaults).plan_flow(flow)
     except (WorkflowError, ValueError) as e:
         _die(str(e))
     if plan is None:

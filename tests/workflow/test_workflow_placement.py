@@ -240,3 +240,29 @@ def test_flow_run_console_shows_the_joint_plan_and_tasks_run_where_it_says(tmp_p
     with pytest.raises(WorkflowError, match="local backend runs every task on this machine"):
         build_engine(backend="local", store=RuntimeStore(tmp_path / "store"), state_dir=tmp_path / "state",
                      inventory=FLEET)
+
+
+def test_flow_plan_shows_the_python_flow_run_uses(tmp_path: Path) -> None:
+    """`flow plan` prints the plan `flow run` follows: locally, tasks whose model names no python run on
+    this interpreter's series (the local backend asks the solver for it), on nodes on the base image's.
+    A fresh-clone trial saw `flow plan examples/mnist-lite/flow.yaml` plan python 3.15 and 3.13 while
+    `flow run` of the same flow planned and ran 3.11."""
+    import platform
+
+    import yaml
+
+    from rtfit.cli import app
+    from workflow.backends.kube_objects import KubeOptions
+
+    root = Path(__file__).resolve().parents[2]
+    example = str(root / "examples" / "mnist-lite" / "flow.yaml")
+    res = CliRunner().invoke(app, ["flow", "plan", example, "--store", str(tmp_path / "store"), "--json"])
+    assert res.exit_code == 0, res.output
+    here = ".".join(platform.python_version_tuple()[:2])
+    tasks = json.loads(res.stdout)["tasks"]
+    assert tasks and {t["runtime"]["python"] for t in tasks.values()} == {here}, tasks
+    (tmp_path / "nodes.yaml").write_text(yaml.safe_dump(FLEET))
+    res = CliRunner().invoke(app, ["flow", "plan", example, "--inventory", str(tmp_path / "nodes.yaml"), "--json"])
+    assert res.exit_code == 0, res.output
+    tasks = json.loads(res.stdout)["tasks"]
+    assert {t["runtime"]["python"] for t in tasks.values()} == {KubeOptions().base_python}, tasks

@@ -4,7 +4,8 @@ Each catalog family maps to the registry packages that publish it (`FAMILIES`). 
 release is *catalogued* when the catalog holds a version equal to it at the family's
 granularity: the full release for frameworks (torch 2.14.1), the first three parts for
 TensorRT and cuDNN (wheel 10.13.3.9 is TensorRT 10.13.3; nvidia-cudnn-cu12 9.10.2.21 is cuDNN
-9.10.2) and the series for CUDA (nvidia-cuda-runtime 13.0.96 is CUDA 13.0).
+9.10.2), the series for CUDA (nvidia-cuda-runtime 13.0.96 is CUDA 13.0) and the driver branch
+for drivers (NVIDIA's NVML binding nvidia-ml-py 13.615.71 is branch R615).
 
 Definitions (docs/catalog-format.md, "Freshness"):
 
@@ -63,6 +64,15 @@ def _cuda(cat: Catalog) -> Iterable[Version]:
     return (t.version for t in cat.cuda_toolkits)
 
 
+def _driver(cat: Catalog) -> Iterable[Version]:
+    return (Version(str(b.branch)) for b in cat.driver_branches)
+
+
+def _nvml_branch(v: Version) -> Version:
+    """nvidia-ml-py 13.615.71 -> driver branch 615 (its versions are <CUDA major>.<branch>.<minor>)."""
+    return Version(str(v.release[1])) if len(v.release) >= 2 else v
+
+
 @dataclass(frozen=True)
 class Family:
     """One catalog family and the registry packages that publish its releases."""
@@ -72,8 +82,11 @@ class Family:
     catalogued: Callable[[Catalog], Iterable[Version]]
     parts: int | None = None  # compare the first N release parts; None = the whole release
     note: str = ""
+    registry_key: Callable[[Version], Version] | None = None  # maps a registry version to the catalog's key
 
     def key(self, v: Version) -> Version:
+        if self.registry_key is not None:
+            return self.registry_key(v)
         rel = v.release if self.parts is None else v.release[: self.parts]
         return Version(".".join(str(x) for x in rel))
 
@@ -94,6 +107,10 @@ FAMILIES: tuple[Family, ...] = (
            note="wheel 9.10.2.21 is cuDNN 9.10.2"),
     Family("cuda", ("nvidia-cuda-runtime-cu12", "nvidia-cuda-runtime"), _cuda, parts=2,
            note="compared by series: the runtime wheel's patch numbers are not toolkit update numbers"),
+    Family("driver", ("nvidia-ml-py",), _driver, registry_key=_nvml_branch,
+           note="driver branches, seen through NVIDIA's NVML bindings: nvidia-ml-py 13.615.71 belongs to "
+                "driver 615.71 of branch R615; a branch with no binding yet (R620 on 2026-12-01) is curated "
+                "from NVIDIA documents"),
 )
 
 

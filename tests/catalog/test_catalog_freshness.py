@@ -235,3 +235,24 @@ def test_engine_draft_takes_cuda_from_the_catalogued_torch(monkeypatch):
     d2 = draft_from_registry("vllm==0.33.0")
     d2.bundled["pytorch"] = "9.9.9"                       # a torch the catalog does not know stays a todo
     assert not complete_engine_draft(d2, load_catalog()) and "cuda" not in d2.bundled
+
+
+def test_driver_branches_are_seen_through_the_nvml_bindings():
+    """nvidia-ml-py 13.<branch>.<minor> stands for a driver release of that branch: a branch whose
+    binding is out and that the catalog lacks is missing (and lags), one the catalog has is not."""
+    cat = load_catalog()
+    newest = max(b.branch for b in cat.driver_branches)
+    assert newest >= 620
+    projects = _projects(nvidia_ml_py={"13.580.65": "2025-08-07", "13.615.71": "2026-09-25",
+                                        f"13.{newest}.70": "2026-11-05", f"13.{newest + 5}.30": "2026-10-31"})
+    r = check_freshness(cat, projects, now=NOW, families=["driver"])
+    drv = r.families[0]
+    assert drv.family == "driver" and drv.packages == ("nvidia-ml-py",)
+    assert drv.newest_catalogued == str(newest) and drv.newest_registry == str(newest + 5)
+    assert [m.version for m in drv.missing] == [str(newest + 5)] and drv.lag_days == 30
+    assert drv.status == "ok"                                   # 30 days is not more than 30
+    assert check_freshness(cat, projects, now=NOW, families=["driver"], max_lag_days=29).families[0].status == "stale"
+    # the committed snapshot carries the bindings, and the bundled catalog is ahead of them (R620)
+    snap, _, when = load_snapshot(SNAPSHOT)
+    live = check_freshness(cat, snap, now=when, families=["driver"]).families[0]
+    assert live.status == "ok" and int(live.newest_registry) <= newest

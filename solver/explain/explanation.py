@@ -136,7 +136,20 @@ def _runtime_reasons(problem: Problem, tids: np.ndarray) -> list[str]:
 def rejection_tallies(problem: Problem) -> list[str]:
     """["12 nodes: driver too old", "3 nodes: no free GPU"] — why nodes are not usable."""
     unit = "products" if problem.planning else "nodes"
-    return [f"{n} {unit if n != 1 else unit[:-1]}: {PHRASES.get(rule, rule)}" for rule, n, _ in rejections(problem)]
+    return [f"{n} {unit if n != 1 else unit[:-1]}: {_phrase(problem, rule, nodes)}"
+            for rule, n, nodes in rejections(problem)]
+
+
+def _phrase(problem: Problem, rule: str, nodes: Sequence[str]) -> str:
+    """The tally phrase of `rule`; a GPU-memory tally that holds GPUs whose memory is not recorded
+    says so (an NVIDIA A40 with no size in the catalog is not "short of" 20 GiB)."""
+    if rule != "gpu-memory" or not nodes:
+        return PHRASES.get(rule, rule)
+    names = set(nodes)
+    unknown = {n for g in problem.base_groups if g.memory_mib is None for n in _group_label(g) if n in names}
+    if not unknown:
+        return PHRASES[rule]
+    return "GPU memory not recorded" if unknown >= names else "not enough GPU memory, or its size not recorded"
 
 
 def rejections(problem: Problem) -> list[tuple[str, int, list[str]]]:
@@ -235,7 +248,7 @@ def explain_choice(problem: Problem, choice: Assignment, total_units: int,
         unit = "products" if problem.planning else "nodes"
         parts = []
         for rule, n, nodes in found:
-            tally = f"{n} {unit if n != 1 else unit[:-1]}: {PHRASES.get(rule, rule)}"
+            tally = f"{n} {unit if n != 1 else unit[:-1]}: {_phrase(problem, rule, nodes)}"
             parts.append(f"{tally} ({_nodes_text(nodes, 5)})" if nodes else tally)
             if rejected is not None:
                 rejected.append(ConflictDetail(tally, nodes=tuple(nodes), rule=rule))

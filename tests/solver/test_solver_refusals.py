@@ -124,3 +124,25 @@ def test_node_rejection_entries_carry_the_fields_of_their_rules_conflict(cat):
         own = next((c for c in sel["conflicts"] if c["rule"] == d["rule"]), None)
         if own is not None:
             assert d["component"] == own["component"] and d["component"]
+
+
+def test_gpu_memory_tally_says_when_the_size_is_not_recorded(cat):
+    """An A40 has no memory size in the catalog: its refusal of a 20 GiB request is "not recorded",
+    not "not enough GPU memory" (a fresh-clone trial's plan named the A40, B300 and GB300 as short
+    of 20 GiB). A T4 (15 GiB, recorded) still is short of it."""
+    assert next(g for g in cat.gpus if g.name == "NVIDIA A40").memory_mib is None  # the premise
+    req = {"framework": "pytorch", "min_gpu_memory_gib": 20}
+    a40 = {"name": "a40box", "driver_version": "570.124.06", "gpus": [{"product": "A40"}]}
+    t4 = {"name": "t4box", "driver_version": "570.124.06", "gpus": [{"product": "T4"}]}
+    only = solver.select(cat, req, {"nodes": [a40]}).to_dict()
+    rej = next(c for c in only["conflicts"] if c["rule"] == "node-rejections")
+    assert rej["message"] == "1 node: GPU memory not recorded"
+    both = solver.select(cat, req, {"nodes": [a40, t4]}).to_dict()
+    rej = next(c for c in both["conflicts"] if c["rule"] == "node-rejections")
+    assert rej["message"] == "2 nodes: not enough GPU memory, or its size not recorded"
+    short = solver.select(cat, req, {"nodes": [t4]}).to_dict()
+    rej = next(c for c in short["conflicts"] if c["rule"] == "node-rejections")
+    assert rej["message"] == "1 node: not enough GPU memory"
+    plan = solver.select(cat, req, None, top=1).to_dict()   # planning: products, in the choice's explanation
+    line = next(x for x in plan["explanation"] if x.startswith("not usable:"))
+    assert "not enough GPU memory, or its size not recorded (" in line and "NVIDIA A40" in line

@@ -289,6 +289,47 @@ def test_pixi_manifest_parses_and_every_dependency_is_a_conda_match_spec(cat: ca
             assert "cuda-version" not in deps and "system-requirements" not in doc
 
 
+def _pixi_policy(workspace: Path, manifest: str, lock_from: str | None = None) -> subprocess.CompletedProcess[str]:
+    """pixi-policy's manifest rules (it parses pixi.toml as pixi does) on `manifest`. The tool checks
+    a workspace with a pixi.lock; conda-forge is not reachable here, so the lock is py-rattler's empty
+    lock file for the manifest's platform and channel (no lock rule is enabled)."""
+    from rattler import LockChannel, LockFile, LockPlatform
+
+    doc = tomllib.loads(lock_from or manifest)
+    workspace.mkdir()
+    (workspace / "pixi.toml").write_text(manifest)
+    lock = LockFile([LockPlatform(p) for p in doc["workspace"]["platforms"]])
+    lock.set_channels("default", [LockChannel(f"https://conda.anaconda.org/{c}/")
+                                  for c in doc["workspace"]["channels"]])
+    lock.to_path(str(workspace / "pixi.lock"))
+    (workspace / "pixi-policy.toml").write_text(
+        '[manifest]\npython-pinned = true\nwildcard-spec = true\nrequired-platforms = ["linux-64"]\n')
+    tool = shutil.which("pixi-policy") or str(Path(__import__("sys").executable).parent / "pixi-policy")
+    return subprocess.run([tool, "check", "--format", "json", "--manifest-path", str(workspace / "pixi.toml")],
+                          capture_output=True, text=True, cwd=workspace)
+
+
+def test_pixi_manifest_passes_pixi_policys_manifest_rules(cat: catalog.Catalog, choices: Choices,
+                                                          tmp_path: Path) -> None:
+    for name, request in FAMILIES.items():
+        r = install_recipe(cat, request["framework"], choices[name])
+        proc = _pixi_policy(tmp_path / name, r.pixi())
+        assert proc.returncode == 0, (name, proc.stdout[-1500:], proc.stderr[-1500:])
+        report = json.loads(proc.stdout)
+        assert report["summary"]["passed"] and report["findings"] == [], (name, report)
+
+
+def test_pixi_policy_is_a_real_check(tmp_path: Path) -> None:
+    bad = '[workspace]\nname = "x"\nchannels = ["conda-forge"]\nplatforms = ["osx-64"]\n\n' \
+          '[dependencies]\npython = "*"\n'
+    proc = _pixi_policy(tmp_path / "bad", bad)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    rules = {f["rule"] for f in json.loads(proc.stdout)["findings"]}
+    assert rules == {"manifest.python-pinned", "manifest.wildcard-spec", "manifest.required-platforms"}
+    broken = _pixi_policy(tmp_path / "broken", bad.replace('python = "*"', "python = {{"), lock_from=bad)
+    assert broken.returncode == 2 and "TOML parse error" in broken.stderr
+
+
 def test_requirements_and_uv_text_round_trip(cat: catalog.Catalog, choices: Choices) -> None:
     r = install_recipe(cat, "pytorch", choices["pytorch-cu126"])
     lines = emit_text(r.to_dict(), "requirements").splitlines()

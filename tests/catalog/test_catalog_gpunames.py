@@ -115,3 +115,16 @@ def test_jetson_t4000_is_its_own_record_not_the_thor_t5000(cat):
     assert (t4000.cc, t4000.memory_mib) == (t5000.cc, 65536) and t5000.memory_mib == 125748
     assert t4000.platform == t5000.platform is None   # JetPack 7 is SBSA: the ordinary aarch64 wheels
     assert resolve_gpu(cat, "NVIDIA Thor").id == "gpu.jetson_thor"   # the T5000's NVML name stays its own
+
+
+@pytest.mark.xfail(strict=True, reason="known gap (fact jet.tegra_driver_numbers): Jetson driver numbers are "
+                   "compared with the desktop Table 3 minimums; remove this marker when the rules know them")
+def test_jetson_thor_on_its_observed_jetpack_7_driver_is_placed(cat):
+    """An AGX Thor on JetPack 7.0 reports 'Driver Version: 580.00, CUDA Version: 13.0' (observed) and
+    runs CUDA 13.0 builds; the rules compare 580.00 with CUDA 13.0's desktop minimum 580.65.06."""
+    import solver
+    assert "thor_nvsmi_obs" in cat.record("jet.tegra_driver_numbers").sources
+    inv = {"nodes": [{"name": "thor", "arch": "aarch64", "driver_version": "580.00",
+                      "gpus": [{"product": "NVIDIA Thor"}]}]}
+    out = solver.select(cat, {"framework": "pytorch", "framework_version": "==2.15.0"}, inv).to_dict()
+    assert out["feasible"], out["conflicts"][0]["message"]

@@ -24,4 +24,8 @@ def test_readme_recipes_are_the_catalogs_current_answers() -> None:
     # one request per framework family the catalog installs, each with its requirement lines
     families = {request["framework"] for _, request, _ in script.FAMILIES}
     assert families >= {"pytorch", "tensorflow", "onnxruntime", "tensorrt", "jax", "vllm", "sglang", "tensorrt-llm"}
-    assert new.count("# --emit requirements") == len(script.FAMILIES)
+    # the full recipe of each: requirements, uv, stage, pixi.toml, Dockerfile and (a GPU answer) Kubernetes
+    for form in ("requirements", "uv", "stage", "pixi", "dockerfile"):
+        assert new.count(f"# --emit {form}") == len(script.FAMILIES), form
+    assert new.count("# install.kubernetes") == len(script.FAMILIES)   # every README request runs on a GPU
+    assert new.count("nvidia.com/gpu.product") == len(script.FAMILIES)

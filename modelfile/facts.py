@@ -74,20 +74,32 @@ class ModelFacts:
         return cls(**values)
 
 
+# Transformers' `attribute_map` of GPT-2-style configs (GPT2Config, GPTJConfig): the standard name ->
+# the key such a config.json stores instead (a GPT-2 folder otherwise had no decoder shape, so a
+# serving request got no KV cache without saying why).
+_ALIASES = {"hidden_size": "n_embd", "max_position_embeddings": "n_positions",
+            "num_attention_heads": "n_head", "num_hidden_layers": "n_layer"}
+
+
+def _get(cfg: Mapping[str, Any], name: str) -> Any:
+    value = cfg.get(name)
+    return value if value is not None or name not in _ALIASES else cfg.get(_ALIASES[name])
+
+
 def _geometry(config: Mapping[str, Any]) -> dict[str, Any]:
     cfg = config.get("text_config") if isinstance(config.get("text_config"), Mapping) else config
-    heads = cfg.get("num_attention_heads")
-    hidden = cfg.get("hidden_size")
+    heads = _get(cfg, "num_attention_heads")
+    hidden = _get(cfg, "hidden_size")
     head_dim = cfg.get("head_dim") or (hidden // heads if hidden and heads else None)
     arch = (config.get("architectures") or [None])[0]
     return {
         "architecture": arch or cfg.get("model_type"),
-        "layers": cfg.get("num_hidden_layers"),
+        "layers": _get(cfg, "num_hidden_layers"),
         "hidden_size": hidden,
         "attention_heads": heads,
         "kv_heads": cfg.get("num_key_value_heads") or heads,
         "head_dim": head_dim,
-        "max_position": cfg.get("max_position_embeddings"),
+        "max_position": _get(cfg, "max_position_embeddings"),
     }
 
 

@@ -87,6 +87,9 @@ def estimate_memory(facts: ModelFacts, *, precision: str | None = None, serving:
                    f"{serving.max_num_seqs} sequences = {kv / GIB:.2f} GiB")
     elif facts.is_decoder:
         how.append("no KV cache counted: give serving.max_model_len for LLM serving")
+    elif serving.max_model_len:
+        how.append(f"no KV cache counted: {facts.kind} {facts.source} gives no decoder shape (layers, KV heads, "
+                   f"head dim), so serving.max_model_len {serving.max_model_len} adds nothing to the estimate")
     share = 0.10 if (kv and facts.is_decoder) else 0.20
     overhead = int(CONTEXT_GIB * GIB + share * weights / max(serving.tensor_parallel, 1))
     how.append(f"overhead per GPU: {CONTEXT_GIB:g} GiB CUDA context/workspaces + {share:.0%} of the weights "

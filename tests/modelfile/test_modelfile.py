@@ -200,6 +200,34 @@ def test_tensor_parallel_splits_weights_and_kv_not_the_overhead() -> None:
     assert any("tensor_parallel = 4" in line for line in four.how)
 
 
+def test_gpt2_style_config_gives_the_decoder_shape_and_a_kv_cache(tmp_path: Path) -> None:
+    """GPT-2-style config.json keys (n_layer, n_head, n_embd, n_positions: transformers' GPT2Config
+    attribute_map) give the decoder shape, so a serving request counts the KV cache. A fresh-clone
+    trial's GPT-2 folder got no KV cache for --max-model-len 1024, and no word about it."""
+    from safetensors.numpy import save_file
+
+    folder = tmp_path / "gpt2"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2",
+                                                    "n_layer": 2, "n_head": 4, "n_embd": 64, "n_positions": 1024,
+                                                    "vocab_size": 500}))
+    save_file({"wte.weight": np.zeros((500, 64), np.float32)}, str(folder / "model.safetensors"))
+    facts = inspect_artifact(folder)
+    assert (facts.layers, facts.attention_heads, facts.kv_heads, facts.head_dim, facts.max_position) == (2, 4, 4, 16, 1024)
+    est = estimate_memory(facts, serving=Serving(1024, 2, 1))
+    assert est.kv_cache_bytes == 2 * 2 * 4 * 16 * 2 * 1024 * 2
+
+
+def test_a_serving_shape_on_an_artifact_without_a_decoder_shape_says_no_kv_cache(tmp_path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    path = tmp_path / "m.safetensors"
+    save_file({"w": np.zeros((8, 8), np.float16)}, str(path))
+    est = estimate_memory(inspect_artifact(path), serving=Serving(4096, 1, 1))
+    assert est.kv_cache_bytes == 0
+    assert any(line.startswith("no KV cache counted:") and "max_model_len 4096" in line for line in est.how), est.how
+
+
 # -- bad input ----------------------------------------------------------------------------------
 
 def test_unreadable_and_unknown_artifacts(tmp_path: Path) -> None:

@@ -47,6 +47,7 @@ def prepare(state: ServiceState) -> None:
     """Migrate the schema and make sure a catalog revision is stored (idempotent)."""
     init_db(state.db)
     state.holder.bootstrap(state.settings.catalog)
+    state.heartbeats.warm()  # this worker's copy of the active catalog, before the first full heartbeat
 
 
 def create_app(settings: Settings | None = None, *, clock: Callable[[], float] = time.time) -> FastAPI:

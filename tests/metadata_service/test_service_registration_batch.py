@@ -206,3 +206,25 @@ def test_a_refused_inventory_leaves_the_rest_of_its_batch_stored(db_url: str) ->
             assert [e["name"] for e in node_store.live_entries(session)] == ["n-1", "n-3"]
     finally:
         db.dispose()
+
+
+def test_a_second_worker_is_ready_for_full_heartbeats_when_it_starts(db_url: str, tmp_path: Any) -> None:
+    """The first full heartbeats of a fleet must not wait for imports or a catalog parse: a worker
+    that finds the catalog already stored (by the other worker) loads it at startup, and the
+    solver's inventory parser is imported with the heartbeat module."""
+    import subprocess
+    import sys
+
+    from fastapi.testclient import TestClient
+
+    from metadata_service.app import create_app
+    from metadata_service.settings import Settings
+
+    probe = "import sys, metadata_service.heartbeats; print('solver.inputs.inventory' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip() == "True"
+    first = create_app(Settings(database_url=db_url, data_dir=tmp_path / "d1"))
+    with TestClient(first):  # stores the bundled catalog
+        second = create_app(Settings(database_url=db_url, data_dir=tmp_path / "d2"))
+        assert second.state.rtfit.holder._current is None
+        with TestClient(second):
+            assert second.state.rtfit.holder._current is not None

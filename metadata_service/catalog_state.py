@@ -53,6 +53,26 @@ class CatalogHolder:
         self._store(loaded, source=source)
         log.info("stored the %s catalog as revision %s", source, loaded.revision[:12])
 
+    def adopt(self, path: Path | None) -> bool:
+        """`rtfit serve --demo` (`make run`): activate the catalog on disk (bundled, or `path`) when it
+        differs from the active revision, so the demo service answers as the CLI of the same checkout
+        does. `bootstrap` alone kept the revision stored at the first start: after a `git pull` the
+        CLI used the new catalog and the service the old one. True when it switched."""
+        with self._db.read_session() as session:
+            active = catalog_store.get_active(session)
+        try:
+            loaded = catalog.load_catalog(path)
+        except CatalogError as e:
+            log.error("the catalog at %s does not load, the active revision stays: %s", path or "(bundled)", e)
+            return False
+        if active is not None and active.revision == loaded.revision:
+            return False
+        source = str(path) if path else "bundled"
+        self._store(loaded, source=source)
+        log.info("stored the %s catalog as revision %s (it differs from the active revision %s)", source,
+                 loaded.revision[:12], active.revision[:12] if active is not None else "-")
+        return True
+
     def upload(self, files: dict[str, Any], *, source: str) -> catalog_store.ActiveCatalog:
         """Validate `files` as a whole catalog and activate it atomically, or raise `CatalogRejected`."""
         documents = catalog_store.json_documents(files)

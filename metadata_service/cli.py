@@ -69,6 +69,7 @@ def serve(
         if demo:
             from .demo import seed_demo
 
+            probe.state.rtfit.holder.adopt(settings.catalog)  # the demo serves this checkout's catalog
             seed_demo(probe.state.rtfit)
         probe.state.rtfit.db.dispose()
     except ServiceError as e:

@@ -21,7 +21,7 @@ import httpx
 from service_protocol.errors import ProtocolConfigError, ServiceCallError, ServiceRefused, ServiceUnreachable
 from service_protocol.problems import parse_problem
 from service_protocol.retry import NO_RETRY, RetryPolicy
-from service_protocol.tokens import read_token
+from service_protocol.tokens import TOKEN_ENV, read_token
 
 __all__ = ["DEFAULT_SERVER", "Reply", "ServiceClient", "fetch_inventory", "heartbeat_path"]
 
@@ -132,7 +132,11 @@ class ServiceClient:
                 if status < 400 or status in expect:
                     return Reply(status, response.content, response.headers.get("content-type", ""))
                 problem = parse_problem(status, response.content, reason=response.reason_phrase)
-                failure = ServiceRefused(f"{method} {path}: {status} {problem.summary()}", status=status, problem=problem)
+                hint = ""
+                if status == 401 and not headers.get("Authorization"):  # the usual first stumble: no token given
+                    hint = f" (no token was sent: give --token-file FILE or set {TOKEN_ENV})"
+                failure = ServiceRefused(f"{method} {path}: {status} {problem.summary()}{hint}", status=status,
+                                         problem=problem)
                 if status not in policy.statuses:
                     raise failure
                 cause = failure

@@ -148,3 +148,17 @@ def test_the_server_must_be_an_http_url(url: str) -> None:
 def test_one_credential_at_a_time(tmp_path: Path) -> None:
     with pytest.raises(ProtocolConfigError, match="not both"):
         ServiceClient("http://x", "t", token_file=tmp_path / "tok")
+
+
+def test_a_401_without_a_token_says_how_to_give_one(server: ScriptedServer) -> None:
+    """A fresh-clone trial's `rtfit select --server URL` without --token-file got '401 missing bearer token
+    (send 'Authorization: Bearer <token>')': true, but a CLI user sets no header. With a token sent,
+    a 401 stays as the service said it."""
+    server.script = [Answer(401, {"detail": "missing bearer token"})]
+    with ServiceClient(server.url) as client, pytest.raises(ServiceRefused) as info:
+        client.request("GET", "/v1/nodes")
+    assert str(info.value) == "GET /v1/nodes: 401 missing bearer token (no token was sent: give --token-file FILE or set RTFIT_TOKEN)"
+    server.script = [Answer(401, {"detail": "unknown token"})]
+    with ServiceClient(server.url, "wrong") as client, pytest.raises(ServiceRefused) as info:
+        client.request("GET", "/v1/nodes")
+    assert str(info.value) == "GET /v1/nodes: 401 unknown token"

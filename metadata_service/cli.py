@@ -226,6 +226,8 @@ def models_list(server: str | None = ServerOpt, token_file: Path | None = TokenF
         models = _call(client.models)
 
     def draw() -> None:
+        if not models:  # an empty table said nothing at all
+            typer.echo("no models registered (an admin adds one: rtfit models add NAME MODEL_FILE)", err=True)
         for m in models:
             req = m["request"]
             typer.echo(f"{m['name']:30} {req.get('framework', '-'):12} {req.get('framework_version', '')}")

@@ -120,6 +120,8 @@ def test_nodes_and_models_commands(served: dict[str, Any]) -> None:
     assert len(done.stderr.strip().splitlines()) == 1
     model = work / "m.yaml"
     model.write_text("framework: pytorch\nframework_version: '>=2.3'\n")
+    done = _rtfit("models", "list", *reader, env=env, cwd=work)   # empty: says so (on stderr), not nothing
+    assert done.returncode == 0 and done.stdout == "" and "no models registered" in done.stderr
     done = _rtfit("models", "add", "det", str(model), *admin, env=env, cwd=work)
     assert done.returncode == 0, done.stderr
     done = _rtfit("models", "list", *reader, env=env, cwd=work)

@@ -25,6 +25,25 @@ ServerOpt = typer.Option(None, "--server", help="Service URL (default: RTFIT_SER
 TokenFileOpt = typer.Option(None, "--token-file", help="File holding the bearer token (default: RTFIT_TOKEN).")
 
 
+def _port_in_use(host: str, port: int) -> str | None:
+    """Why `host:port` cannot be listened on (None: it can), checked before the banner: uvicorn's own
+    failure came after the banner had printed the URLs, as one JSON log line among others."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError:
+        return None  # let uvicorn report a host it cannot resolve
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+        try:
+            s.bind(addr)
+        except OSError as e:
+            return e.strerror or str(e)
+    return None
+
+
 def _fail(message: str, code: int = 2) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
@@ -58,6 +77,9 @@ def serve(
         settings = Settings()
     except ValueError as e:
         raise _fail(f"bad RTFIT_* setting: {e}".splitlines()[0]) from e
+    busy = _port_in_use(host, port)
+    if busy:
+        raise _fail(f"cannot listen on {host}:{port}: {busy}; choose another --port (make run: RTFIT_PORT=N make run)")
     configure_logging(settings.log_level)
     if demo and settings.tokens_file is None:
         settings.tokens_file = _demo_tokens(settings.data_dir)

@@ -334,6 +334,33 @@ def _state_store(state: Path | None, store: Path | None, server: str | None) -> 
     return SqliteStateStore(_state_dir(state, _store(store)))
 
 
+def _elsewhere(run: str, used: Path) -> str:
+    """A hint for a run id this state folder lacks: the run-state folders of the other stores under
+    ./.rtfit that hold it (`make demo` runs with --store .rtfit/demo-store, so `rtfit flow status ID`
+    with the default store said only "no run")."""
+    import sqlite3
+
+    found = []
+    for db in sorted(Path(".rtfit").glob("*/.runs/runs.db")):
+        if db.parent.absolute() == used.absolute():
+            continue
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+                if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run,)).fetchone():
+                    found.append(db.parent.parent)
+        except sqlite3.Error:
+            continue
+    return f"; it is in the runs of {found[0]}: add --store {found[0]}" if found else ""
+
+
+def _run_not_found(e: WorkflowError, run: str, state: Path | None, store: Path | None, server: str | None) -> str:
+    from workflow.errors import RunNotFound
+
+    if not isinstance(e, RunNotFound) or server is not None:
+        return str(e)
+    return str(e) + _elsewhere(run, _state_dir(state, _store(store)))
+
+
 @flow_app.command("status")
 def flow_status(
     run: str = typer.Argument(..., help="Run id."),
@@ -348,7 +375,7 @@ def flow_status(
     try:
         record = _state_store(state, store, server).get_run(run)
     except WorkflowError as e:
-        _die(str(e))
+        _die(_run_not_found(e, run, state, store, server))
 
     def draw() -> None:
         typer.echo(f"run {record.id}  flow {record.flow}  {record.status}  backend {record.backend}")
@@ -375,7 +402,7 @@ def flow_logs(
             return
         record = st.get_run(run)
     except WorkflowError as e:
-        _die(str(e))
+        _die(_run_not_found(e, run, state, store, server))
     rec = record.tasks.get(task)
     if rec is None:
         _die(f"run {run} has no task {task!r} (tasks: {', '.join(record.tasks)})")

@@ -266,3 +266,25 @@ def test_flow_plan_shows_the_python_flow_run_uses(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     tasks = json.loads(res.stdout)["tasks"]
     assert {t["runtime"]["python"] for t in tasks.values()} == {KubeOptions().base_python}, tasks
+
+
+def test_status_of_a_run_kept_under_another_store_says_which(tmp_path: Path, monkeypatch) -> None:
+    """`make demo` runs with --store .rtfit/demo-store; `rtfit flow status ID` (default store) said only
+    "no run ID in .rtfit/store/.runs/runs.db". It now names the store whose runs hold it (fresh-clone trial)."""
+    from rtfit.cli import app
+    from workflow.state import SqliteStateStore
+
+    monkeypatch.chdir(tmp_path)
+    for key in ("RTFIT_STORE", "RTFIT_STATE"):
+        monkeypatch.delenv(key, raising=False)
+    st = SqliteStateStore(tmp_path / ".rtfit" / "demo-store" / ".runs")
+    run = st.create_run(flow="demo", flow_path=None, flow_digest="x", backend="local", tasks=["a"]).id
+    st.close()
+    for args in (["flow", "status", run], ["flow", "logs", run, "a"]):
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 2, res.output
+        assert res.stderr.strip().endswith("; it is in the runs of .rtfit/demo-store: add --store .rtfit/demo-store")
+    res = CliRunner().invoke(app, ["flow", "status", "nope"])
+    assert res.exit_code == 2 and "it is in" not in res.stderr
+    res = CliRunner().invoke(app, ["flow", "status", run, "--store", ".rtfit/demo-store"])
+    assert res.exit_code == 0 and f"run {run}" in res.stdout

@@ -82,3 +82,17 @@ def test_select_example_is_real_output(tmp_path):
     alt = answer["alternatives"][0]
     assert (alt["node"], alt["gpu"]["product"], alt["runtime"]["pytorch"]) == ("edge-02", "NVIDIA A10", "2.5.1+cu118")
     assert "edge-02's A10 with `pytorch 2.5.1+cu118`" in README
+
+
+def test_matrix_excerpt_rows_are_rows_of_the_command_shown():
+    """The README's matrix excerpt: its command (with the `--gpu` columns it shows) prints its header
+    and each of its rows. The command shown had no --gpu, so it printed 58 columns, not these 7."""
+    start = README.index("`rtfit catalog matrix --kind builds --framework pytorch --format markdown --gpu")
+    command = README[start + 1:README.index("`", start + 1)].replace("\n", " ")
+    table = README[start:].split("\n\n")[1]
+    assert table.startswith("| build |"), table[:80]
+    real = _run(command).splitlines()
+    rows = table.splitlines()
+    assert rows[:2] == real[:2], (rows[:2], real[:2])
+    missing = [r for r in rows[2:] if r not in real]
+    assert not missing and len(rows) >= 8, missing

@@ -294,8 +294,9 @@ def why(framework: str = typer.Argument(..., help="A framework of the catalog, e
         raise _fail(str(e)) from e
     same = [r for r in cat.builds(framework) if r.label == ref.label and r.release is ref.release]
     ref = next((r for r in same if compat.gpu_platform(product, arch) in r.build.platforms), ref)
-    checks, cuda, cudnn = compat.why_best_option(cat, ref, product, drv, host_arch=arch)
-    gaps = compat.candidate_gaps(cat, ref, cuda, cudnn)  # the gaps of the completion judged, as select reports them
+    checks, cuda, cudnn = compat.why_best_option(cat, ref, product, drv, host_arch=arch, strict=strict)
+    # the gaps of the completion judged on this GPU, as select reports them for its choice
+    gaps = compat.candidate_gaps(cat, ref, cuda, cudnn, ccs=[product.cc])
     ok = all(c.ok for c in checks) and not (strict and gaps)
     confidence = "unverified" if gaps else "verified"
     if fmt != "table":

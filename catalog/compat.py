@@ -8,6 +8,7 @@ them, so the explanation of a refusal and the refusal itself can never disagree.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,6 +25,9 @@ __all__ = [
     "build_toolkit",
     "candidate_gaps",
     "check_driver_window",
+    "check_ptx_verified",
+    "ptx_toolkit_gap",
+    "runs_ptx",
     "check_needs_components",
     "runtime_options",
     "why_best",
@@ -243,19 +247,28 @@ def why_best(cat: Catalog, ref: BuildRef, gpu: GpuProduct, driver: Version | Non
 
 
 def why_best_option(cat: Catalog, ref: BuildRef, gpu: GpuProduct, driver: Version | None = None, *,
-                    host_arch: str | None = None) -> tuple[list[Check], Version | None, Version | None]:
+                    host_arch: str | None = None,
+                    strict: bool = False) -> tuple[list[Check], Version | None, Version | None]:
     """`why_best` and the (CUDA, cuDNN) completion it judged, so the answer's gaps
-    (`candidate_gaps`) are those of that completion, as `select` reports them for its choice."""
+    (`candidate_gaps`) are those of that completion, as `select` reports them for its choice.
+
+    `strict`: the first completion that passes *and* has no gap on this GPU, as a strict
+    `select` takes (a newer cuDNN without a GPU support list gives way to an older one with one);
+    when none does, the completion a plain answer judges.
+    """
     options = runtime_options(cat, ref)
     if not options:
         return [check_platform(ref, gpu_platform(gpu, host_arch)), check_needs_components(cat, ref, None)], None, None
     first: tuple[list[Check], Version | None, Version | None] | None = None
+    passing: tuple[list[Check], Version | None, Version | None] | None = None
     for cuda, cudnn in options:
         checks = why(cat, ref, gpu, driver, cuda=cuda, cudnn=cudnn, host_arch=host_arch)
         if all(c.ok for c in checks):
-            return checks, cuda, cudnn
+            if not strict or not candidate_gaps(cat, ref, cuda, cudnn, ccs=[gpu.cc]):
+                return checks, cuda, cudnn
+            passing = passing or (checks, cuda, cudnn)
         first = first or (checks, cuda, cudnn)
-    return first or ([], None, None)
+    return passing or first or ([], None, None)
 
 
 def why(cat: Catalog, ref: BuildRef, gpu: GpuProduct, driver: Version | None = None,
@@ -425,10 +438,35 @@ def check_needs_components(cat: Catalog, ref: BuildRef, cuda: Version | None,
                  component="cudnn", need=f"cuDNN {spec} for {want}", have="no catalog record", records=(ref.release.id,))
 
 
-def candidate_gaps(cat: Catalog, ref: BuildRef | None, cuda: Version | None, cudnn: Version | None) -> tuple[str, ...]:
+def ptx_toolkit_gap(cat: Catalog, ref: BuildRef, cuda: Version | None) -> str | None:
+    """The gap of a build whose PTX was compiled by a toolkit the catalog does not record (None: no gap).
+
+    It matters only on a GPU that runs the build's PTX (`binary_path` "ptx"): the driver JITs PTX
+    only of a toolkit it supports natively, so the driver that needs is assumed, not known. A GPU
+    the build's SASS covers never JITs, and the toolkit is irrelevant there.
+    """
+    if not ref.build.gpu or cuda is None or not ref.build.ptx:
+        return None
+    _toolkit, known = build_toolkit(cat, ref.build)
+    if known:
+        return None
+    return (f"the CUDA toolkit that compiled {ref.framework} {ref.label} is not recorded: the "
+            "driver needed to JIT its PTX is assumed from the newest CUDA its range allows")
+
+
+def runs_ptx(build: FrameworkBuild, cc: Version) -> bool:
+    """Whether a GPU of CC `cc` runs `build` through PTX JIT (no SASS of the build covers it)."""
+    return binary_path(build, cc) == "ptx"
+
+
+def candidate_gaps(cat: Catalog, ref: BuildRef | None, cuda: Version | None, cudnn: Version | None,
+                   ccs: Iterable[Version] | None = None) -> tuple[str, ...]:
     """Facts a verdict on this runtime would need but the catalog lacks ("unverified" answers).
 
     Each entry is a sentence naming the gap. Empty: every rule had the facts it needs.
+    `ccs`: the compute capabilities of the GPUs the runtime is judged on (`why`: its GPU;
+    `select`: the chosen GPU). The unrecorded-toolkit gap (`ptx_toolkit_gap`) counts only on a GPU
+    that runs the build's PTX; `None` (no GPU known) counts it, `()` leaves it out.
     """
     gaps: list[str] = []
     if ref is not None:
@@ -437,11 +475,9 @@ def candidate_gaps(cat: Catalog, ref: BuildRef | None, cuda: Version | None, cud
         if ref.build.gpu and ref.build.confidence == "low":
             gaps.append(f"{ref.framework} {ref.label}'s arch list has low confidence in the catalog "
                         f"({ref.release.id}: not read from the artifact or a primary table)")
-        if ref.build.gpu and cuda is not None:
-            _toolkit, known = build_toolkit(cat, ref.build)
-            if not known and ref.build.ptx:
-                gaps.append(f"the CUDA toolkit that compiled {ref.framework} {ref.label} is not recorded: the "
-                            "driver needed to JIT its PTX is assumed from the newest CUDA its range allows")
+        ptx_gap = ptx_toolkit_gap(cat, ref, cuda)
+        if ptx_gap is not None and (ccs is None or any(runs_ptx(ref.build, cc) for cc in ccs)):
+            gaps.append(ptx_gap)
     if cudnn is not None and cuda is not None:
         rec = cat.cudnn_release(cudnn)
         if rec is None:
@@ -451,11 +487,29 @@ def candidate_gaps(cat: Catalog, ref: BuildRef | None, cuda: Version | None, cud
     return tuple(gaps)
 
 
-def why_gaps(cat: Catalog, ref: BuildRef, cuda: Version | None = None) -> tuple[str, ...]:
+def check_ptx_verified(cat: Catalog, ref: BuildRef, cuda: Version | None, cc: Version) -> Check:
+    """Strict selection: a GPU that runs the build's PTX needs the toolkit that compiled it recorded.
+
+    The pair form of `ptx_toolkit_gap` (the same definition): it fails exactly when
+    `candidate_gaps(..., ccs=[cc])` names that gap.
+    """
+    gap = ptx_toolkit_gap(cat, ref, cuda)
+    if gap is None or not runs_ptx(ref.build, cc):
+        return Check("ptx-verified", True, f"{ref.framework} {ref.label} on CC {cc}: no PTX JIT rests on an "
+                     "unrecorded toolkit", ref.sources, records=(ref.release.id,))
+    return Check("unverified-ptx", False, f"{ref.framework} {ref.label} runs on CC {cc} only through PTX JIT, and "
+                 f"{gap} (strict refuses it; catalog: {ref.release.id})", ref.sources,
+                 "record the build's toolkit in the catalog, use a GPU its SASS covers, or select without strict",
+                 component=ref.framework, need="the toolkit that compiled its PTX", have="not recorded",
+                 records=(ref.release.id,))
+
+
+def why_gaps(cat: Catalog, ref: BuildRef, cuda: Version | None = None,
+             ccs: Iterable[Version] | None = None) -> tuple[str, ...]:
     """`candidate_gaps` for a build as `why` judges it (its bundled cuDNN, or the cuDNN its needs find)."""
     cuda = cuda or ref.build.cuda
     cudnn = ref.build.bundled.get("cudnn")
-    return candidate_gaps(cat, ref, cuda, cudnn)
+    return candidate_gaps(cat, ref, cuda, cudnn, ccs)
 
 
 def current_driver(cat: Catalog, cc: Version | None = None) -> Version | None:

@@ -11,7 +11,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from packaging.version import Version
+
 from catalog import Catalog
+from catalog.compat import candidate_gaps
 from solver.engines.fast import solve_fast
 from solver.explain.explanation import explain_choice, explain_failure
 from solver.facts.problem import build_problem
@@ -67,7 +70,11 @@ def select(catalog: Catalog, request: ModelRequest | Mapping[str, Any], inventor
     stats.update(groups=len(problem.base_groups), candidates=len(problem.facts.kept_index))
     if found:
         units = len(inventory.nodes) if inventory is not None else len(problem.groups)
-        gaps = problem.all_candidates[found[0].candidate].gaps
+        chosen = problem.all_candidates[found[0].candidate]
+        # the gaps on the chosen GPU, by the definition `catalog why` uses (`compat.candidate_gaps`)
+        ccs = [Version(found[0].gpu.compute_capability)] if found[0].gpu is not None else None  # None: GPU unknown, counted
+        gaps = candidate_gaps(catalog, chosen.build, chosen.cuda, chosen.cudnn, ccs) \
+            if chosen.gpu or chosen.build is not None else ()
         rejected: list[ConflictDetail] = []
         explanation = tuple(explain_choice(problem, found[0], units, rejected))
         if gaps:

@@ -23,6 +23,7 @@ from catalog.compat import (
     check_driver,
     check_driver_window,
     check_kernels,
+    check_ptx_verified,
     check_platform,
     check_precision,
     check_toolkit_arch,
@@ -109,6 +110,8 @@ def _runtime_verdicts(cat: Catalog, request: ModelRequest, cand: Candidate, g: N
     if ref is not None:
         out.append(check_kernels(cat, ref, t.cc))
         path = binary_path(ref.build, t.cc) or "ptx"
+        if cand.strict:
+            out.append(check_ptx_verified(cat, ref, cand.cuda, t.cc))
     if cand.cuda is not None:
         out.append(check_toolkit_arch(cat, cand.cuda, t.cc))
         if cand.cudnn is not None and cand.cudnn_ccs is not None:

@@ -19,11 +19,12 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from catalog import BuildRef, Catalog
-from catalog.compat import candidate_gaps
+from catalog.compat import candidate_gaps, ptx_toolkit_gap
 from catalog.versions import is_prefix, series, spec_allows
 
 __all__ = [
     "DEFAULT_SIZES",
+    "STRICT",
     "Candidate",
     "Component",
     "Target",
@@ -42,6 +43,8 @@ DEFAULT_SIZES = {
     "jax": 1_000_000_000, "vllm": 1_000_000_000, "sglang": 500_000_000, "tensorrt-llm": 2_000_000_000,
 }
 _ZERO = Version("0")
+# In `candidates_for`'s `extra`: the table of a strict request (its candidates carry `strict`)
+STRICT = "strict"
 
 
 def cached_weight(size_bytes: int, min_bytes: int) -> int:
@@ -92,7 +95,10 @@ class Candidate:
     cudnn_min_driver: tuple[Version, str, tuple[str, ...]] | None
     components: tuple[Component, ...]
     newest: tuple[Any, ...]   # sort key: framework, CUDA, cuDNN, TensorRT versions, (widely supported Python, Python)
-    gaps: tuple[str, ...] = ()  # facts the catalog lacks for this runtime (`compat.candidate_gaps`)
+    gaps: tuple[str, ...] = ()  # facts the catalog lacks on any GPU (`compat.candidate_gaps`, ccs=())
+    # `compat.ptx_toolkit_gap`: a gap only on GPUs that run the build's PTX (the pair rules judge those)
+    ptx_gap: str | None = None
+    strict: bool = False        # a strict request's table: the pair rules refuse PTX that rests on `ptx_gap`
 
     def runtime(self) -> dict[str, str]:
         """The Contract-3 runtime mapping: cuda (GPU runtimes), cudnn, tensorrt, python, framework."""
@@ -284,7 +290,7 @@ def candidates_for(cat: Catalog, framework: str, gpu: bool,
     """Every runtime candidate of `framework` (GPU or CPU runtimes); the catalog index keeps them.
 
     `extra` names component kinds the request wants in the runtime even when the build does not
-    need them ("python" and "cudnn" for framework none).
+    need them ("python" and "cudnn" for framework none), and `STRICT` for a strict request's table.
     """
     refs: list[BuildRef | None]
     if framework == "none":
@@ -309,7 +315,9 @@ def candidates_for(cat: Catalog, framework: str, gpu: bool,
                 platforms=ref.build.platforms if ref else ("x86_64", "aarch64", "jetson"),
                 cudnn_ccs=ccs, cudnn_min_driver=cudnn_driver,
                 components=_components(cat, framework, ref, cuda, cudnn, trt, py), newest=newest,
-                gaps=candidate_gaps(cat, ref, cuda, cudnn) if gpu or ref is not None else (),
+                gaps=candidate_gaps(cat, ref, cuda, cudnn, ccs=()) if gpu or ref is not None else (),
+                ptx_gap=ptx_toolkit_gap(cat, ref, cuda) if ref is not None else None,
+                strict=STRICT in extra,
             ))
     result = tuple(out)
     log.debug("catalog %s: %d %s candidates for %s", cat.revision[:12], len(result), "GPU" if gpu else "CPU",

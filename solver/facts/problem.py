@@ -21,7 +21,7 @@ from packaging.version import InvalidVersion, Version
 
 from catalog import Catalog
 from catalog.compat import Check
-from solver.facts.candidates import Candidate, Target, cached_match, cached_weight, candidates_for
+from solver.facts.candidates import STRICT, Candidate, Target, cached_match, cached_weight, candidates_for
 from solver.facts.groups import NodeGroup, node_checks, planning_driver, planning_groups
 from solver.facts.table import group_table
 from solver.index.catalog_index import CatalogIndex
@@ -43,9 +43,11 @@ UNKNOWN_MEMORY_WASTE = 1 << 30
 
 
 def _extra_kinds(request: ModelRequest) -> frozenset[str]:
+    # a strict request gets its own candidate table: its pair rules refuse PTX on an unrecorded toolkit
+    strict = {STRICT} if request.strict else set()
     if request.framework != "none":
-        return frozenset()  # a framework runtime has cuDNN exactly when its build bundles or needs it
-    kinds = set()
+        return frozenset(strict)  # a framework runtime has cuDNN exactly when its build bundles or needs it
+    kinds = set(strict)
     if request.python is not None or request.required("python") is not None:
         kinds.add("python")
     if request.required("cudnn") is not None:

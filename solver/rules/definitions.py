@@ -68,6 +68,7 @@ RULES: dict[str, Rule] = {r.name: r for r in (
     Rule("driver-too-new-for-gpu", "target", "the driver branch no longer supports the GPU's architecture"),
     Rule("platform-mismatch", "pair", "the build is not made for the platform (x86_64, aarch64, Jetson)"),
     Rule("no-kernel-for-gpu", "pair", "the build ships no SASS/PTX that runs on the GPU"),
+    Rule("unverified-ptx", "pair", "strict: the GPU runs the build's PTX, compiled by a toolkit the catalog lacks"),
     Rule("toolkit-drops-arch", "pair", "the CUDA toolkit cannot target the GPU architecture"),
     Rule("unknown-architecture", "pair", "the GPU's compute capability is not in the catalog"),
     Rule("cudnn-no-gpu-support", "pair", "cuDNN does not support the GPU's compute capability"),
@@ -95,6 +96,7 @@ PHRASES = {
     "arch-not-allowed": "CPU arch not allowed", "no-gpu": "no GPU", "gpu-memory": "not enough GPU memory",
     "gpu-count": "too few GPUs", "no-free-gpu": "no free GPU", "no-candidate": "no runtime in the catalog", "no-component": "no component for the build's needs",
     "no-nodes": "no nodes", "unverified": "unverified (strict)",
+    "unverified-ptx": "PTX on an unrecorded toolkit (strict)",
 }
 
 

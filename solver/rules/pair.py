@@ -22,6 +22,7 @@ from catalog.compat import (
     check_driver,
     check_kernels,
     check_platform,
+    check_ptx_verified,
     check_toolkit_arch,
     cudnn_supports,
     driver_cuda,
@@ -46,7 +47,12 @@ def pair_signature(ix: CatalogIndex, cand: Candidate) -> tuple:
     """What the pair rules read of a candidate (everything but Python; the label names it in messages)."""
     ref = cand.build
     return (ix.build_key_of(cand), ref.version if ref else None, cand.label, cand.gpu, cand.cuda,
-            cand.cudnn, cand.cudnn_ccs, cand.cudnn_min_driver)
+            cand.cudnn, cand.cudnn_ccs, cand.cudnn_min_driver, _strict_ptx(cand))
+
+
+def _strict_ptx(cand: Candidate) -> bool:
+    """Whether the pair rules refuse this candidate's PTX (strict, and its toolkit is not recorded)."""
+    return cand.strict and cand.ptx_gap is not None
 
 
 def pair_signature_id(ix: CatalogIndex, cand: Candidate) -> int:
@@ -105,6 +111,13 @@ def _pair_checks(ix: CatalogIndex, cand: Candidate, target: Target, stop: bool) 
             if stop:
                 return out
         path = _binary_path(ix, cand, cc) or "ptx"
+        if _strict_ptx(cand) and path == "ptx":
+            cuda0 = cand.cuda
+            c = _memo_check(ix, ("ptx-verified", bkey, cuda0, cc), lambda: check_ptx_verified(cat, ref, cuda0, cc))
+            if not c.ok:
+                out.append(c)
+                if stop:
+                    return out
     cuda = cand.cuda
     if cuda is not None:
         c = _memo_check(ix, ("toolkit", cuda, cc), lambda: check_toolkit_arch(cat, cuda, cc))
@@ -243,7 +256,7 @@ def pair_ok(ix: CatalogIndex, cand: Candidate, target: Target) -> bool:
     read (the build, CUDA, cuDNN facts and the target; Python does not matter to them).
     """
     sig = (ix.build_key_of(cand), cand.build.version if cand.build else None,
-           cand.cuda, cand.cudnn, cand.cudnn_ccs, cand.cudnn_min_driver, target)
+           cand.cuda, cand.cudnn, cand.cudnn_ccs, cand.cudnn_min_driver, _strict_ptx(cand), target)
     found = ix.ok.get(sig)
     if found is None:
         found = ix.ok.setdefault(sig, _pair_ok(ix, cand, target))
@@ -283,6 +296,8 @@ def pair_need(ix: CatalogIndex, cand: Candidate, platform: str, cc: Version | No
         if found is None:
             return NEVER
         path = found
+        if path == "ptx" and _strict_ptx(cand) and cand.cuda is not None:
+            return NEVER  # `check_ptx_verified` fails: strict, PTX JIT on an unrecorded toolkit
     if cand.cuda is None:
         return FREE
     arch = ix.catalog.architecture(cc)

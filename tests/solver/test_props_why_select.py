@@ -3,7 +3,8 @@
 One definition of each rule serves both (`catalog.compat`); this property test draws triples
 from the whole bundled catalog — every framework build, every GPU product, drivers from every
 branch and CUDA minimum — and checks that `compat.why_best` says "compatible" exactly when
-`select` finds a runtime of that build on a one-node inventory with that GPU and driver.
+`select` finds a runtime of that build on a one-node inventory with that GPU and driver, and that
+both name the same gaps (so the same confidence) when they answer.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 from packaging.version import Version
 
 from catalog import load_catalog
-from catalog.compat import gpu_platform, why_best
+from catalog.compat import candidate_gaps, gpu_platform, why_best, why_best_option
 from solver import select
 
 N = 160
@@ -66,5 +67,11 @@ def test_why_and_select_agree_on_sampled_triples(cat):
             disagreements.append((ref.label, ref.framework, gpu.name, driver, arch,
                                   [c.rule for c in checks if not c.ok],
                                   [c["rule"] for c in out.get("conflicts", [])]))
+        elif says:  # both answer: the same confidence and gaps (judged on this GPU, as `why` prints them)
+            fit = next(r for r, a in zip(same, answers, strict=True) if all(c.ok for c in a))
+            _c, cuda, cudnn = why_best_option(cat, fit, gpu, Version(driver), host_arch=arch)
+            gaps = sorted(candidate_gaps(cat, fit, cuda, cudnn, ccs=[gpu.cc]))
+            if gaps != sorted(out["gaps"]):
+                disagreements.append((ref.label, ref.framework, gpu.name, driver, arch, "gaps", gaps, out["gaps"]))
     assert disagreements == [], "\n".join(map(str, disagreements))
     assert 0 < compatible < N   # the sample holds both answers, so the comparison is not vacuous

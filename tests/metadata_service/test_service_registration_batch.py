@@ -228,3 +228,25 @@ def test_a_second_worker_is_ready_for_full_heartbeats_when_it_starts(db_url: str
         assert second.state.rtfit.holder._current is None
         with TestClient(second):
             assert second.state.rtfit.holder._current is not None
+
+
+def test_postgres_lease_renewals_commit_asynchronously_and_nothing_else(db_url: str) -> None:
+    """The liveness engine (lease renewals only) does not wait for the WAL flush; the writer does."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's synchronous_commit")
+    db = Database(db_url)
+    try:
+        assert db.async_writer is not None
+
+        async def lane_setting() -> str:
+            try:
+                async with db.async_writer.connect() as conn:
+                    return str((await conn.execute(text("SHOW synchronous_commit"))).scalar_one())
+            finally:
+                await db.dispose_async()
+
+        assert asyncio.run(lane_setting()) == "off"
+        with db.write_session() as session:
+            assert session.execute(text("SHOW synchronous_commit")).scalar_one() == "on"
+    finally:
+        db.dispose()

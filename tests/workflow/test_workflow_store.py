@@ -186,3 +186,28 @@ def test_cli_stage_list_verify_detects_tampering(tmp_path: Path, cuda_src: Path)
     assert "cuda/12.4.1" in r.stderr and "sha256 mismatch" in r.stderr
     r = runner.invoke(app, ["store", "stage", "../x", "1", "--from", str(cuda_src), "--store", str(store)])
     assert r.exit_code == 2 and "no '..'" in r.stderr and "Traceback" not in r.output
+
+
+def test_stage_pip_does_not_judge_the_target_against_the_runners_packages(tmp_path: Path) -> None:
+    """`pip install --target` checked the new packages against the interpreter's own environment and
+    printed 'ERROR: pip's dependency resolver ... ortools requires protobuf<6.34, but you have protobuf
+    7.36.2' while `make demo` staged pytorch (a fresh-clone trial): harmless, since a component is its own
+    folder composed onto a bare base, but it reads as a failure. Here: a `pygments` 0.1 component beside the
+    runner's rich (which needs pygments >= 2.13)."""
+    import importlib.metadata
+
+    assert any(r.startswith("pygments") for r in importlib.metadata.requires("rich") or [])  # the premise
+    wheel = tmp_path / "pygments-0.1-py3-none-any.whl"
+    files = {"pygments/__init__.py": "", "pygments-0.1.dist-info/METADATA": "Metadata-Version: 2.1\nName: pygments\nVersion: 0.1\n",
+             "pygments-0.1.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for name, text in files.items():
+            zf.writestr(name, text)
+        zf.writestr("pygments-0.1.dist-info/RECORD", "".join(f"{n},,\n" for n in files) + "pygments-0.1.dist-info/RECORD,,\n")
+    log_path = tmp_path / "pip.log"
+    with log_path.open("w") as log:
+        stage_pip(RuntimeStore(tmp_path / "store"), "pygments", "0.1", [str(wheel)], pip_args=["--no-index", "--no-compile"],
+                  log=log)
+    text = log_path.read_text()
+    assert "Successfully installed pygments-0.1" in text, text
+    assert "dependency conflicts" not in text and "requires pygments" not in text, text

@@ -190,7 +190,10 @@ def stage_pip(
         target = st.tmp / "site-packages"
         argv = [
             interpreter, "-m", "pip", "install", "--target", str(target),
-            "--no-warn-script-location", "--disable-pip-version-check", *pip_args, *specs,
+            "--no-warn-script-location", "--disable-pip-version-check",
+            # a component is its own folder, composed onto a bare base: pip's check against the
+            # runner's environment reported conflicts (ERROR ...) that do not apply to it
+            "--no-warn-conflicts", *pip_args, *specs,
         ]
         proc = subprocess.run(argv, stdout=log or subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if proc.returncode != 0:

@@ -96,3 +96,27 @@ def test_matrix_excerpt_rows_are_rows_of_the_command_shown():
     assert rows[:2] == real[:2], (rows[:2], real[:2])
     missing = [r for r in rows[2:] if r not in real]
     assert not missing and len(rows) >= 8, missing
+
+
+def test_documented_cpu_torch_stage_lines_use_the_catalogs_recipe():
+    """`rtfit store stage pytorch X+cpu` in the docs pins the torch spec and index that the catalog's own
+    recipe (`rtfit select --emit stage`) gives for that build. They said `--pip torch==2.13.0`, which on
+    PyPI is the CUDA build, under a +cpu label (fresh-clone trial; the dev machine's local wheel hid it)."""
+    from solver.cli import _local, _policy
+
+    lines = []
+    for doc in (ROOT / "README.md", ROOT / "docs" / "workflow.md"):
+        text = doc.read_text(encoding="utf-8").replace("\\\n", " ")
+        lines += [line.split("#")[0] for line in text.splitlines()
+                  if line.startswith("rtfit store stage pytorch ") and line.split()[4].endswith("+cpu")]
+    assert len(lines) >= 2
+    for line in lines:
+        args = shlex.split(line)
+        version = args[4]
+        answer = _local({"framework": "pytorch", "framework_version": f"=={version}", "gpu_count": 0, "python": "==3.11"},
+                        None, None, 1, _policy(None, None), install=True)
+        recipe = shlex.split(next(s for s in answer["install"]["stage"] if s.startswith("rtfit store stage pytorch")))
+        torch = [a for a in recipe if a.startswith("torch==")]
+        url = recipe[recipe.index("--index-url") + 1] if "--index-url" in recipe else None
+        assert torch and torch[0] in args, (line, recipe)
+        assert url is None or url in args, (line, recipe)

@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
             solver_threads=settings.solver_threads,
             usability=usability,
             strict=settings.strict_selection,
+            index_lag=settings.select_index_lag,
         ),
         metrics=metrics,
         clock=clock,
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(prepare, state)
+        state.selection.start()   # the index builder: the first indexes are built before a selection asks
         # The catalog, its memo tables and the imported libraries live for the whole process:
         # move them out of the collector's generations so full collections stay short and do
         # not land as 50-100 ms pauses on whichever request triggers them.

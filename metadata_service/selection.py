@@ -7,14 +7,18 @@ key is (canonical request JSON, top, where, plan, catalog revision, inventory re
 answer is reused only while neither the catalog nor the live inventory has changed.
 
 The solver's derived state is owned here, per revision: one `CatalogIndex` for the active
-catalog and one `FleetIndex` for the live inventory revision under it, shared by every thread.
+catalog and one `FleetIndex` for the live inventory revision under it, shared by every thread,
+built by one builder thread before it is swapped in (`_IndexBuilder`), so no request builds one.
 A new revision gets new indexes and the old ones are dropped (nothing else keeps them); a
 `where` scope is a view of the whole fleet's index (its nodes, already parsed and resolved).
+A cache hit costs one statement (the revisions) and a dictionary look-up: its answer's JSON body
+is kept with it (`_Answer`), and its audit row is queued (`audit_writer.py`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -40,6 +44,8 @@ from .storage.revisions import Revisions, read_revisions
 from .usability import UsabilityCheck
 
 __all__ = ["SelectionService", "apply_where", "render_answer", "sweep_inventory"]
+
+log = logging.getLogger("metadata_service")
 
 
 def _solver(*, batch: bool = False) -> Any:
@@ -114,6 +120,7 @@ class _Prepared:
     inventory_revision: int
     hit: _Answer | None                    # a cache hit
     catalog: Any = None
+    state: _Indexes | None = None          # the indexes (and their revisions) a miss is solved on
     entries: list[dict[str, Any]] | None = None
     whole_fleet: bool = False  # no `where`: the fleet index of this revision is used as is
     where: Where | None = None
@@ -149,45 +156,34 @@ class _Lru:
 
 
 class _Indexes:
-    """The solver state of one (catalog, inventory revision): replaced whole when either changes.
+    """The solver state of one (catalog, inventory revision), built whole before it is used and
+    never changed after (but for the memo tables the solver fills, which are insert-only).
 
-    The whole fleet's index is built once, by the first selection that needs it (others wait for
-    it rather than build it twice). A `where` scope is a view of that index (`FleetIndex.scoped`:
-    the fleet's groups restricted, its runtime index derived, nothing rebuilt), so the whole
-    fleet's index is built first even for a scoped request; a scope parsed on its own would
-    rebuild per scope what the fleet's index holds once. Views are kept per node set (`SCOPES`).
+    Built by the index builder (`_IndexBuilder`), off the request path: the catalog's index (kept
+    when only the inventory changed), the usable entries of that inventory revision, the whole
+    fleet's index, warmed, and the selections recently asked replayed on it (so the per-framework
+    tables are there too). A `where` scope is a view of the fleet's index (`FleetIndex.scoped`:
+    the fleet's groups restricted, its runtime index derived, nothing rebuilt), kept per node set
+    (`SCOPES`).
     """
 
-    def __init__(self, catalog: Any, index: Any, inventory_revision: int) -> None:
+    def __init__(self, catalog: Any, index: Any, inventory_revision: int, entries: list[dict[str, Any]],
+                 fleet: Any) -> None:
         self.catalog = catalog
         self.index = index                          # solver CatalogIndex of `catalog`
         self.inventory_revision = inventory_revision
-        self.fleet: Any = None                      # solver FleetIndex of the live inventory, once built
+        self.entries = entries                      # the usable live entries of that revision
+        self.fleet = fleet                          # solver FleetIndex of those entries
         self.scopes = _Lru(SCOPES)                  # `where` node sets -> their fleet views
-        self._build = threading.Lock()
-        self._where: _WhereIndex | None = None
+        self.where = _WhereIndex(entries)
 
-    def names(self, entries: list[dict[str, Any]], where: Where) -> list[str]:
-        """The names of the `entries` (this revision's usable nodes) that `where` allows."""
-        found = self._where
-        if found is None:
-            found = self._where = _WhereIndex(entries)
-        return found.names(where)
-
-    def whole(self, build: Callable[[], Any]) -> Any:
-        if self.fleet is None:
-            with self._build:
-                if self.fleet is None:
-                    self.fleet = build()
-        return self.fleet
-
-    def scoped(self, names: list[str], build: Callable[[], Any]) -> Any:
-        """The fleet view of a `where` scope (derived from the whole fleet's index, which is built
-        first if need be), made once per (revision, node set) and reused."""
+    def scoped(self, where: Where) -> Any:
+        """The fleet view of a `where` scope, made once per node set and reused."""
+        names = self.where.names(where)
         key = "\n".join(sorted(names))
         found = self.scopes.get(key)
         if found is None:
-            found = self.whole(build).scoped(names)
+            found = self.fleet.scoped(names)
             self.scopes.put(key, found)
         return found
 
@@ -226,6 +222,180 @@ class _WhereIndex:
         return [self.entries[i]["name"] for i in sorted(chosen)]
 
 
+class _IndexBuilder:
+    """The one thread of a process that builds the next `_Indexes` and swaps it in.
+
+    It builds when a selection asks for revisions the active indexes do not cover (`request`),
+    and on its own when it sees (polling the revisions every `poll_s`, one statement) that the
+    catalog or the inventory revision changed and then stayed the same for one more poll: so after
+    a burst of registrations or a catalog upload the next index is usually ready before the next
+    selection comes. A build reads the revisions and the live entries in one read session (sweeping
+    stale nodes first), parses and warms the fleet's index (reusing the catalog's index when only the
+    inventory changed), replays the selections recently asked so their per-framework tables exist,
+    and only then makes it active; the previous indexes are dropped then.
+
+    A selection whose revisions the active indexes do not cover either waits for the build
+    (`lag` 0: the default; the answer is for the revisions it read, or newer) or, when `lag` > 0,
+    is answered at once from the active indexes and their revisions as long as the inventory moved
+    by at most `lag` revisions since them (a catalog swap always: the previous catalog's answers
+    stay until the next catalog's index is built), recorded as such in the cache key and the audit.
+    """
+
+    def __init__(self, service: SelectionService, *, lag: int, poll_s: float) -> None:
+        self._service = service
+        self._lag = lag
+        self._poll_s = poll_s
+        self._cond = threading.Condition()
+        self.active: _Indexes | None = None
+        self._requested = 0                 # build requests so far
+        self._done = 0                      # the request count the last finished build covered
+        self._building: tuple[Any, int] | None = None   # (catalog, inventory revision) being built
+        self._error: tuple[int, BaseException] | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.builds = 0
+        self.last_build_cpu_s = 0.0     # process CPU during the last build (other threads' too)
+        self.recent: OrderedDict[str, dict[str, Any]] = OrderedDict()   # requests to replay on a new index
+        self._recent_lock = threading.Lock()
+
+    def start(self) -> None:
+        with self._cond:
+            if self._thread is None and not self._closed:
+                self._thread = threading.Thread(target=self._run, name="rtfit-index", daemon=True)
+                self._thread.start()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def remember(self, model: dict[str, Any]) -> None:
+        key = json.dumps(model, sort_keys=True, separators=(",", ":"), default=str)
+        with self._recent_lock:
+            self.recent[key] = model
+            self.recent.move_to_end(key)
+            while len(self.recent) > REPLAY:
+                self.recent.popitem(last=False)
+
+    @staticmethod
+    def _covers(state: Any, catalog: Any, revision: int) -> bool:
+        return state is not None and state[0] is catalog and state[1] >= revision
+
+    def indexes_for(self, catalog: Any, revision: int, *, timeout: float = 120.0) -> _Indexes:
+        """Indexes to answer a selection that read (`catalog`, `revision`): see the class docstring."""
+        self.start()
+        with self._cond:
+            active = self.active
+            if active is not None and self._covers((active.catalog, active.inventory_revision), catalog, revision):
+                return active
+            if self._covers(self._building, catalog, revision):
+                ticket = self._requested
+            else:
+                self._requested += 1
+                ticket = self._requested
+                self._cond.notify_all()
+            if active is not None and self._lag > 0 and (
+                    active.catalog is not catalog or revision - active.inventory_revision <= self._lag):
+                return active
+            deadline = time.monotonic() + timeout
+            while True:
+                active = self.active
+                if active is not None and self._covers((active.catalog, active.inventory_revision), catalog, revision):
+                    return active
+                if self._done >= ticket:
+                    if self._error is not None and self._error[0] >= ticket:
+                        raise self._error[1]
+                    if active is not None:
+                        return active     # built after this request: the revisions then, newer than it read
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise NotReady("the selection index is still being built; try again")
+                self._cond.wait(left)
+
+    def _run(self) -> None:
+        seen: tuple[str | None, int] | None = None
+        while True:
+            with self._cond:
+                if self._requested == self._done and not self._closed:
+                    self._cond.wait(self._poll_s)
+                if self._closed:
+                    return
+                ticket = self._requested
+            if ticket > self._done:
+                self._build(ticket)
+                continue
+            try:    # nobody asked: has the catalog or the inventory changed, and then settled?
+                now = self._service._clock()
+                with self._service._db.read_session() as session:
+                    revisions = read_revisions(session, stale_before=now - self._service._ttl_s)
+            except Exception:  # noqa: BLE001 - the database is down: a request will say so
+                continue
+            key = (revisions.catalog, revisions.inventory)
+            active = self.active
+            if active is not None and (active.catalog.revision, active.inventory_revision) == key:
+                seen = key
+                continue
+            if key == seen and revisions.catalog is not None:
+                with self._cond:
+                    self._requested += 1
+                    ticket = self._requested
+                self._build(ticket)
+            seen = key
+
+    def _build(self, ticket: int) -> None:
+        service = self._service
+        started = time.process_time()
+        try:
+            solver = _solver()
+            now = service._clock()
+            sweep_inventory(service._db, now=now, ttl_s=service._ttl_s)
+            with service._db.read_session() as session:
+                revisions = read_revisions(session, stale_before=now - service._ttl_s)
+                catalog = service._holder.for_revision(revisions.catalog, session)
+                entries = node_store.live_entries(session)
+                again = read_revisions(session, stale_before=now - service._ttl_s)
+            if again.inventory != revisions.inventory or again.catalog != revisions.catalog:
+                with self._cond:   # read while it changed (PostgreSQL reads each statement afresh): again
+                    self._requested += 1
+                return
+            with self._cond:
+                self._building = (catalog, revisions.inventory)
+            active = self.active
+            usable, _excluded = service._usability.split(entries, catalog)
+            index = active.index if active is not None and active.catalog is catalog else solver.CatalogIndex(catalog)
+            fleet = solver.FleetIndex(index, solver.parse_inventory({"nodes": usable})).warm()
+            with self._recent_lock:
+                replay = list(self.recent.values())
+            if not replay:   # nothing asked yet: each framework of the catalog, plainly
+                replay = [{"framework": f} for f in sorted({r.framework for r in catalog.frameworks})][:REPLAY]
+            for model in replay:   # the per-framework tables of what was asked recently
+                try:
+                    solver.select(catalog, solver.parse_request(model), fleet.inventory, top=1, index=fleet)
+                except Exception:  # noqa: BLE001, S112 - a warm-up only; the request itself will say
+                    continue
+            built = _Indexes(catalog, index, revisions.inventory, usable, fleet)
+            with self._cond:
+                current = self.active
+                if current is None or current.catalog is not catalog or \
+                        current.inventory_revision <= revisions.inventory:
+                    self.active = built          # the previous indexes are dropped here
+                self.builds += 1
+                self.last_build_cpu_s = time.process_time() - started
+                self._done = max(self._done, ticket)
+                self._building = None
+                self._cond.notify_all()
+        except BaseException as e:  # noqa: BLE001 - handed to the requests waiting for this build
+            log.warning("selection index build failed: %s: %s", e.__class__.__name__, e)
+            with self._cond:
+                self._error = (ticket, e)
+                self._done = max(self._done, ticket)
+                self._building = None
+                self._cond.notify_all()
+
+
+REPLAY = 8   # distinct recent requests replayed on a new index (their per-framework tables)
+
+
 class SelectionService:
     def __init__(
         self,
@@ -239,6 +409,8 @@ class SelectionService:
         solver_threads: int,
         usability: UsabilityCheck | None = None,
         strict: bool = False,
+        index_lag: int = 0,
+        index_poll_s: float = 0.5,
     ) -> None:
         self._strict = strict  # RTFIT_STRICT_SELECTION: every request as if it said `strict: true`
         self._db = db
@@ -249,13 +421,8 @@ class SelectionService:
         self._cache = _Lru(cache_size)
         self._solver_threads = solver_threads
         self._limiter: anyio.CapacityLimiter | None = None
-        self._snapshot: tuple[int, list[dict[str, Any]]] | None = None
-        self._snapshot_lock = threading.Lock()
         self._usability = usability or UsabilityCheck()
-        # (inventory revision, catalog revision) -> the entries the solver can use with that catalog
-        self._usable: tuple[tuple[int, str], list[dict[str, Any]]] | None = None
-        self._indexes: _Indexes | None = None   # the active catalog's index and the live fleet's
-        self._indexes_lock = threading.Lock()
+        self._builder = _IndexBuilder(self, lag=index_lag, poll_s=index_poll_s)
         self._audits = AuditWriter(db)
 
     # -- public ------------------------------------------------------------------------------
@@ -276,7 +443,12 @@ class SelectionService:
         """Wait until the audit rows of the selections answered so far are written."""
         return self._audits.flush(timeout)
 
+    def start(self) -> None:
+        """Start the index builder (it builds the first indexes before the first selection asks)."""
+        self._builder.start()
+
     def close(self) -> None:
+        self._builder.close()
         self._audits.close()
 
     # -- steps -------------------------------------------------------------------------------
@@ -386,45 +558,28 @@ class SelectionService:
                 return self._prepare_in(session, kind, request_key, revisions)
 
     def _prepare_in(self, session: Any, kind: str, request_key: dict[str, Any], revisions: Revisions) -> _Prepared:
-        """The cached answer if any, else what the solver needs (one read session)."""
+        """The cached answer if any, else the indexes to solve on (see `_IndexBuilder`)."""
         catalog = self._holder.for_revision(revisions.catalog, session)
-        catalog_revision = catalog.revision
-        inventory_revision = revisions.inventory
         canonical = json.dumps(request_key, sort_keys=True, separators=(",", ":"), default=str)
-        key = f"{kind}|{catalog_revision}|{inventory_revision}|{canonical}"
-        prepared = _Prepared(
-            kind=kind,
-            key=key,
-            audit_request=request_key,
-            catalog_revision=catalog_revision,
-            inventory_revision=inventory_revision,
-            hit=self._cache.get(key),
-        )
-        if prepared.hit is None:
-            prepared.catalog = catalog
-            prepared.entries = self._usable_entries(session, inventory_revision, catalog)
+        prepared = self._keyed(kind, request_key, canonical, catalog.revision, revisions.inventory)
+        if prepared.hit is not None:
+            return prepared
+        state = self._builder.indexes_for(catalog, revisions.inventory)
+        if state.catalog is not catalog or state.inventory_revision != revisions.inventory:
+            # answered for the revisions of the indexes at hand (newer, or older within the lag)
+            prepared = self._keyed(kind, request_key, canonical, state.catalog.revision, state.inventory_revision)
+            if prepared.hit is not None:
+                return prepared
+        prepared.state = state
+        prepared.catalog = state.catalog
+        prepared.entries = state.entries
         return prepared
 
-    def _usable_entries(self, session: Any, revision: int, catalog: Any) -> list[dict[str, Any]]:
-        """The live entries minus the nodes the solver cannot use with `catalog` (see usability.py)."""
-        key = (revision, catalog.revision)
-        cached = self._usable
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        usable, _excluded = self._usability.split(self._live_entries(session, revision), catalog)
-        self._usable = (key, usable)
-        return usable
-
-    def _live_entries(self, session: Any, revision: int) -> list[dict[str, Any]]:
-        with self._snapshot_lock:
-            snapshot = self._snapshot
-        if snapshot is not None and snapshot[0] == revision:
-            return snapshot[1]
-        entries = node_store.live_entries(session)
-        with self._snapshot_lock:
-            if self._snapshot is None or self._snapshot[0] <= revision:
-                self._snapshot = (revision, entries)
-        return entries
+    def _keyed(self, kind: str, request_key: dict[str, Any], canonical: str, catalog_revision: str,
+               inventory_revision: int) -> _Prepared:
+        key = f"{kind}|{catalog_revision}|{inventory_revision}|{canonical}"
+        return _Prepared(kind=kind, key=key, audit_request=request_key, catalog_revision=catalog_revision,
+                         inventory_revision=inventory_revision, hit=self._cache.get(key))
 
     def _solve(self, prepared: _Prepared) -> tuple[_Answer, float]:
         """Solve, then hash and render the answer (in this worker thread, not on the event loop)."""
@@ -447,6 +602,7 @@ class SelectionService:
                 result = solver.select(prepared.catalog, requests[0], None, top=prepared.top, index=fleet.index)
             else:
                 result = solver.select(prepared.catalog, requests[0], fleet.inventory, top=prepared.top, index=fleet)
+                self._builder.remember((prepared.requests or [])[0])
         else:
             result = solver.select_batch(prepared.catalog, requests, fleet.inventory, index=fleet,
                                          quotas=prepared.quotas)
@@ -461,28 +617,12 @@ class SelectionService:
         return answer, time.perf_counter() - started
 
     def _fleet(self, solver: Any, prepared: _Prepared) -> Any:
-        """The fleet index to solve on: the live fleet's (built once per (catalog, inventory)
-        revision), or the view of a `where` scope."""
-        CatalogIndex, FleetIndex = solver.CatalogIndex, solver.FleetIndex  # noqa: N806
-
-        with self._indexes_lock:
-            state = self._indexes
-            if state is None or state.catalog is not prepared.catalog or \
-                    state.inventory_revision != prepared.inventory_revision:
-                same = state is not None and state.catalog is prepared.catalog
-                fresh = _Indexes(prepared.catalog, state.index if same else CatalogIndex(prepared.catalog),
-                                 prepared.inventory_revision)
-                if state is None or not same or state.inventory_revision < prepared.inventory_revision:
-                    self._indexes = fresh    # the older revision's indexes are dropped here
-                state = fresh
-
-        def parse(entries: list[dict[str, Any]] | None) -> Any:
-            return FleetIndex(state.index, solver.parse_inventory({"nodes": entries or []}))
-
-        entries = prepared.entries or []
-        if prepared.whole_fleet or prepared.where is None:
-            return state.whole(lambda: parse(entries).warm())
-        return state.scoped(state.names(entries, prepared.where), lambda: parse(entries).warm())
+        """The fleet index to solve on: the whole fleet's of the prepared revisions, or the view of
+        a `where` scope."""
+        state = prepared.state
+        if prepared.where is None:
+            return state.fleet
+        return state.scoped(prepared.where)
 
     def _audit(self, prepared: _Prepared, found: _Answer, principal: Principal, cached: bool, seconds: float) -> bool:
         """Queue the audit row (written by the audit writer, off the request path); False: the

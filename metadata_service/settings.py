@@ -42,6 +42,12 @@ class Settings(BaseSettings):
         description="Answer liveness heartbeats in the request middleware, without FastAPI's routing "
         "(same checks and answers; false: every request goes through the FastAPI route).",
     )
+    select_index_lag: int = Field(
+        default=0, ge=0,
+        description="While the next selection index is built after the inventory changed by at most this many "
+        "revisions (or the catalog changed), answer from the previous one (and say so: its revisions are in the "
+        "answer and the audit) instead of waiting; 0: a selection waits for the index of the revisions it read.",
+    )
     select_lane: bool = Field(
         default=True,
         description="Answer POST /v1/select in the request middleware, without FastAPI's routing "

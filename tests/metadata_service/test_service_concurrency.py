@@ -8,6 +8,7 @@ import gc
 import json
 import random
 import threading
+import time
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -87,6 +88,10 @@ def test_threads_and_catalog_swaps_answer_like_the_solver(client: TestClient, to
             docs = list(revisions.values())[k % 3][0]
             r = client.put("/v1/catalog", json={"files": docs}, headers=tokens.h("admin"))
             assert r.status_code == 200, r.text
+            active = r.json()["revision"]
+            deadline = time.monotonic() + 30   # a loaded machine: let the selectors answer on this revision
+            while not any(a[0] == active for a in list(got)) and time.monotonic() < deadline and not errors:
+                time.sleep(0.01)
     finally:
         stop.set()
         for t in threads:

@@ -313,7 +313,9 @@ def why(framework: str = typer.Argument(..., help="A framework of the catalog, e
         for g in gaps:
             out.print(escape(f"  unverified: {g}"), soft_wrap=True)
         if ref.build.evidence:
-            out.print(escape(f"  evidence read from the artifact: {', '.join(ref.build.evidence)}"), soft_wrap=True)
+            # the files are the release record's (another patch version, or a plugin it pins): say whose
+            out.print(escape(f"  evidence read from artifacts of {ref.release.id} ({ref.build.variant or 'default'} "
+                             f"build): {', '.join(ref.build.evidence)}"), soft_wrap=True)
         if not ok and any(c.rule == "no-kernel-for-gpu" for c in checks):
             fixes = [r.label for r in cat.builds(framework)
                      if all(c.ok for c in compat.why_best(cat, r, product, drv, host_arch=arch))]

@@ -149,3 +149,12 @@ def test_show_takes_gpu_names_and_suggests_close_ids():
     res = run("catalog", "show", "branch.r53")
     assert res.exit_code != 0
     assert "did you mean branch.r535" in " ".join(res.stderr.split())
+
+
+def test_why_names_whose_evidence_it_cites():
+    """`catalog why onnxruntime 1.24.1 A10` said "evidence read from the artifact: onnxruntime-gpu-1.24.4-..."
+    as if 1.24.1's own wheel had been read; the files belong to the release record's build (fresh-clone trial)."""
+    res = run("catalog", "why", "onnxruntime", "1.24.1", "A10")
+    line = next(x for x in res.stdout.splitlines() if "evidence read from" in x)
+    assert line.strip().startswith("evidence read from artifacts of onnxruntime.1.24 (default build): "), line
+    assert "onnxruntime-gpu-1.24.4" in line

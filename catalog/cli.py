@@ -29,7 +29,7 @@ from catalog.gpunames import GpuNameError, find_gpus, resolve_gpu
 from catalog.importer import import_file
 from catalog.loader import default_catalog_dir, load_catalog, load_catalog_from_git
 from catalog.matrix import build_gpu_matrix, driver_cuda_matrix
-from catalog.versions import parse_driver
+from catalog.versions import TegraDriver, Version, parse_driver
 from catalog.view import Catalog
 from rtfit.output import COMPACT, JSON, OUTPUT, emit, output_format
 
@@ -268,9 +268,14 @@ def why(framework: str = typer.Argument(..., help="A framework of the catalog, e
         version: str = typer.Argument(..., help="Build version, e.g. 2.6.0+cu124"),
         gpu: str = typer.Argument(..., help="GPU: NVML name, catalog id or short name, e.g. 'RTX 5090', T4, Orin"),
         driver: str | None = typer.Option(None, "--driver", help="Also check this driver version."),
+        cuda_driver: str | None = typer.Option(None, "--cuda-driver", help="Jetson: the CUDA version the driver reports "
+                                               "(nvidia-smi 'CUDA Version', e.g. 13.0); Jetson driver numbers are "
+                                               "not desktop ones."),
+        l4t: str | None = typer.Option(None, "--l4t", help="Jetson: the L4T release (/etc/nv_tegra_release, e.g. "
+                                       "36.4.3), when the CUDA version is not given."),
         strict: bool = typer.Option(False, "--strict", help="Unverified (a rule lacks its facts) counts as NOT compatible."),
         arch: str | None = typer.Option(None, "--arch", help="Host CPU arch (x86_64 | aarch64) for GPUs not tied to one "
-                                        "(default x86_64)."),
+                                        "(default: the GPU's only arch, aarch64 for Jetson modules; else x86_64)."),
         catalog: Path | None = CatalogOpt, as_json: bool = JSON, output: str | None = OUTPUT,
         compact: bool = COMPACT) -> None:
     """Why a framework build is, or isn't, compatible with a GPU (and driver), with sources."""
@@ -282,6 +287,7 @@ def why(framework: str = typer.Argument(..., help="A framework of the catalog, e
     try:
         ref = cat.find_build(framework, version)
         drv = parse_driver(driver) if driver else None
+        cuda_drv = Version(cuda_driver) if cuda_driver else None
     except InvalidVersion as e:
         raise _fail(f"not a version: {e}") from e
     if ref is None:
@@ -292,11 +298,18 @@ def why(framework: str = typer.Argument(..., help="A framework of the catalog, e
         product = resolve_gpu(cat, gpu)
     except GpuNameError as e:
         raise _fail(str(e)) from e
+    if (cuda_drv is not None or l4t) and not compat.is_tegra(product):
+        raise _fail("--cuda-driver and --l4t are for Jetson GPUs (their driver numbers are not desktop ones); "
+                    f"{product.name} is judged by --driver")
+    if drv is not None or cuda_drv is not None or l4t:
+        drv = compat.rules_driver(cat, product, drv, cuda_driver=cuda_drv, l4t=l4t)  # a Jetson's: by its CUDA
     same = [r for r in cat.builds(framework) if r.label == ref.label and r.release is ref.release]
     ref = next((r for r in same if compat.gpu_platform(product, arch) in r.build.platforms), ref)
     checks, cuda, cudnn = compat.why_best_option(cat, ref, product, drv, host_arch=arch, strict=strict)
     # the gaps of the completion judged on this GPU, as select reports them for its choice
     gaps = compat.candidate_gaps(cat, ref, cuda, cudnn, ccs=[product.cc])
+    if isinstance(drv, TegraDriver) and drv.gap:
+        gaps = (*gaps, drv.gap)
     ok = all(c.ok for c in checks) and not (strict and gaps)
     confidence = "unverified" if gaps else "verified"
     if fmt != "table":

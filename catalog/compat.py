@@ -15,7 +15,7 @@ from typing import Literal
 from packaging.version import Version
 
 from catalog.model import BuildRef, FrameworkBuild, GpuProduct
-from catalog.versions import series, spec_allows
+from catalog.versions import DriverVersion, TegraDriver, is_prefix, series, spec_allows
 from catalog.view import Catalog
 
 __all__ = [
@@ -45,6 +45,11 @@ __all__ = [
     "check_precision",
     "check_toolkit_arch",
     "driver_requirement",
+    "gpu_host_arch",
+    "gpu_platform",
+    "is_tegra",
+    "rules_driver",
+    "tegra_cuda",
     "why",
 ]
 
@@ -150,6 +155,67 @@ def _driver_requirement(cat: Catalog, cuda: Version, path: KernelPath) -> tuple[
     return min_native, f"native minimum of CUDA {toolkit.label} ({toolkit.id})", toolkit.sources
 
 
+def is_tegra(gpu: GpuProduct | None) -> bool:
+    """A Jetson (Tegra, integrated) GPU: its driver comes with JetPack/L4T and is numbered apart."""
+    return gpu is not None and gpu.segment == "jetson"
+
+
+def tegra_cuda(cat: Catalog, *, cuda_driver: Version | None = None, l4t: str | None = None,
+               driver: Version | None = None) -> tuple[Version, str] | None:
+    """(CUDA version, where it came from) of a Jetson node's driver; None when unknown.
+
+    In this order: the CUDA version the driver reports (`cuda_driver_version`: NVML
+    nvmlSystemGetCudaDriverVersion, nvidia-smi's "CUDA Version"); the JetPack of the node's L4T
+    release (`l4t_version`, /etc/nv_tegra_release; the oldest CUDA among the jetson_stacks records
+    whose `l4t` starts it); the JetPack whose record names the reported driver number (`driver`).
+    """
+    if cuda_driver is not None:
+        return Version(".".join(map(str, series(cuda_driver)))), "cuda_driver_version"
+    if l4t:
+        try:
+            rel = Version(l4t.strip().lstrip("rR"))
+        except ValueError:
+            rel = None
+        if rel is not None:
+            stacks = [j for j in cat.jetson_stacks if j.l4t and j.cuda is not None
+                      and is_prefix(Version(j.l4t), rel)]
+            if stacks:
+                j = min(stacks, key=lambda j: j.cuda)  # type: ignore[arg-type,return-value]
+                return Version(".".join(map(str, series(j.cuda)))), f"L4T {l4t} = JetPack {j.jetpack}, {j.id}"  # type: ignore[arg-type]
+    if driver is not None:
+        stacks = [j for j in cat.jetson_stacks if j.driver is not None and j.driver == driver and j.cuda is not None]
+        if stacks:
+            j = min(stacks, key=lambda j: j.cuda)  # type: ignore[arg-type,return-value]
+            return Version(".".join(map(str, series(j.cuda)))), f"driver {driver} = JetPack {j.jetpack}, {j.id}"  # type: ignore[arg-type]
+    return None
+
+
+def rules_driver(cat: Catalog, gpu: GpuProduct | None, driver: Version | None, *, cuda_driver: Version | None = None,
+                 l4t: str | None = None) -> Version | None:
+    """The driver the rules judge for a node's `driver` on `gpu` (one definition for select, why, validate).
+
+    A desktop/data-center GPU: `driver` itself (`cuda_driver` is not used). A Jetson GPU
+    (`is_tegra`): a `TegraDriver` that compares as the desktop minimum of the CUDA version the
+    node's driver supports (`tegra_cuda`), since Table 3 minimums and driver-branch windows do not
+    apply to Tegra driver numbers; None when the node reports neither a driver nor those facts
+    (no NVIDIA driver). A CUDA older than every catalog CUDA compares below every minimum; one
+    newer than the catalog's newest as that newest (conservative).
+    """
+    if not is_tegra(gpu):
+        return driver
+    found = tegra_cuda(cat, cuda_driver=cuda_driver, l4t=l4t, driver=driver)
+    reported = str(driver) if driver is not None else None
+    if found is None:
+        return TegraDriver(reported, driver, None, "unknown") if driver is not None else None
+    cuda, basis = found
+    known = cat.cuda_series()
+    native = cat.native_min_driver(cuda)
+    if native is None and known and cuda > known[-1]:
+        native = cat.native_min_driver(known[-1])
+    equivalent: Version = native[0] if native is not None else DriverVersion("0")
+    return TegraDriver(reported, equivalent, cuda, basis)
+
+
 def check_driver(cat: Catalog, cuda: Version, driver: Version | None, path: KernelPath, *, node: str = "") -> Check:
     on = f" on {node}" if node else ""
     if driver is None:
@@ -167,8 +233,19 @@ def check_driver(cat: Catalog, cuda: Version, driver: Version | None, path: Kern
     extra = " (PTX is JIT-compiled, so minor-version compatibility does not apply)" if path == "ptx" else ""
     return Check("driver-too-old", False,
                  f"driver {driver}{on} is older than {need}, the {how}, needed for CUDA {cuda}{extra} "
-                 f"({cat.cite(sources)})", sources, f"upgrade the driver{on} to >= {need}",
+                 f"({cat.cite(sources)})", sources, _upgrade(driver, need, on),
                  component="driver", need=f">= {need}", have=str(driver), records=_record_of(how))
+
+
+def _upgrade(driver: Version | None, need: Version, on: str) -> str:
+    """The suggestion for a driver below `need`: a Jetson's driver comes with its JetPack."""
+    if isinstance(driver, TegraDriver) and driver.cuda is None:
+        return (f"report the CUDA version of the Jetson driver{on} (inventory cuda_driver_version, as nvidia-smi's "
+                "'CUDA Version', or l4t_version from /etc/nv_tegra_release): its number is not a desktop driver number")
+    if isinstance(driver, TegraDriver):
+        return (f"upgrade JetPack{on} to a release whose CUDA has a desktop minimum >= {need} "
+                "(the jetson_stacks records give each JetPack's CUDA)")
+    return f"upgrade the driver{on} to >= {need}"
 
 
 def _record_of(how: str) -> tuple[str, ...]:
@@ -203,11 +280,25 @@ def check_platform(ref: BuildRef, platform: str) -> Check:
                  records=(ref.release.id,))
 
 
+def gpu_host_arch(gpu: GpuProduct) -> str | None:
+    """The one host CPU arch `gpu` exists on, None when it is sold for several.
+
+    Every Jetson module (segment jetson: Nano, Xavier, Orin, Thor, T4000) is an aarch64 system;
+    a record with `platform: aarch64` (Grace superchips, GB10) or `platform: x86_64` names its arch.
+    """
+    if gpu.segment == "jetson" or gpu.platform in ("jetson", "aarch64"):
+        return "aarch64"
+    if gpu.platform == "x86_64":
+        return "x86_64"
+    return None
+
+
 def gpu_platform(gpu: GpuProduct, host_arch: str | None = None) -> str:
-    """The build platform a GPU needs: Jetson boards need Jetson builds; otherwise the host CPU arch."""
+    """The build platform a GPU needs: Jetson boards need Jetson builds; otherwise the host CPU arch
+    (default: the one arch the GPU exists on, `gpu_host_arch`, else x86_64)."""
     if gpu.platform is not None:
         return gpu.platform
-    return host_arch or "x86_64"
+    return host_arch or gpu_host_arch(gpu) or "x86_64"
 
 
 def runtime_options(cat: Catalog, ref: BuildRef) -> list[tuple[Version | None, Version | None]]:
@@ -340,7 +431,7 @@ def check_cudnn_driver(cat: Catalog, cudnn: Version, cuda: Version, driver: Vers
                      records=(rec.id,))
     return Check("driver-too-old", False, f"driver {driver or 'none'} is older than {need}, the minimum of "
                  f"cuDNN {cudnn} for CUDA {cuda} (catalog: {rec.id}; {cat.cite(rec.sources)})", rec.sources,
-                 f"upgrade the driver to >= {need}",
+                 _upgrade(driver, need, ""),
                  component="driver", need=f">= {need}", have=str(driver or "none"), records=(rec.id,))
 
 
@@ -403,7 +494,7 @@ def check_driver_window(cat: Catalog, cc: Version, driver: Version | None, *, no
                          f"driver {driver}{on} predates {arch.name} (CC {cc}): the GPU needs a driver >= {need}, "
                          f"the minimum of CUDA {arch.first_cuda}, the first CUDA that supports it "
                          f"(catalog: {arch.id}, {toolkit.id}; {cat.cite(arch.sources + toolkit.sources)})",
-                         arch.sources + toolkit.sources, f"upgrade the driver{on} to >= {need}",
+                         arch.sources + toolkit.sources, _upgrade(driver, need, on),
                          component="driver", need=f">= {need}", have=str(driver), records=(arch.id, toolkit.id))
     return Check("driver-window", True, f"driver {driver} supports {arch.name} (CC {cc}) ({arch.id})", arch.sources,
                  records=(arch.id,))

@@ -227,6 +227,7 @@ class JetsonStack(Record):
     cudnn: Version | None = None
     tensorrt: Version | None = None
     gpus: tuple[str, ...] = ()
+    driver: Version | None = None    # the (Tegra) driver number this JetPack's nvidia-smi reports, where observed
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -226,7 +226,7 @@ def parse_jetson_stack(r: RecordReader) -> JetsonStack | None:
         r, JetsonStack, set(), **r.common(),
         jetpack=r.str("jetpack"), l4t=r.str("l4t", required=False), cuda=r.version("cuda", required=False),
         cudnn=r.version("cudnn", required=False), tensorrt=r.version("tensorrt", required=False),
-        gpus=r.str_list("gpus"),
+        gpus=r.str_list("gpus"), driver=r.driver("driver", required=False),
     )
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "InvalidSpecifier",
     "InvalidVersion",
     "SpecifierSet",
+    "TegraDriver",
     "Version",
     "cuda_from_variant",
     "is_prefix",
@@ -56,6 +57,56 @@ class DriverVersion(Version):
     def __reduce__(self) -> tuple[type[DriverVersion], tuple[str]]:
         # `Version` pickles its slots only; keep the spelling (the compiled catalog cache pickles these).
         return (DriverVersion, (self._text,))
+
+
+class TegraDriver(DriverVersion):
+    """A Jetson (Tegra) driver as the rules compare it: by the CUDA version it supports.
+
+    Tegra drivers are numbered apart from the desktop/data-center drivers that CUDA's Table 3
+    minimums and driver-branch windows describe (an AGX Thor on JetPack 7.0 reports driver 580.00
+    with CUDA 13.0, below CUDA 13.0's desktop minimum 580.65.06; catalog fact jet.tegra_driver_numbers).
+    So it compares, hashes for ordering and sorts as `equivalent`: the desktop minimum of the CUDA
+    series it supports (`cuda`), which meets exactly the rules a desktop driver of that CUDA meets.
+    `reported` is what the node reported (None: no driver number, e.g. a JetPack 5 node known by
+    its L4T release only); `basis` says where `cuda` came from. `cuda` None: the CUDA version is
+    unknown and `equivalent` is the reported number itself (judged as a desktop number, which
+    Tegra numbers trail: conservative), and the answer carries the gap (`gap`).
+    Equality also needs the same report, so memo tables never mix a Tegra and a desktop driver.
+    """
+
+    def __init__(self, reported: str | None, equivalent: Version, cuda: Version | None, basis: str) -> None:
+        super().__init__(str(equivalent))
+        self.reported = reported
+        self.equivalent = equivalent
+        self.cuda = cuda
+        self.basis = basis
+        if cuda is None:
+            self._text = f"{reported} (Jetson driver; its CUDA version unknown: compared as a desktop driver)"
+        else:
+            self._text = f"{reported or 'none reported'} (Jetson driver for CUDA {cuda}, {basis}; compared as {equivalent})"
+
+    @property
+    def gap(self) -> str | None:
+        """The fact a verdict on this driver lacks (None: its CUDA version is known)."""
+        if self.cuda is not None:
+            return None
+        return (f"the CUDA version of Jetson driver {self.reported} is unknown (no cuda_driver_version or l4t_version "
+                "in the inventory, and the catalog records no JetPack with that driver number): it was compared with "
+                "the desktop driver minimums, which Jetson driver numbers do not follow")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TegraDriver):
+            return False
+        return (self.reported, self.cuda, self.equivalent) == (other.reported, other.cuda, other.equivalent)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash(("tegra", self.reported, self.cuda, self.equivalent))
+
+    def __reduce__(self) -> tuple:  # type: ignore[override]
+        return (TegraDriver, (self.reported, self.equivalent, self.cuda, self.basis))
 
 
 def parse_driver(text: object) -> DriverVersion:

@@ -77,6 +77,15 @@ class NodeEntry(BaseModel):
     cluster: str | None = text(253, default=None)
     arch: str = text(32, min_length=1)
     driver_version: str | None = Field(default=None, pattern=r"^\d+(\.\d+){0,3}$", max_length=64)
+    cuda_driver_version: str | None = Field(
+        default=None, pattern=r"^\d+\.\d+$", max_length=16,
+        description="Optional: the CUDA version the driver reports (NVML nvmlSystemGetCudaDriverVersion, "
+                    "nvidia-smi 'CUDA Version'), e.g. \"13.0\". A Jetson's driver is judged by it: Jetson "
+                    "driver numbers are not desktop driver numbers.")
+    l4t_version: str | None = Field(
+        default=None, pattern=r"^[rR]?\d+(\.\d+){0,3}$", max_length=32,
+        description="Optional, Jetson: the L4T release (/etc/nv_tegra_release), e.g. \"36.4.3\"; the "
+                    "driver's CUDA version when cuda_driver_version is absent.")
     gpus: list[GpuEntry] = Field(default_factory=list, max_length=256)
     cached_components: list[ComponentName] = Field(default_factory=list, max_length=10_000)
     labels: dict[str, str] = Field(default_factory=dict)

@@ -1,7 +1,10 @@
 """Turn a device snapshot plus host facts into one Contract 2 node entry (the heartbeat payload).
 
-The top-level keys are exactly Contract 2's (name, cluster, arch, driver_version, gpus,
-cached_components, labels); the agent's extra detail (UUIDs, PCI ids, MIG layout, memory used,
+The top-level keys are Contract 2's (name, cluster, arch, driver_version, gpus, cached_components,
+labels) and its optional driver facts: ``cuda_driver_version`` (the CUDA version the driver
+reports, NVML nvmlSystemGetCudaDriverVersion; null when unknown) and, on a Jetson (a readable
+/etc/nv_tegra_release), ``l4t_version``: Jetson driver numbers are not desktop driver numbers, so
+the solver judges a Jetson's driver by them (docs/formats.md). The agent's extra detail (UUIDs, PCI ids, MIG layout, memory used,
 problems) lives under one nested ``agent`` key that consumers of Contract 2 may ignore.
 
 GPUs are grouped: identical devices (same product, memory and compute capability) become one
@@ -15,6 +18,7 @@ NVML's MIG device name): the solver gives a replica at most one MIG device.
 from __future__ import annotations
 
 import platform
+import re
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -27,6 +31,7 @@ __all__ = [
     "HostFacts",
     "host_facts",
     "normalize_arch",
+    "read_l4t_version",
     "gpu_groups",
     "build_inventory",
     "inventory_hash",
@@ -49,6 +54,24 @@ _ARCH_ALIASES = {
 class HostFacts:
     hostname: str
     arch: str
+    l4t_version: str | None = None   # Jetson: the L4T release of /etc/nv_tegra_release ("36.4.3")
+
+
+NV_TEGRA_RELEASE = "/etc/nv_tegra_release"
+# "# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64, DATE: ..."
+_L4T = re.compile(r"^#\s*R(\d+)\s*\(release\),\s*REVISION:\s*(\d+(?:\.\d+)*)")
+
+
+def read_l4t_version(path: str = NV_TEGRA_RELEASE) -> str | None:
+    """The L4T release a Jetson's /etc/nv_tegra_release names ("# R36 (release), REVISION: 4.3" ->
+    "36.4.3"); None without the file (not a Jetson) or in another shape."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            first = f.readline()
+    except OSError:
+        return None
+    m = _L4T.match(first.strip())
+    return f"{m.group(1)}.{m.group(2)}" if m else None
 
 
 def normalize_arch(machine: str) -> str:
@@ -58,7 +81,8 @@ def normalize_arch(machine: str) -> str:
 
 
 def host_facts() -> HostFacts:
-    return HostFacts(hostname=socket.gethostname(), arch=normalize_arch(platform.machine()))
+    return HostFacts(hostname=socket.gethostname(), arch=normalize_arch(platform.machine()),
+                     l4t_version=read_l4t_version())
 
 
 def _units(gpu: Gpu) -> list[tuple[str, int | None, str | None, str | None, bool]]:
@@ -141,6 +165,11 @@ def build_inventory(
     entry.update(
         arch=host.arch,
         driver_version=snapshot.driver_version,
+        cuda_driver_version=snapshot.cuda_driver_version,
+    )
+    if host.l4t_version:
+        entry["l4t_version"] = host.l4t_version
+    entry.update(
         gpus=gpu_groups(snapshot.gpus),
         cached_components=sorted(set(cached_components)),
         labels=dict(sorted((labels or {}).items())),

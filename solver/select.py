@@ -15,6 +15,7 @@ from packaging.version import Version
 
 from catalog import Catalog
 from catalog.compat import candidate_gaps
+from catalog.versions import TegraDriver
 from solver.engines.fast import solve_fast
 from solver.explain.explanation import explain_choice, explain_failure
 from solver.facts.problem import build_problem
@@ -75,6 +76,9 @@ def select(catalog: Catalog, request: ModelRequest | Mapping[str, Any], inventor
         ccs = [Version(found[0].gpu.compute_capability)] if found[0].gpu is not None else None  # None: GPU unknown, counted
         gaps = candidate_gaps(catalog, chosen.build, chosen.cuda, chosen.cudnn, ccs) \
             if chosen.gpu or chosen.build is not None else ()
+        driver = problem.base_groups[found[0].group].target.driver if found[0].group >= 0 else None
+        if isinstance(driver, TegraDriver) and driver.gap:   # a Jetson driver whose CUDA is unknown
+            gaps = (*gaps, driver.gap)
         rejected: list[ConflictDetail] = []
         explanation = tuple(explain_choice(problem, found[0], units, rejected))
         if gaps:

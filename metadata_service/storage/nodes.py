@@ -45,7 +45,8 @@ __all__ = [
     "sweep_stale",
 ]
 
-CONTRACT2_KEYS = ("name", "cluster", "arch", "driver_version", "gpus", "cached_components", "labels")
+CONTRACT2_KEYS = ("name", "cluster", "arch", "driver_version", "cuda_driver_version", "l4t_version", "gpus",
+                  "cached_components", "labels")
 
 def contract2_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
     """Only the Contract 2 keys of a stored entry (what the solver gets); `None`s dropped."""

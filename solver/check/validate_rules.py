@@ -24,6 +24,7 @@ from catalog.compat import (
     check_toolkit_arch,
     cudnn_supports,
     driver_cuda,
+    rules_driver,
 )
 from catalog.versions import is_prefix, same_series, spec_allows
 from solver.inputs.inventory import Inventory
@@ -118,12 +119,15 @@ def slots_of(catalog: Catalog, inventory: Inventory, *, gpu: bool) -> list[Slot]
             mem = g.unit_memory_mib or (known.memory_mib if known and g.mig_profile is None else None)
             cc = g.compute_capability or (known.cc if known else None)
             platform = known.platform if known and known.platform else node.arch
-            tot = merged.setdefault((name, mem, cc, platform, g.mig_profile), [0, 0])
+            driver = node.driver_version
+            if node.cuda_driver_version is not None or node.l4t_version is not None or driver is not None:
+                driver = rules_driver(catalog, known, driver, cuda_driver=node.cuda_driver_version, l4t=node.l4t_version)
+            tot = merged.setdefault((name, mem, cc, platform, g.mig_profile, driver), [0, 0])
             tot[0] += g.count
             tot[1] += g.free
-        for (name, mem, cc, platform, mig), (count, free) in merged.items():
+        for (name, mem, cc, platform, mig, driver), (count, free) in merged.items():
             out.append(Slot(node.name, node.cluster, node.arch, platform, name, cc, mem,
-                            1 if mig is not None else count, free, node.driver_version, mig))
+                            1 if mig is not None else count, free, driver, mig))
     return out
 
 

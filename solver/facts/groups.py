@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from packaging.version import Version
 
 from catalog import Catalog, GpuProduct
-from catalog.compat import Check, current_driver, gpu_platform
+from catalog.compat import Check, current_driver, gpu_platform, rules_driver
 from solver.errors import InvalidInventory
 from solver.facts.candidates import Target
 from solver.index.catalog_index import CatalogIndex
@@ -25,7 +25,7 @@ from solver.inputs.request import ModelRequest
 from solver.rules.definitions import target_failures
 
 __all__ = ["NodeGroup", "base_groups", "cpu_groups", "node_checks", "node_rule_names", "planning_driver", "planning_groups", "resolve_gpu",
-           "resolve_inventory"]
+           "resolve_inventory", "slot_driver"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,16 @@ def _slots(catalog: Catalog, node: Node, i: int) -> list[tuple]:
     return [(*k, 1 if k[-1] is not None else c, f) for k, (c, f) in merged.items()]
 
 
+def slot_driver(catalog: Catalog, node: Node, gpu_id: str | None) -> Version | None:
+    """The driver the rules judge for `node`'s GPU `gpu_id` (`compat.rules_driver`: a Jetson's
+    driver by the CUDA version it supports; any other GPU's as reported)."""
+    if node.driver_version is None and node.cuda_driver_version is None and node.l4t_version is None:
+        return None
+    gpu = catalog.record(gpu_id) if gpu_id is not None else None
+    return rules_driver(catalog, gpu if isinstance(gpu, GpuProduct) else None, node.driver_version,
+                        cuda_driver=node.cuda_driver_version, l4t=node.l4t_version)
+
+
 def resolve_inventory(catalog: Catalog, inventory: Inventory) -> None:
     """Resolve every GPU entry now (raises InvalidInventory for unknown products without a CC)."""
     for i, node in enumerate(inventory.nodes):
@@ -98,12 +108,13 @@ def base_groups(catalog: Catalog, inventory: Inventory, label_keys: tuple[str, .
     members: dict[tuple, list[str]] = defaultdict(list)
     for i, node in enumerate(inventory.nodes):
         labels = tuple((k, v) for k, v in node.labels if k in label_keys)
-        common = (node.cluster, labels, node.arch, node.driver_version, node.cached_components)
         slots = _slots(catalog, node, i)
         if not slots:
+            common = (node.cluster, labels, node.arch, node.driver_version, node.cached_components)
             members[(*common, None, None, None, None, None, None, 0, 0)].append(node.name)
         for slot in slots:
-            members[(*common, *slot)].append(node.name)
+            driver = slot_driver(catalog, node, slot[1])
+            members[(node.cluster, labels, node.arch, driver, node.cached_components, *slot)].append(node.name)
     # Order first (stable sort on the same key as before: first member, product), then build each
     # frozen group once with its final index (no `replace` per group).
     order = sorted(members, key=lambda k: (min(members[k]), k[5] or "", k[10] or ""))

@@ -3,8 +3,12 @@
 Parsing here is structural (names, versions, counts). Resolving each GPU against the catalog
 (NVML name or alias -> product, memory and compute capability) happens in `groups.py`, because
 it needs a catalog; `parse_inventory(data, catalog=cat)` does both at once when one is at hand.
-Fields a node agent adds beyond Contract 2 (UUIDs, CUDA driver version, the `agent` detail) are
-ignored. One optional field of a `gpus` entry is read: `mig_profile` (e.g. "1g.10gb"), which says
+Fields a node agent adds beyond Contract 2 (UUIDs, the `agent` detail) are ignored. Two optional
+node fields are read, for Jetson (Tegra) GPUs, whose driver numbers do not follow the desktop
+driver tables (see `catalog.compat.rules_driver`): `cuda_driver_version` (the CUDA version the
+driver reports: NVML nvmlSystemGetCudaDriverVersion_v2, nvidia-smi's "CUDA Version", e.g. "13.0")
+and `l4t_version` (the L4T release, e.g. "36.4.3" from /etc/nv_tegra_release). On other GPUs they
+change no verdict. One optional field of a `gpus` entry is read: `mig_profile` (e.g. "1g.10gb"), which says
 the entry's units are MIG devices of that profile (the agent sets it from NVML's MIG device name),
 not whole GPUs. A MIG device is one CUDA device: a process can use one MIG device, never several
 ("With CUDA 11/R450 and CUDA 12/R525, only enumeration of a single MIG instance is supported",
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["Inventory", "MIG_PROFILE", "Node", "NodeGpu", "mig_profile_memory_mib", "parse_inventory"]
 
 # "1g.10gb", "1g.10gb+me", "2c.3g.20gb" (a compute instance of a 3g.20gb GPU instance)
+L4T = re.compile(r"^[rR]?\d+(\.\d+){0,3}$")
 MIG_PROFILE = re.compile(r"^(?:(\d+)c\.)?(\d+)g\.(\d+)gb(?:\+\w+)?$")
 
 
@@ -69,6 +74,8 @@ class Node:
     gpus: tuple[NodeGpu, ...] = ()
     cached_components: frozenset[str] = frozenset()
     labels: tuple[tuple[str, str], ...] = ()
+    cuda_driver_version: Version | None = None   # the CUDA version the driver reports ("13.0")
+    l4t_version: str | None = None               # Jetson: the L4T release ("36.4.3")
 
     @property
     def label_map(self) -> dict[str, str]:
@@ -155,6 +162,14 @@ def _node(raw: Any, where: str) -> Node:
     labels = raw.get("labels") or {}
     if not isinstance(labels, Mapping):
         raise InvalidInventory(f"{where}.labels", "expected a mapping")
+    cuda_drv = _version(raw.get("cuda_driver_version"), f"{where}.cuda_driver_version")
+    if cuda_drv is not None and len(cuda_drv.release) < 2:
+        raise InvalidInventory(f"{where}.cuda_driver_version", f"expected MAJOR.MINOR (e.g. \"13.0\"), got "
+                               f"{raw.get('cuda_driver_version')!r}")
+    l4t = _str(raw.get("l4t_version"), f"{where}.l4t_version", required=False) or None
+    if l4t is not None and not L4T.match(l4t):
+        raise InvalidInventory(f"{where}.l4t_version", f"expected an L4T release such as \"36.4.3\" (or \"R36.4.3\"), "
+                               f"got {l4t!r}")
     return Node(
         name=name, arch=arch,
         cluster=_str(raw.get("cluster"), f"{where}.cluster", required=False) or None,
@@ -162,6 +177,8 @@ def _node(raw: Any, where: str) -> Node:
         gpus=tuple(_gpu(g, f"{where}.gpus[{j}]") for j, g in enumerate(gpus_raw)),
         cached_components=frozenset(c.strip() for c in cached),
         labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
+        cuda_driver_version=cuda_drv,
+        l4t_version=l4t.lstrip("rR") if l4t is not None else None,
     )
 
 

@@ -117,8 +117,6 @@ def test_jetson_t4000_is_its_own_record_not_the_thor_t5000(cat):
     assert resolve_gpu(cat, "NVIDIA Thor").id == "gpu.jetson_thor"   # the T5000's NVML name stays its own
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (fact jet.tegra_driver_numbers): Jetson driver numbers are "
-                   "compared with the desktop Table 3 minimums; remove this marker when the rules know them")
 def test_jetson_thor_on_its_observed_jetpack_7_driver_is_placed(cat):
     """An AGX Thor on JetPack 7.0 reports 'Driver Version: 580.00, CUDA Version: 13.0' (observed) and
     runs CUDA 13.0 builds; the rules compare 580.00 with CUDA 13.0's desktop minimum 580.65.06."""

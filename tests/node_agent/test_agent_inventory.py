@@ -10,11 +10,19 @@ import pytest
 
 from node_agent.devices import DeviceSnapshot
 from node_agent.fake import fake_a100, fake_a100_mig, fake_h100, fake_l4, fake_node, fake_t4
-from node_agent.inventory import HostFacts, build_inventory, gpu_groups, inventory_hash, normalize_arch
+from node_agent.inventory import (
+    HostFacts,
+    build_inventory,
+    gpu_groups,
+    inventory_hash,
+    normalize_arch,
+    read_l4t_version,
+)
 from node_agent.store import scan_store
 
 HOST = HostFacts(hostname="edge-01.local", arch="x86_64")
-CONTRACT2_KEYS = ["name", "cluster", "arch", "driver_version", "gpus", "cached_components", "labels"]
+CONTRACT2_KEYS = ["name", "cluster", "arch", "driver_version", "cuda_driver_version", "gpus", "cached_components",
+                  "labels"]
 
 H100 = {"product": "NVIDIA H100 80GB HBM3", "memory_mib": 81559, "compute_capability": "9.0"}
 L4 = {"product": "NVIDIA L4", "memory_mib": 23034, "compute_capability": "8.9"}
@@ -58,7 +66,8 @@ def test_entry_has_exactly_the_contract2_keys_plus_agent_detail() -> None:
         labels={"zone": "a"},
     )
     assert list(entry) == [*CONTRACT2_KEYS, "agent"]
-    assert entry["driver_version"] == "535.104.05"
+    assert entry["driver_version"] == "535.104.05" and entry["cuda_driver_version"] == "12.2"
+    assert "l4t_version" not in entry   # not a Jetson (no /etc/nv_tegra_release)
     assert entry["gpus"] == [{**L4, "count": 2, "free": 1}]
     assert entry["cached_components"] == ["cuda/12.2.2", "python/3.11.9"]
     agent = entry["agent"]
@@ -131,3 +140,38 @@ def test_store_scan_reports_broken_manifests_and_missing_store(tmp_path: Path) -
     assert "not a JSON object" in scan.problems[2]
     assert scan_store(tmp_path / "nope").problems == (f"runtime store {tmp_path / 'nope'} is not a folder",)
     assert scan_store(None).components == ()
+
+
+@pytest.mark.parametrize(("first_line", "l4t"), [
+    ("# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64, DATE: Wed Jan  8 01:49:37 UTC 2025",
+     "36.4.3"),
+    ("# R35 (release), REVISION: 4.1, GCID: 33958178, BOARD: t186ref, EABI: aarch64, DATE: Tue Aug  1 19:57:35 UTC 2023",
+     "35.4.1"),
+    ("# R38 (release), REVISION: 2.1", "38.2.1"),
+    ("not a release line", None),
+])
+def test_l4t_version_is_read_from_nv_tegra_release(tmp_path: Path, first_line: str, l4t: str | None) -> None:
+    f = tmp_path / "nv_tegra_release"
+    f.write_text(first_line + "\n# KERNEL_VARIANT: oot\n", encoding="utf-8")
+    assert read_l4t_version(str(f)) == l4t
+    assert read_l4t_version(str(tmp_path / "absent")) is None
+
+
+def test_a_jetson_entry_carries_its_driver_facts_and_the_solver_places_it() -> None:
+    """A Jetson AGX Thor as the agent reports it (driver 580.00, CUDA 13.0, L4T 38.2.1): the entry
+    carries cuda_driver_version and l4t_version, and the solver judges the driver by them (a Tegra
+    driver number is not a desktop one: 580.00 is below CUDA 13.0's desktop minimum)."""
+    import solver
+    from catalog import load_catalog
+    from node_agent.fake import fake_gpu
+
+    thor = fake_gpu("NVIDIA Thor", memory_mib=125748, cc="11.0")
+    jetson = HostFacts(hostname="thor", arch="aarch64", l4t_version="38.2.1")
+    entry = build_inventory(fake_node(thor, driver="580.01", cuda="13.0"), name="thor", host=jetson)
+    assert (entry["cuda_driver_version"], entry["l4t_version"]) == ("13.0", "38.2.1")
+    cat = load_catalog()
+    out = solver.select(cat, {"framework": "pytorch", "framework_version": "==2.15.0"}, {"nodes": [entry]})
+    assert out.feasible and out.confidence == "verified", out.to_dict()
+    entry.pop("cuda_driver_version")
+    entry.pop("l4t_version")   # an agent of before: the unrecorded Tegra number alone is no CUDA 13 driver
+    assert not solver.select(cat, {"framework": "pytorch", "framework_version": "==2.15.0"}, {"nodes": [entry]}).feasible

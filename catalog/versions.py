@@ -81,7 +81,8 @@ class TegraDriver(DriverVersion):
         self.cuda = cuda
         self.basis = basis
         if cuda is None:
-            self._text = f"{reported} (Jetson driver; its CUDA version unknown: compared as a desktop driver)"
+            self._text = (f"{reported} (Jetson driver; its CUDA version unknown, so compared as a desktop driver: "
+                          "report cuda_driver_version or l4t_version)")
         else:
             self._text = f"{reported or 'none reported'} (Jetson driver for CUDA {cuda}, {basis}; compared as {equivalent})"
 

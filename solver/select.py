@@ -81,6 +81,9 @@ def select(catalog: Catalog, request: ModelRequest | Mapping[str, Any], inventor
             gaps = (*gaps, driver.gap)
         rejected: list[ConflictDetail] = []
         explanation = tuple(explain_choice(problem, found[0], units, rejected))
+        note = problem.base_groups[found[0].group].name_note if found[0].group >= 0 else None
+        if note:   # a shared NVML name planned as its smallest module
+            explanation += (note,)
         if gaps:
             explanation += tuple(f"unverified: {g}" for g in gaps)
         return Selection(feasible=True, catalog_revision=catalog.revision, choice=found[0],

@@ -26,6 +26,7 @@ from catalog.compat import (
     driver_cuda,
     rules_driver,
 )
+from catalog.gpunames import inventory_product
 from catalog.versions import is_prefix, same_series, spec_allows
 from solver.inputs.inventory import Inventory
 from solver.inputs.request import ModelRequest
@@ -114,7 +115,7 @@ def slots_of(catalog: Catalog, inventory: Inventory, *, gpu: bool) -> list[Slot]
             continue
         merged: dict[tuple, list[int]] = {}
         for g in node.gpus:
-            known = catalog.gpu(g.product)
+            known = inventory_product(catalog, g.product, g.memory_mib)   # a shared name: its smallest module
             name = known.name if known else g.product
             mem = g.unit_memory_mib or (known.memory_mib if known and g.mig_profile is None else None)
             cc = g.compute_capability or (known.cc if known else None)

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from packaging.version import Version
 
 from catalog import Catalog, GpuProduct
-from catalog.compat import Check, current_driver, gpu_platform, rules_driver
+from catalog.compat import Check, current_driver, gpu_host_arch, gpu_platform, rules_driver
+from catalog.gpunames import inventory_product, shared_name_note
 from solver.errors import InvalidInventory
 from solver.facts.candidates import Target
 from solver.index.catalog_index import CatalogIndex
@@ -45,6 +46,7 @@ class NodeGroup:
     cached: frozenset[str]
     node_checks: tuple[Check, ...] = ()
     mig_profile: str | None = None         # the slot's units are MIG devices of this profile
+    name_note: str | None = None           # a shared NVML name resolved to its smallest module (gpunames)
 
     @property
     def representative(self) -> str | None:
@@ -54,7 +56,7 @@ class NodeGroup:
 def resolve_gpu(catalog: Catalog, product: str, memory_mib: int | None, cc: Version | None,
                 where: str) -> tuple[str, str | None, int | None, Version, str | None]:
     """(name, catalog id, memory MiB, CC, product platform) of an inventory GPU entry."""
-    known: GpuProduct | None = catalog.gpu(product)
+    known: GpuProduct | None = inventory_product(catalog, product, memory_mib)  # shared name: smallest module
     if known is None:
         from catalog.gpunames import GpuNameError, resolve_gpu
 
@@ -70,7 +72,10 @@ def resolve_gpu(catalog: Catalog, product: str, memory_mib: int | None, cc: Vers
 
 
 def _slots(catalog: Catalog, node: Node, i: int) -> list[tuple]:
-    """(name, id, memory, CC, platform, MIG profile, count, free) per product (and MIG profile) of a node.
+    """(name, id, memory, CC, platform, MIG profile, note, count, free) per product (and MIG profile) of a node.
+
+    `note`: a GPU known by a shared NVML name ("Orin (nvgpu)") without its memory is the smallest
+    module of that name (`gpunames.inventory_product`); the note says so in answers.
 
     A MIG slot's count is 1: a process uses one MIG device (see `inventory`); `free` stays the
     number of free devices, the capacity batch placement shares out."""
@@ -80,11 +85,12 @@ def _slots(catalog: Catalog, node: Node, i: int) -> list[tuple]:
                                                    f"nodes[{i}].gpus[{j}]")
         if g.mig_profile is not None:   # a MIG device never has the whole GPU's memory
             mem = g.unit_memory_mib
-        key = (name, gid, mem, cc, platform, g.mig_profile)
+        note = shared_name_note(catalog, g.product) if g.memory_mib is None and gid is not None else None
+        key = (name, gid, mem, cc, platform, g.mig_profile, note)
         tot = merged.setdefault(key, [0, 0])
         tot[0] += g.count
         tot[1] += g.free
-    return [(*k, 1 if k[-1] is not None else c, f) for k, (c, f) in merged.items()]
+    return [(*k, 1 if k[5] is not None else c, f) for k, (c, f) in merged.items()]
 
 
 def slot_driver(catalog: Catalog, node: Node, gpu_id: str | None) -> Version | None:
@@ -111,7 +117,7 @@ def base_groups(catalog: Catalog, inventory: Inventory, label_keys: tuple[str, .
         slots = _slots(catalog, node, i)
         if not slots:
             common = (node.cluster, labels, node.arch, node.driver_version, node.cached_components)
-            members[(*common, None, None, None, None, None, None, 0, 0)].append(node.name)
+            members[(*common, None, None, None, None, None, None, None, 0, 0)].append(node.name)
         for slot in slots:
             driver = slot_driver(catalog, node, slot[1])
             members[(node.cluster, labels, node.arch, driver, node.cached_components, *slot)].append(node.name)
@@ -121,7 +127,7 @@ def base_groups(catalog: Catalog, inventory: Inventory, label_keys: tuple[str, .
     targets: dict[tuple, Target] = {}
     groups = []
     for i, key in enumerate(order):
-        cluster, labels, arch, driver, cached, name, gid, mem, cc, platform, mig, count, free = key
+        cluster, labels, arch, driver, cached, name, gid, mem, cc, platform, mig, note, count, free = key
         gpu_plat = platform if platform is not None else arch
         tkey = (gpu_plat if cc is not None else arch, cc, name, driver)
         target = targets.get(tkey)
@@ -129,7 +135,8 @@ def base_groups(catalog: Catalog, inventory: Inventory, label_keys: tuple[str, .
             target = targets[tkey] = Target(platform=tkey[0], cc=cc, product=name, driver=driver)
         groups.append(NodeGroup(index=i, nodes=tuple(sorted(members[key])), cluster=cluster, labels=labels,
                                 arch=arch, driver=driver, target=target, gpu_product=name, gpu_id=gid,
-                                memory_mib=mem, count=count, free=free, cached=cached, mig_profile=mig))
+                                memory_mib=mem, count=count, free=free, cached=cached, mig_profile=mig,
+                                name_note=note))
     return tuple(groups)
 
 
@@ -180,7 +187,9 @@ def planning_groups(catalog: Catalog, request: ModelRequest) -> tuple[NodeGroup,
         if gpu.segment not in segments:
             continue
         driver = planning_driver(catalog, gpu.cc)
-        host = "x86_64" if "x86_64" in allowed else allowed[0]
+        # a GPU that exists on one host arch only (Thor, T4000: aarch64) is planned on it; a request
+        # that does not allow that arch then refuses it (arch-not-allowed), never plans it elsewhere
+        host = gpu_host_arch(gpu) or ("x86_64" if "x86_64" in allowed else allowed[0])
         platform = gpu_platform(gpu, host)
         arch = "aarch64" if platform in ("jetson", "aarch64") else "x86_64"
         target = Target(platform=platform, cc=gpu.cc, product=gpu.name, driver=driver)
@@ -234,7 +243,8 @@ def node_checks(ix: CatalogIndex, request: ModelRequest, group: NodeGroup) -> tu
         have = f"{group.memory_mib} MiB" if group.memory_mib is not None else "unknown memory"
         what = f"{group.gpu_product} MIG {group.mig_profile}" if group.mig_profile else group.gpu_product
         out.append(Check("gpu-memory", False, f"{what} on {where} has {have}; the model needs "
-                         f"{request.min_gpu_memory_gib:g} GiB ({need} MiB) per GPU", (),
+                         f"{request.min_gpu_memory_gib:g} GiB ({need} MiB) per GPU"
+                         + (f" ({group.name_note})" if group.name_note else ""), (),
                          f"use a GPU with >= {request.min_gpu_memory_gib:g} GiB",
                          component="gpu", need=f"{need} MiB per GPU", have=have))
     if group.count < request.gpu_count and group.mig_profile is not None:

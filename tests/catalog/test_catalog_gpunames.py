@@ -126,3 +126,32 @@ def test_jetson_thor_on_its_observed_jetpack_7_driver_is_placed(cat):
                       "gpus": [{"product": "NVIDIA Thor"}]}]}
     out = solver.select(cat, {"framework": "pytorch", "framework_version": "==2.15.0"}, inv).to_dict()
     assert out["feasible"], out["conflicts"][0]["message"]
+
+
+def test_a_shared_nvml_name_is_planned_as_its_smallest_module(cat):
+    """'Orin (nvgpu)' is what every Orin module reports (AGX 64 GB, AGX 32 GB, NX, Nano 8 GB); it
+    resolved to the first record, so a 32 GB or 8 GB module was planned with 64 GB. Now: the
+    smallest recorded module, unless the entry gives memory_mib or names the module; the answer
+    says why and how to name it."""
+    from solver.check.validate import validate_selection
+
+    shared = resolve_gpu(cat, "Orin (nvgpu)")
+    assert shared.id == "gpu.jetson_orin_nano_8gb" and shared.memory_mib == min(
+        g.memory_mib for g in find_gpus(cat, "Orin (nvgpu)") if g.memory_mib is not None)
+
+    def inv(**gpu):
+        return {"nodes": [{"name": "orin", "arch": "aarch64", "driver_version": "540.4.0", "cuda_driver_version": "12.6",
+                           "gpus": [{"product": "Orin (nvgpu)", **gpu}]}]}
+
+    big = {"framework": "pytorch", "min_gpu_memory_gib": 16}
+    out = solver.select(cat, big, inv()).to_dict()
+    assert not out["feasible"]
+    msg = out["conflicts"][0]["message"]
+    assert "8192 MiB" in msg and "shared by 4 modules" in msg and "memory_mib" in msg and "Jetson AGX Orin 64GB" in msg
+    for given in (inv(memory_mib=65536), {"nodes": [{**inv()["nodes"][0], "gpus": [{"product": "Jetson AGX Orin 64GB"}]}]}):
+        sel = solver.select(cat, big, given)
+        assert sel.feasible, sel.to_dict()
+        assert not any("shared by" in line for line in sel.explanation)
+        assert validate_selection(cat, big, given, sel) == []
+    small = solver.select(cat, {"framework": "pytorch", "min_gpu_memory_gib": 4}, inv())
+    assert small.feasible and any("shared by 4 modules" in line for line in small.explanation)

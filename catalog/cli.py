@@ -25,7 +25,7 @@ from rich.table import Table
 from catalog import compat
 from catalog.diff import diff_catalogs
 from catalog.errors import CatalogError, CatalogInvalid, Problem
-from catalog.gpunames import GpuNameError, find_gpus, resolve_gpu
+from catalog.gpunames import GpuNameError, find_gpus, resolve_gpu, shared_name_note
 from catalog.importer import import_file
 from catalog.loader import default_catalog_dir, load_catalog, load_catalog_from_git
 from catalog.matrix import build_gpu_matrix, driver_cuda_matrix
@@ -312,10 +312,11 @@ def why(framework: str = typer.Argument(..., help="A framework of the catalog, e
         gaps = (*gaps, drv.gap)
     ok = all(c.ok for c in checks) and not (strict and gaps)
     confidence = "unverified" if gaps else "verified"
+    note = shared_name_note(cat, gpu)   # a shared NVML name ("Orin (nvgpu)"): which module was judged
     if fmt != "table":
         emit({"compatible": ok, "confidence": confidence, "gaps": list(gaps), "build": ref.label,
               "gpu": product.name, "gpu_id": product.id, "evidence": list(ref.build.evidence),
-              "checks": [asdict(c) for c in checks]}, fmt, compact=compact)
+              "checks": [asdict(c) for c in checks], **({"note": note} if note else {})}, fmt, compact=compact)
     else:
         verdict = "[green]compatible[/]" if ok else "[red]NOT compatible[/]"
         out.print(f"{framework} {ref.label} on {product.name} (CC {product.cc}): {verdict} ({confidence})", soft_wrap=True)
@@ -325,6 +326,8 @@ def why(framework: str = typer.Argument(..., help="A framework of the catalog, e
                 out.print(escape(f"       suggestion: {c.suggestion}"), soft_wrap=True)
         for g in gaps:
             out.print(escape(f"  unverified: {g}"), soft_wrap=True)
+        if note:
+            out.print(escape(f"  note: {note}"), soft_wrap=True)
         if ref.build.evidence:
             # the files are the release record's (another patch version, or a plugin it pins): say whose
             out.print(escape(f"  evidence read from artifacts of {ref.release.id} ({ref.build.variant or 'default'} "

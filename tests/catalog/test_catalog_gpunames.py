@@ -155,3 +155,12 @@ def test_a_shared_nvml_name_is_planned_as_its_smallest_module(cat):
         assert validate_selection(cat, big, given, sel) == []
     small = solver.select(cat, {"framework": "pytorch", "min_gpu_memory_gib": 4}, inv())
     assert small.feasible and any("shared by 4 modules" in line for line in small.explanation)
+
+
+def test_why_on_a_shared_name_says_which_module_it_judged():
+    runner = CliRunner()
+    res = runner.invoke(app, ["catalog", "why", "pytorch", "2.5.0", "Orin (nvgpu)", "--json"])
+    out = json.loads(res.stdout)
+    assert out["gpu_id"] == "gpu.jetson_orin_nano_8gb" and "shared by 4 modules" in out["note"]
+    named = json.loads(runner.invoke(app, ["catalog", "why", "pytorch", "2.5.0", "Jetson AGX Orin 64GB", "--json"]).stdout)
+    assert named["gpu_id"] == "gpu.jetson_agx_orin_64gb" and "note" not in named

@@ -257,3 +257,23 @@ def test_why_not_an_unknown_node_is_a_422_naming_the_field(client: TestClient, t
     r = _select(client, tokens, {"model": PYTORCH, "why_not": "nope"})
     assert r.status_code == 422, r.text
     assert "nope" in r.text and "why_not" in r.text
+
+
+def test_a_jetson_registered_with_its_driver_facts_is_placed(client: TestClient, tokens: Tokens) -> None:
+    """cuda_driver_version / l4t_version (optional Contract 2 node fields) reach the solver through
+    the service: an AGX Thor whose Tegra driver number is below CUDA 13.0's desktop minimum is placed
+    by the CUDA version it reports; without the fact it is refused, as before."""
+    thor = node_entry("thor", arch="aarch64", driver_version="580.01", cuda_driver_version="13.0",
+                      l4t_version="38.2.1", gpus=[{"product": "NVIDIA Thor"}], cached_components=[])
+    _register(client, tokens, thor)
+    body = {"model": {"framework": "pytorch", "framework_version": "==2.15.0"}}
+    answer = _select(client, tokens, body).json()
+    assert answer["feasible"] and answer["choice"]["node"] == "thor", answer
+    inv = client.get("/v1/inventory", headers=tokens.h("reader")).json()
+    stored = next(n for n in inv["nodes"] if n["name"] == "thor")
+    assert (stored["cuda_driver_version"], stored["l4t_version"]) == ("13.0", "38.2.1")
+    _register(client, tokens, {k: v for k, v in thor.items() if k not in ("cuda_driver_version", "l4t_version")})
+    assert not _select(client, tokens, body).json()["feasible"]
+    bad = client.put("/v1/nodes/thor/heartbeat", json={"node": {**thor, "cuda_driver_version": "13"}},
+                     headers=tokens.h("admin"))
+    assert bad.status_code == 422 and bad.json()["field"] == "node.cuda_driver_version"

@@ -225,11 +225,13 @@ class _WhereIndex:
 class _IndexBuilder:
     """The one thread of a process that builds the next `_Indexes` and swaps it in.
 
-    It builds when a selection asks for revisions the active indexes do not cover (`request`),
+    It builds when a selection asks for revisions the active indexes do not cover (`indexes_for`),
     and on its own when it sees (polling the revisions every `poll_s`, one statement) that the
-    catalog or the inventory revision changed and then stayed the same for one more poll: so after
-    a burst of registrations or a catalog upload the next index is usually ready before the next
-    selection comes. A build reads the revisions and the live entries in one read session (sweeping
+    catalog or the inventory revision changed and then stayed the same for one more poll, as long
+    as selections were asked within `IDLE_S`: so in a worker that serves selections the next index
+    is usually ready before the next selection comes after a burst of registrations or a catalog
+    upload, and a worker nobody selects from spends nothing on speculation (a build of a
+    10,000-node fleet costs it about a second of CPU, more with replays, taken from its heartbeats). A build reads the revisions and the live entries in one read session (sweeping
     stale nodes first), parses and warms the fleet's index (reusing the catalog's index when only the
     inventory changed), replays the selections recently asked so their per-framework tables exist,
     and only then makes it active; the previous indexes are dropped then.
@@ -253,6 +255,7 @@ class _IndexBuilder:
         self._error: tuple[int, BaseException] | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
+        self.asked = float("-inf")      # when a selection last needed indexes (monotonic)
         self.builds = 0
         self.last_build_cpu_s = 0.0     # process CPU during the last build (other threads' too)
         self.recent: OrderedDict[str, dict[str, Any]] = OrderedDict()   # requests to replay on a new index
@@ -283,6 +286,7 @@ class _IndexBuilder:
 
     def indexes_for(self, catalog: Any, revision: int, *, timeout: float = 120.0) -> _Indexes:
         """Indexes to answer a selection that read (`catalog`, `revision`): see the class docstring."""
+        self.asked = time.monotonic()
         self.start()
         with self._cond:
             active = self.active
@@ -331,6 +335,9 @@ class _IndexBuilder:
             except Exception:  # noqa: BLE001 - the database is down: a request will say so
                 continue
             key = (revisions.catalog, revisions.inventory)
+            if time.monotonic() - self.asked > IDLE_S:
+                seen = None   # nobody selects here lately: no build on speculation (it would slow the
+                continue      # heartbeats this worker serves); the next selection asks for one
             active = self.active
             if active is not None and (active.catalog.revision, active.inventory_revision) == key:
                 seen = key
@@ -366,8 +373,6 @@ class _IndexBuilder:
             fleet = solver.FleetIndex(index, solver.parse_inventory({"nodes": usable})).warm()
             with self._recent_lock:
                 replay = list(self.recent.values())
-            if not replay:   # nothing asked yet: each framework of the catalog, plainly
-                replay = [{"framework": f} for f in sorted({r.framework for r in catalog.frameworks})][:REPLAY]
             for model in replay:   # the per-framework tables of what was asked recently
                 try:
                     solver.select(catalog, solver.parse_request(model), fleet.inventory, top=1, index=fleet)
@@ -394,6 +399,7 @@ class _IndexBuilder:
 
 
 REPLAY = 8   # distinct recent requests replayed on a new index (their per-framework tables)
+IDLE_S = 60.0   # the builder builds on its own only while selections were asked this recently
 
 
 class SelectionService:

@@ -40,6 +40,7 @@ def main() -> None:
     ap.add_argument("--nodes", type=int, default=3000)
     ap.add_argument("--db", default="sqlite", choices=("sqlite", "postgres"))
     ap.add_argument("--concurrency", type=int, default=1, help="requests in flight together (batching)")
+    ap.add_argument("--no-profile", action="store_true", help="time only (no cProfile overhead)")
     ap.add_argument("--sort", default="tottime")
     ap.add_argument("--top", type=int, default=40)
     args = ap.parse_args()
@@ -86,14 +87,16 @@ def main() -> None:
                 return func(*a, **kw)
 
             hb_module.run_in_threadpool = inline  # type: ignore[assignment]
-            profiler = cProfile.Profile(time.process_time)  # CPU time: the machine is shared
+            profiler = None if args.no_profile else cProfile.Profile(time.process_time)  # CPU time: the machine is shared
             first = loop.run_until_complete(run(profiler))
             again = loop.run_until_complete(run(None))
-            print(f"[{args.db}] register new:       {first[0]:.2f} ms CPU, {first[1]:.2f} ms wall per node (profiled)")
+            note = "" if profiler is None else " (profiled)"
+            print(f"[{args.db}] register new:       {first[0]:.2f} ms CPU, {first[1]:.2f} ms wall per node{note}")
             print(f"[{args.db}] register unchanged: {again[0]:.2f} ms CPU, {again[1]:.2f} ms wall per node")
-            out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.top)
-            print(out.getvalue())
+            if profiler is not None:
+                out = io.StringIO()
+                pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.top)
+                print(out.getvalue())
     finally:
         if schema:
             _pg_schema(False, schema)

@@ -303,8 +303,12 @@ def why(framework: str = typer.Argument(..., help="A framework of the catalog, e
                     f"{product.name} is judged by --driver")
     if drv is not None or cuda_drv is not None or l4t:
         drv = compat.rules_driver(cat, product, drv, cuda_driver=cuda_drv, l4t=l4t)  # a Jetson's: by its CUDA
-    same = [r for r in cat.builds(framework) if r.label == ref.label and r.release is ref.release]
-    ref = next((r for r in same if compat.gpu_platform(product, arch) in r.build.platforms), ref)
+    # the build of this label for the GPU's platform; a GPU build first: the CPU package onnxruntime and
+    # onnxruntime-gpu are separate releases with the same version numbers, and the question is about a GPU
+    plat = compat.gpu_platform(product, arch)
+    same = [r for r in cat.builds(framework) if r.label == ref.label and plat in r.build.platforms]
+    ref = next((r for mine in (True, False) for r in same if r.build.gpu and (r.release is ref.release) == mine),
+               next((r for r in same if r.release is ref.release), ref))
     checks, cuda, cudnn = compat.why_best_option(cat, ref, product, drv, host_arch=arch, strict=strict)
     # the gaps of the completion judged on this GPU, as select reports them for its choice
     gaps = compat.candidate_gaps(cat, ref, cuda, cudnn, ccs=[product.cc])

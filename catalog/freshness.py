@@ -50,9 +50,12 @@ __all__ = [
 SNAPSHOT = Path(__file__).resolve().parent / "registry_snapshot.json"
 
 
-def _framework(name: str) -> Callable[[Catalog], Iterable[Version]]:
+def _framework(name: str, gpu: bool | None = None) -> Callable[[Catalog], Iterable[Version]]:
+    """The catalogued versions of a framework; with `gpu`, only releases with a build of that kind
+    (onnxruntime-gpu and the CPU package onnxruntime are separate projects with their own releases)."""
     def versions(cat: Catalog) -> Iterable[Version]:
-        return (v for r in cat.releases(name) for v in r.versions)
+        return (v for r in cat.releases(name) if gpu is None or any(b.gpu == gpu for b in r.builds)
+                for v in r.versions)
     return versions
 
 
@@ -94,8 +97,11 @@ class Family:
 FAMILIES: tuple[Family, ...] = (
     Family("pytorch", ("torch",), _framework("pytorch")),
     Family("tensorflow", ("tensorflow",), _framework("tensorflow")),
-    Family("onnxruntime", ("onnxruntime-gpu",), _framework("onnxruntime"),
-           note="the GPU package; the CPU package onnxruntime shares its version numbers"),
+    Family("onnxruntime", ("onnxruntime-gpu",), _framework("onnxruntime", gpu=True),
+           note="the GPU package, against the catalog's GPU builds"),
+    Family("onnxruntime-cpu", ("onnxruntime",), _framework("onnxruntime", gpu=False),
+           note="the CPU package onnxruntime, against the catalog's CPU-only builds: its own project with its "
+                "own releases (1.22.1 and 1.24.1-1.24.3 have no GPU twin), so a GPU release does not stand for it"),
     Family("tensorrt", ("tensorrt",), _framework("tensorrt"), parts=3,
            note="wheel 10.13.3.9 is TensorRT 10.13.3; tensorrt-cu12/-cu13 carry the same versions"),
     Family("jax", ("jax", "jax-cuda12-plugin", "jax-cuda13-plugin"), _framework("jax"),

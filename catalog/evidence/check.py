@@ -28,7 +28,7 @@ __all__ = ["FRAMEWORK_OF", "Mismatch", "check_evidence", "checkable", "compared_
 
 FRAMEWORK_OF = {
     "torch": "pytorch", "tensorflow": "tensorflow", "tensorflow-gpu": "tensorflow",
-    "onnxruntime-gpu": "onnxruntime", "tensorrt": "tensorrt", "tensorrt-cu12": "tensorrt",
+    "onnxruntime-gpu": "onnxruntime", "onnxruntime": "onnxruntime", "tensorrt": "tensorrt", "tensorrt-cu12": "tensorrt",
     "tensorrt-cu13": "tensorrt", "jax-cuda12-plugin": "jax", "jax-cuda13-plugin": "jax", "jax-cuda12-pjrt": "jax",
     "jax-cuda13-pjrt": "jax", "tensorrt-cu11-bindings": "tensorrt", "tensorrt-cu12-bindings": "tensorrt",
     "tensorrt-cu13-bindings": "tensorrt", "vllm": "vllm",
@@ -38,6 +38,9 @@ FRAMEWORK_OF = {
 }
 _COMPONENTS = ("cuda", "cudnn", "cublas", "nccl", "pytorch", "sglang-kernel")
 _CUDA_COMPONENTS = ("cuda", "cudnn", "cublas", "nccl")
+# projects that publish only one kind of build of a framework whose releases hold both: onnxruntime-gpu's
+# wheels are the GPU builds, the CPU package onnxruntime's the CPU-only ones (same version numbers)
+_GPU_PROJECT = {"onnxruntime-gpu": True, "onnxruntime": False}
 _UNMODELLED_RANGES = ("cublas", "nccl", "pytorch", "sglang-kernel")  # a range on these is not compared
 _PLUGIN_VARIANT = {"jax-cuda12-plugin": "cuda12", "jax-cuda13-plugin": "cuda13",  # the pip extra each serves
                    "jax-cuda12-pjrt": "cuda12", "jax-cuda13-pjrt": "cuda13",
@@ -80,7 +83,8 @@ def find_build(cat: Catalog, ev: Evidence) -> BuildRef | None:
                 variants = _variants(release, ev, version.local)
                 for variant in variants[rank:rank + 1] if rank < 2 else variants[2:]:
                     for build in release.builds:
-                        if build.variant == variant and (ev.platform in build.platforms or not same_platform):
+                        if build.variant == variant and (ev.platform in build.platforms or not same_platform) \
+                                and _GPU_PROJECT.get(ev.project, build.gpu) == build.gpu:
                             return BuildRef(release, build, public)
     return None
 

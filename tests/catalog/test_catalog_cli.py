@@ -158,3 +158,15 @@ def test_why_names_whose_evidence_it_cites():
     line = next(x for x in res.stdout.splitlines() if "evidence read from" in x)
     assert line.strip().startswith("evidence read from artifacts of onnxruntime.1.24 (default build): "), line
     assert "onnxruntime-gpu-1.24.4" in line
+
+
+def test_why_judges_a_gpu_on_the_gpu_build_of_a_version_the_cpu_package_shares():
+    """onnxruntime 1.31.1 is both a CPU-package release and an onnxruntime-gpu release; `why` on a GPU
+    took the CPU build ("ships SASS for [none]") once the catalog recorded CPU builds past 1.20."""
+    res = run("catalog", "why", "onnxruntime", "1.31.1", "A10", "--json")
+    body = json.loads(res.stdout)
+    assert res.exit_code == 0 and body["compatible"], res.output
+    assert body["evidence"] == ["onnxruntime-gpu-1.31.1-x86_64.json"]
+    # a version only the CPU package has is still judged (and refused) on its CPU build
+    res = run("catalog", "why", "onnxruntime", "1.32.0", "A10", "--json")
+    assert res.exit_code == 3 and any(c["rule"] == "no-kernel-for-gpu" for c in json.loads(res.stdout)["checks"])

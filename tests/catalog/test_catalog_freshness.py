@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from packaging.version import Version
 from typer.testing import CliRunner
 
 from catalog import load_catalog
@@ -256,3 +257,26 @@ def test_driver_branches_are_seen_through_the_nvml_bindings():
     snap, _, when = load_snapshot(SNAPSHOT)
     live = check_freshness(cat, snap, now=when, families=["driver"]).families[0]
     assert live.status == "ok" and int(live.newest_registry) <= newest
+
+
+def test_cpu_onnxruntime_is_its_own_family_judged_by_the_cpu_builds():
+    """The CPU package `onnxruntime` is a separate project: the catalog's GPU releases (onnxruntime-gpu
+    up to 1.31) must not make CPU releases the catalog has no CPU build for look catalogued (a
+    fresh-clone trial found the CPU builds stopping at 1.20 while freshness said ok)."""
+    cat = load_catalog()
+    fams = {f.name: f for f in FAMILIES}
+    assert fams["onnxruntime-cpu"].packages == ("onnxruntime",)
+    cpu = {str(v) for v in fams["onnxruntime-cpu"].catalogued(cat)}
+    gpu = {str(v) for v in fams["onnxruntime"].catalogued(cat)}
+    cpu_releases = [r for r in cat.releases("onnxruntime") if all(not b.gpu for b in r.builds)]
+    assert cpu == {str(v) for r in cpu_releases for v in r.versions} and cpu
+    assert gpu == {str(v) for r in cat.releases("onnxruntime") if any(b.gpu for b in r.builds) for v in r.versions}
+    newest_cpu = max(Version(v) for v in cpu)
+    newer = f"{newest_cpu.major}.{newest_cpu.minor + 1}.0"
+    projects = _projects(onnxruntime={str(newest_cpu): "2026-06-01", newer: "2026-10-01"},
+                         onnxruntime_gpu={max(gpu, key=Version): "2026-06-01"})
+    r = check_freshness(cat, projects, now=NOW, families=["onnxruntime", "onnxruntime-cpu"])
+    ort, ort_cpu = r.families
+    assert ort.family == "onnxruntime" and ort.packages == ("onnxruntime-gpu",) and ort.status == "ok"
+    assert ort_cpu.newest_catalogued == str(newest_cpu) and [m.version for m in ort_cpu.missing] == [newer]
+    assert ort_cpu.lag_days == 60 and ort_cpu.status == "stale"

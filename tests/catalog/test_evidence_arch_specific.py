@@ -40,7 +40,8 @@ def cat():
 
 
 def _kernels(cat, version: str, gpu: str, arch: str = "x86_64"):
-    ref = next(r for r in cat.builds("onnxruntime") if str(r.version) == version and arch in r.build.platforms)
+    ref = next(r for r in cat.builds("onnxruntime") if str(r.version) == version and arch in r.build.platforms
+               and r.build.gpu)  # the onnxruntime-gpu build, not the CPU package of the same version
     checks = why(cat, ref, cat.gpu(gpu), Version("580.65.06"), host_arch=arch)
     return next(c for c in checks if c.rule in ("kernels", "no-kernel-for-gpu"))
 

@@ -38,13 +38,11 @@ def test_mnist_lite_flow_end_to_end() -> None:
         "correct" in (run_dir / "logs" / "smoke-requests.log").read_text()
 
 
-def test_the_examples_reason_for_framework_none_is_the_catalogs() -> None:
-    """flow.yaml says why its ONNX Runtime tasks ask for `framework: none`: the catalog's CPU-only
-    onnxruntime builds end before the store's 1.32.0. It said "no CPU-only onnxruntime build yet ...
-    infeasible" after CPU builds had been catalogued (fresh-clone trial). When the catalog gains
-    1.32.0 this fails: switch the tasks to `framework: onnxruntime, gpu_count: 0`."""
-    import re
-
+def test_the_examples_onnxruntime_tasks_ask_for_the_catalogs_cpu_build() -> None:
+    """flow.yaml's ONNX Runtime tasks ask the solver for the CPU-only onnxruntime build they pin (the
+    store's 1.32.0). Until the catalog recorded CPU onnxruntime past 1.20 they asked `framework: none`
+    (the solver would have chosen 1.20.1); a request the catalog cannot place, or one whose choice is
+    not the pinned build, fails here."""
     import yaml
 
     import solver
@@ -52,14 +50,14 @@ def test_the_examples_reason_for_framework_none_is_the_catalogs() -> None:
 
     cat = load_catalog()
     text = (ROOT / "examples" / "mnist-lite" / "flow.yaml").read_text()
-    pinned = {t["runtime"]["onnxruntime"] for t in yaml.safe_load(text)["tasks"] if "onnxruntime" in (t.get("runtime") or {})}
-    assert pinned == {"1.32.0"}
-    asked = solver.select(cat, {"framework": "onnxruntime", "gpu_count": 0}, None)
-    newest = asked.to_dict()["choice"]["runtime"]["onnxruntime"]
-    series = ".".join(newest.split(".")[:2])
-    found = re.search(r"CPU-only onnxruntime builds end at\s+(\S+) \(asking .* would choose (\S+), not the store's (\S+)\)",
-                      text.replace("\n#", ""), re.S)
-    assert found, "flow.yaml no longer says why the ONNX Runtime tasks use framework: none"
-    assert found.groups() == (series, newest, "1.32.0"), (found.groups(), newest)
-    pin = solver.select(cat, {"framework": "onnxruntime", "gpu_count": 0, "framework_version": "==1.32.0"}, None)
-    assert not pin.feasible
+    tasks = [t for t in yaml.safe_load(text)["tasks"] if "onnxruntime" in (t.get("runtime") or {})]
+    assert {t["runtime"]["onnxruntime"] for t in tasks} == {"1.32.0"} and len(tasks) == 4
+    for t in tasks:
+        assert t["model"]["framework"] == "onnxruntime" and t["model"]["gpu_count"] == 0, t["name"]
+        asked = solver.select(cat, t["model"], None)
+        assert asked.feasible, (t["name"], asked.to_dict())
+        assert asked.to_dict()["choice"]["runtime"]["onnxruntime"] == t["runtime"]["onnxruntime"], t["name"]
+    # the pin is the newest CPU-only build the catalog knows (no framework_version asked)
+    newest = solver.select(cat, {"framework": "onnxruntime", "gpu_count": 0}, None)
+    assert newest.to_dict()["choice"]["runtime"]["onnxruntime"] == "1.32.0"
+    assert "framework: none" not in text.split("name: mnist-lite")[0]

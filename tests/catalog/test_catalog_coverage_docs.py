@@ -55,6 +55,13 @@ def test_covered_version_ranges_match_the_catalog(cat):
     assert (Version(lo), Version(hi)) == (py[0], py[-1])
 
 
+def test_cpu_onnxruntime_range_matches_the_catalog(cat):
+    """The CPU package's releases are their own family on the registry (freshness: onnxruntime-cpu)."""
+    lo, hi = re.search(r"CPU package onnxruntime (\d+\.\d+)-(\d+\.\d+)", _covered()).groups()
+    cpu = [Version(r.series) for r in cat.releases("onnxruntime") if not any(b.gpu for b in r.builds)]
+    assert (Version(lo), Version(hi)) == (min(cpu), max(cpu))
+
+
 def test_every_framework_family_is_named_as_covered(cat):
     text = _covered()
     names = {"pytorch": "PyTorch", "tensorflow": "TensorFlow", "onnxruntime": "ONNX Runtime",

@@ -20,7 +20,7 @@ from packaging.version import Version
 
 from catalog import Catalog
 from catalog.compat import Check, check_driver_window, check_precision
-from catalog.versions import is_prefix, spec_allows
+from catalog.versions import TegraDriver, is_prefix, spec_allows
 from solver.facts.candidates import Candidate, Target
 from solver.inputs.request import ModelRequest
 
@@ -66,6 +66,7 @@ RULES: dict[str, Rule] = {r.name: r for r in (
     Rule("precision-unsupported", "target", "the numeric format needs a newer compute capability"),
     Rule("driver-too-old-for-gpu", "target", "the driver predates the GPU's architecture"),
     Rule("driver-too-new-for-gpu", "target", "the driver branch no longer supports the GPU's architecture"),
+    Rule("unverified-driver", "target", "strict: a Jetson driver whose CUDA version is unknown"),
     Rule("platform-mismatch", "pair", "the build is not made for the platform (x86_64, aarch64, Jetson)"),
     Rule("no-kernel-for-gpu", "pair", "the build ships no SASS/PTX that runs on the GPU"),
     Rule("unverified-ptx", "pair", "strict: the GPU runs the build's PTX, compiled by a toolkit the catalog lacks"),
@@ -97,6 +98,7 @@ PHRASES = {
     "gpu-count": "too few GPUs", "no-free-gpu": "no free GPU", "no-candidate": "no runtime in the catalog", "no-component": "no component for the build's needs",
     "no-nodes": "no nodes", "unverified": "unverified (strict)",
     "unverified-ptx": "PTX on an unrecorded toolkit (strict)",
+    "unverified-driver": "Jetson driver of unknown CUDA version (strict)",
 }
 
 
@@ -236,7 +238,7 @@ def target_failures(ix: CatalogIndex, request: ModelRequest, target: Target) -> 
         return ()
     fmt = request.format
     engine_cc = fmt.compute_capability if fmt is not None and fmt.kind == "tensorrt-engine" else None
-    key = (request.precision, engine_cc, target)
+    key = (request.precision, engine_cc, request.strict, target)
     found = ix.target_checks.get(key)
     if found is None:
         found = ix.target_checks.setdefault(key, _target_failures(ix.catalog, request, target))
@@ -253,6 +255,12 @@ def _target_failures(cat: Catalog, request: ModelRequest, target: Target) -> tup
         window = check_driver_window(cat, target.cc, target.driver)
         if not window.ok:
             out.append(window)
+        gap = target.driver.gap if isinstance(target.driver, TegraDriver) else None
+        if request.strict and gap:   # a Jetson driver judged by desktop numbers: unverified
+            out.append(Check("unverified-driver", False, f"{target.product or 'the GPU'}: {gap}", (),
+                             "give the node's cuda_driver_version (nvidia-smi's 'CUDA Version') or l4t_version, "
+                             "or select without strict", component="driver", need="the driver's CUDA version",
+                             have=f"driver {target.driver.reported}"))
     fmt = request.format
     if fmt is not None and fmt.kind == "tensorrt-engine" and fmt.compute_capability is not None \
             and fmt.compute_capability != target.cc:

@@ -163,3 +163,14 @@ def test_planning_places_thor_on_aarch64_only(cat):
 
     assert "NVIDIA Thor" in products(solver.select(cat, req, None, top=20))
     assert "NVIDIA Thor" not in products(solver.select(cat, {**req, "arch": ["x86_64"]}, None, top=20))
+
+
+def test_strict_refuses_a_jetson_driver_of_unknown_cuda(cat):
+    """strict: unverified counts as not compatible; a Jetson driver judged by desktop numbers is
+    unverified, so strict refuses the node (rule unverified-driver), naming how to give the fact."""
+    req = {"framework": "pytorch", "strict": True}
+    out = solver.select(cat, req, _orin(driver_version="540.4.0")).to_dict()
+    assert not out["feasible"]
+    assert any(c["rule"] == "unverified-driver" and "cuda_driver_version" in json.dumps(c) for c in out["conflicts"])
+    known = solver.select(cat, req, _orin(driver_version="540.4.0", l4t_version="36.4.3")).to_dict()
+    assert not any(c.get("rule") == "unverified-driver" for c in known.get("conflicts") or [])

@@ -280,3 +280,20 @@ def test_cpu_onnxruntime_is_its_own_family_judged_by_the_cpu_builds():
     assert ort.family == "onnxruntime" and ort.packages == ("onnxruntime-gpu",) and ort.status == "ok"
     assert ort_cpu.newest_catalogued == str(newest_cpu) and [m.version for m in ort_cpu.missing] == [newer]
     assert ort_cpu.lag_days == 60 and ort_cpu.status == "stale"
+
+
+def test_every_cpu_onnxruntime_release_cites_wheel_evidence_per_platform():
+    """The onnxruntime-cpu family's records are backed by the CPU package's own wheels (one evidence
+    file per platform the build lists), which `evidence --stored --check` compares with the record."""
+    from catalog.evidence.record import load_evidence
+    from catalog.loader import default_catalog_dir
+
+    folder = default_catalog_dir() / "evidence"
+    cpu = [r for r in load_catalog().releases("onnxruntime") if not any(b.gpu for b in r.builds)]
+    assert len(cpu) >= 20
+    for r in cpu:
+        for b in r.builds:
+            evs = [load_evidence(folder / name) for name in b.evidence]
+            assert {e.platform for e in evs} == set(b.platforms), r.id
+            assert all(e.project == "onnxruntime" and str(Version(e.version)) in {str(v) for v in r.versions}
+                       for e in evs), r.id

@@ -18,17 +18,46 @@ from catalog.compat import candidate_gaps
 from catalog.versions import TegraDriver
 from solver.engines.fast import solve_fast
 from solver.explain.explanation import explain_choice, explain_failure
+from solver.facts.candidates import Candidate
+from solver.facts.groups import NodeGroup
 from solver.facts.problem import build_problem
 from solver.index.catalog_index import CatalogIndex
 from solver.index.fleet_index import FleetIndex
 from solver.inputs.inventory import Inventory, parse_inventory
 from solver.inputs.policy import Policy
 from solver.inputs.request import ModelRequest, parse_request
-from solver.result import Conflict, ConflictDetail, Selection
+from solver.result import Assignment, Conflict, ConflictDetail, Selection
 
-__all__ = ["select"]
+__all__ = ["choice_gaps", "confidence", "gap_lines", "select"]
 
 log = logging.getLogger(__name__)
+
+
+def choice_gaps(catalog: Catalog, cand: Candidate, choice: Assignment,
+                group: NodeGroup | None = None) -> tuple[str, ...]:
+    """The facts the catalog lacks for runtime `cand` on the GPU of `choice`, by the definition
+    `catalog why` uses (`compat.candidate_gaps` with the chosen GPU's CC; no GPU known: counted),
+    plus the gap of `group`'s driver (a Jetson driver whose CUDA is unknown).
+
+    Single selection and batch placement both report these (`Selection.gaps`)."""
+    gaps: tuple[str, ...] = ()
+    if cand.gpu or cand.build is not None:
+        ccs = [Version(choice.gpu.compute_capability)] if choice.gpu is not None else None
+        gaps = candidate_gaps(catalog, cand.build, cand.cuda, cand.cudnn, ccs)
+    driver = group.target.driver if group is not None else None
+    if isinstance(driver, TegraDriver) and driver.gap:   # a Jetson driver whose CUDA is unknown
+        gaps = (*gaps, driver.gap)
+    return gaps
+
+
+def confidence(gaps: tuple[str, ...]) -> str:
+    """`Selection.confidence` for these gaps: `verified` when there are none."""
+    return "unverified" if gaps else "verified"
+
+
+def gap_lines(gaps: tuple[str, ...]) -> tuple[str, ...]:
+    """The explanation's sentences naming each gap."""
+    return tuple(f"unverified: {g}" for g in gaps)
 
 
 def select(catalog: Catalog, request: ModelRequest | Mapping[str, Any], inventory: Inventory | Mapping[str, Any] |
@@ -71,25 +100,17 @@ def select(catalog: Catalog, request: ModelRequest | Mapping[str, Any], inventor
     stats.update(groups=len(problem.base_groups), candidates=len(problem.facts.kept_index))
     if found:
         units = len(inventory.nodes) if inventory is not None else len(problem.groups)
-        chosen = problem.all_candidates[found[0].candidate]
-        # the gaps on the chosen GPU, by the definition `catalog why` uses (`compat.candidate_gaps`)
-        ccs = [Version(found[0].gpu.compute_capability)] if found[0].gpu is not None else None  # None: GPU unknown, counted
-        gaps = candidate_gaps(catalog, chosen.build, chosen.cuda, chosen.cudnn, ccs) \
-            if chosen.gpu or chosen.build is not None else ()
-        driver = problem.base_groups[found[0].group].target.driver if found[0].group >= 0 else None
-        if isinstance(driver, TegraDriver) and driver.gap:   # a Jetson driver whose CUDA is unknown
-            gaps = (*gaps, driver.gap)
+        group = problem.base_groups[found[0].group] if found[0].group >= 0 else None
+        gaps = choice_gaps(catalog, problem.all_candidates[found[0].candidate], found[0], group)
         rejected: list[ConflictDetail] = []
         explanation = tuple(explain_choice(problem, found[0], units, rejected))
-        note = problem.base_groups[found[0].group].name_note if found[0].group >= 0 else None
-        if note:   # a shared NVML name planned as its smallest module
-            explanation += (note,)
-        if gaps:
-            explanation += tuple(f"unverified: {g}" for g in gaps)
+        if group is not None and group.name_note:   # a shared NVML name planned as its smallest module
+            explanation += (group.name_note,)
+        explanation += gap_lines(gaps)
         return Selection(feasible=True, catalog_revision=catalog.revision, choice=found[0],
                          alternatives=tuple(found[1:]), explanation=explanation, rejected=tuple(rejected),
                          status=status, engine=policy.engine, stats=stats,
-                         confidence="unverified" if gaps else "verified", gaps=gaps)
+                         confidence=confidence(gaps), gaps=gaps)
     if status == "timeout":
         return Selection(feasible=False, catalog_revision=catalog.revision, status="timeout", engine=policy.engine,
                          conflicts=(Conflict("timeout", f"CP-SAT found no answer within {policy.time_limit_s:g} s"),),

@@ -95,6 +95,7 @@ from solver.inputs.inventory import Inventory, parse_inventory
 from solver.inputs.policy import Policy
 from solver.inputs.request import ModelRequest, parse_request
 from solver.result import BatchSelection, Conflict, Selection
+from solver.select import choice_gaps, confidence, gap_lines
 
 __all__ = ["MAX_CONFIGS", "MAX_VARS", "SLACK", "BatchPlan", "configurations", "plan_batch", "select_batch"]
 
@@ -210,11 +211,14 @@ def _selection(inst: _Instance, where: list[tuple[int, int, str] | None],
         c, j, node = w
         o = inst.options[c][j]
         a = assignment(inst.problems[c], o.cand, o.group, node)
+        # the gaps on this node's GPU, as a single selection of this runtime there reports them
+        gaps = choice_gaps(inst.catalog, o.cand, a, o.group)
         out.append(Selection(feasible=True, catalog_revision=inst.catalog.revision, choice=a, engine="batch",
                              explanation=(f"batch placement: {placed} of {len(where)} requests placed; "
                                           f"{node} has {o.group.free} free {o.group.gpu_product or 'CPU slot'}; "
                                           f"runtime is this node's best under the policy order "
-                                          f"{', '.join(inst.policy.order)}",)))
+                                          f"{', '.join(inst.policy.order)}",) + gap_lines(gaps),
+                             confidence=confidence(gaps), gaps=gaps))
     return BatchSelection(feasible=all(s.feasible for s in out), catalog_revision=inst.catalog.revision,
                           placements=tuple(out))
 

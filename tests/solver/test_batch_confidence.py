@@ -104,3 +104,15 @@ def test_each_batch_item_reports_what_a_single_selection_of_it_there_reports(cat
             [e for e in p["explanation"] if e.startswith("unverified: ")]
         seen[p["confidence"]] += 1
     assert seen["verified"] and seen["unverified"], seen  # both answers occur: not vacuous
+
+
+def test_a_batch_item_on_a_jetson_driver_of_unknown_cuda_names_that_gap(cat):
+    """The gap of the node's driver (a Jetson driver number no record names, as in
+    test_catalog_jetson_driver.py) is part of the same definition: batch and single agree."""
+    orin = {"name": "orin", "arch": "aarch64", "driver_version": "540.4.0", "gpus": [{"product": "Orin (nvgpu)"}]}
+    model = {"framework": "pytorch"}
+    alone = select(cat, model, {"nodes": [orin]}).to_dict()
+    item = _batch(cat, [model], [orin])[0]
+    assert alone["feasible"] and item["feasible"]
+    assert any("CUDA version of Jetson driver 540.4.0 is unknown" in g for g in item["gaps"]), item["gaps"]
+    assert (item["confidence"], item["gaps"]) == (alone["confidence"], alone["gaps"]) and item["confidence"] == "unverified"

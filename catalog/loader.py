@@ -41,6 +41,7 @@ _GROUPS = {
     "framework_releases": "frameworks", "numeric_formats": "numeric_formats", "jetson_stacks": "jetson_stacks",
     "facts": "facts", "discrepancies": "discrepancies",
     "pip_channels": "pip_channels", "nvidia_wheels": "nvidia_wheels", "ngc_containers": "ngc_containers",
+    "cuda_images": "cuda_images",
 }
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "GpuProduct",
     "JetsonStack",
     "MvcFloor",
+    "CudaImage",
     "NgcContainer",
     "NumericFormat",
     "NvidiaWheel",
@@ -293,6 +294,16 @@ class NvidiaWheel(Record):
     pin_from: str = "cuda"      # which runtime value the pin is derived from: cuda | cudnn
     pin: str = "series"         # exact | series (==12.6.*) | major (==12.*) | none
     versions: SpecifierSet | None = None   # the pin when no runtime value sets it (pin: none), e.g. ~=11.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class CudaImage(Record):
+    """One nvidia/cuda image tag NVIDIA publishes (container-images/cuda: dist/<cuda>/<os>/<flavor>/Dockerfile)."""
+
+    cuda: Version               # full toolkit version of the tag, e.g. 12.6.3
+    os: str                     # "ubuntu24.04"
+    flavor: str = "base"        # base | runtime | devel
+    image: str                  # "nvidia/cuda:12.6.3-base-ubuntu24.04"
 
 
 @dataclass(frozen=True, kw_only=True)

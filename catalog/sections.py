@@ -31,6 +31,7 @@ from catalog.model import (
     GpuProduct,
     JetsonStack,
     MvcFloor,
+    CudaImage,
     NgcContainer,
     NumericFormat,
     NvidiaWheel,
@@ -311,6 +312,15 @@ def parse_ngc_container(r: RecordReader) -> NgcContainer | None:
     )
 
 
+def parse_cuda_image(r: RecordReader) -> CudaImage | None:
+    cuda, os_name = r.version("cuda"), r.str("os")
+    flavor = r.str("flavor", required=False, choices=("base", "runtime", "devel")) or "base"
+    image = r.str("image")
+    if cuda is not None and os_name and image and image != f"nvidia/cuda:{cuda}-{flavor}-{os_name}":
+        r.fail("image", f"expected nvidia/cuda:{cuda}-{flavor}-{os_name} (NVIDIA's tag scheme), got {image}")
+    return _finish(r, CudaImage, set(), **r.common(), cuda=cuda, os=os_name, flavor=flavor, image=image)
+
+
 SECTION_PARSERS: dict[str, Callable[[RecordReader], Any]] = {
     "driver_branches": parse_driver_branch,
     "cuda_toolkits": parse_cuda_toolkit,
@@ -327,4 +337,5 @@ SECTION_PARSERS: dict[str, Callable[[RecordReader], Any]] = {
     "pip_channels": parse_pip_channel,
     "nvidia_wheels": parse_nvidia_wheel,
     "ngc_containers": parse_ngc_container,
+    "cuda_images": parse_cuda_image,
 }

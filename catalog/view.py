@@ -26,6 +26,7 @@ from catalog.model import (
     GpuProduct,
     JetsonStack,
     MvcFloor,
+    CudaImage,
     NgcContainer,
     NumericFormat,
     NvidiaWheel,
@@ -63,6 +64,7 @@ class Catalog:
     pip_channels: tuple[PipChannel, ...] = ()
     nvidia_wheels: tuple[NvidiaWheel, ...] = ()
     ngc_containers: tuple[NgcContainer, ...] = ()
+    cuda_images: tuple[CudaImage, ...] = ()
     _gpu_index: dict[str, GpuProduct] = field(default_factory=dict, repr=False)
     _by_id: dict[str, Record] = field(default_factory=dict, repr=False)
     _arch_index: dict[Version, Architecture] = field(default_factory=dict, repr=False)
@@ -82,7 +84,8 @@ class Catalog:
     def records(self) -> Iterator[Record]:
         for group in (self.driver_branches, self.cuda_toolkits, self.mvc_floors, self.architectures, self.gpus,
                       self.cudnn, self.python, self.frameworks, self.numeric_formats, self.jetson_stacks,
-                      self.facts, self.discrepancies, self.pip_channels, self.nvidia_wheels, self.ngc_containers):
+                      self.facts, self.discrepancies, self.pip_channels, self.nvidia_wheels, self.ngc_containers,
+                      self.cuda_images):
             yield from group
 
     def record(self, record_id: str) -> Record | None:
@@ -107,6 +110,7 @@ class Catalog:
             "pip_channels": len(self.pip_channels),
             "nvidia_wheels": len(self.nvidia_wheels),
             "ngc_containers": len(self.ngc_containers),
+            "cuda_images": len(self.cuda_images),
         }
 
     def cite(self, source_ids: tuple[str, ...] | list[str]) -> str:

@@ -28,6 +28,7 @@ EMIT_KEYS = {"requirements": ("requirements_txt",), "uv": ("uv",), "pixi": ("pix
              "dockerfile": ("container", "dockerfile"), "stage": ("stage",)}
 _CONDA_PLATFORM = {"x86_64": "linux-64", "aarch64": "linux-aarch64"}
 _RUNTIME_KINDS = ("cuda", "cudnn", "tensorrt", "python")
+UV_IMAGE = "ghcr.io/astral-sh/uv:0.13.9"   # install.uv_image
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class InstallRecipe:
     sources: tuple[Mapping[str, str], ...]
     notes: tuple[str, ...] = field(default=())
     pip_framework: tuple[str, ...] = field(default=())   # the requirement lines of the framework build itself
+    cuda_base: Mapping[str, Any] | None = None   # the nvidia/cuda base image when no NGC container is the base
+    base_reason: str | None = None               # why a GPU runtime keeps the python image (no CUDA base recorded)
 
     def text(self, form: str) -> str:
         """One emit form as text (`rtfit select --emit FORM`)."""
@@ -74,9 +77,33 @@ class InstallRecipe:
         """The official Python image plus the pip lines (the NVIDIA wheels carry CUDA user space)."""
         return render.dockerfile(image=self.image, pip=self.pip, gpu="cuda" in self.runtime, labels=self._labels())
 
+    def _ngc_base(self) -> bool:
+        return self.ngc is not None and bool(self.ngc.get("base"))
+
+    def cuda_dockerfile(self) -> str:
+        """FROM NVIDIA's nvidia/cuda base image of the runtime's CUDA version; uv provides the Python series."""
+        cb = self.cuda_base
+        assert cb is not None and self.python
+        comments = [f"{cb['image']} ({cb['record']}): NVIDIA's CUDA {cb['cuda']} base image; its "
+                    f"NVIDIA_REQUIRE_CUDA (cuda>={_series(cb['cuda'])}) makes the NVIDIA Container Toolkit refuse to "
+                    "start the container on a driver too old for it",
+                    f"Python {self.python}: a uv-managed CPython in /opt/venv (install.uv_image); "
+                    "the pip line is the same as on python:X.Y-slim"]
+        return render.dockerfile(
+            image=cb["image"], pip=self.pip, gpu=True, labels=self._labels(), comments=comments,
+            after_from=[f"COPY --from={UV_IMAGE} /uv /uvx /bin/"],
+            before_pip=["ENV UV_PYTHON_INSTALL_DIR=/opt/uv-python",
+                        f"RUN uv venv --seed --python {self.python} /opt/venv",
+                        "ENV PATH=/opt/venv/bin:$PATH"])
+
     def dockerfile(self) -> str:
-        """FROM the matching NGC framework container when there is one, else `pip_dockerfile()`."""
-        if self.ngc is None or not self.ngc.get("base"):
+        """FROM the matching NGC framework container when there is one, else (GPU runtime) NVIDIA's
+        nvidia/cuda base image of the runtime's CUDA version, else `pip_dockerfile()`."""
+        if not self._ngc_base():
+            if self.cuda_base is not None:
+                return self.cuda_dockerfile()
+            if self.base_reason:
+                return f"# {self.base_reason}\n" + self.pip_dockerfile()
             return self.pip_dockerfile()
         ngc = self.ngc
         comments = [f"NGC {ngc['release']} ({ngc['record']}): " + ", ".join(ngc["matches"])]
@@ -93,7 +120,13 @@ class InstallRecipe:
 
     @property
     def container_image(self) -> str:
-        return self.ngc["image"] if self.ngc is not None and self.ngc.get("base") else self.image
+        if self._ngc_base():
+            return self.ngc["image"]
+        return self.cuda_base["image"] if self.cuda_base is not None else self.image
+
+    @property
+    def container_base(self) -> str:
+        return "ngc" if self._ngc_base() else "cuda" if self.cuda_base is not None else "python"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -107,7 +140,9 @@ class InstallRecipe:
                       "checked_against_registry": False},
             "pixi_toml": self.pixi(),
             "container": {"image": self.container_image, "dockerfile": self.dockerfile(),
-                          "base": "ngc" if self.ngc is not None and self.ngc.get("base") else "python",
+                          "base": self.container_base,
+                          "cuda_base": dict(self.cuda_base) if self.cuda_base is not None else None,
+                          "base_reason": self.base_reason,
                           "pip_image": self.image, "pip_dockerfile": self.pip_dockerfile(),
                           "ngc": dict(self.ngc) if self.ngc is not None else None},
             "stage": list(self.stage),
@@ -232,6 +267,24 @@ def _ngc(catalog: Catalog, framework: str, version: Version, runtime: Mapping[st
     return _ngc_row(best, runtime, matches, base=False)
 
 
+def _cuda_base(catalog: Catalog, cuda: Version, python: str | None) -> tuple[dict[str, Any] | None, str | None]:
+    """NVIDIA's nvidia/cuda base image for the runtime's CUDA: the catalog's full toolkit version of
+    the runtime's CUDA (the newest of its major.minor series, or the exact x.y.z given), on the newest
+    Ubuntu a `cuda_images` row records for exactly that version. (None, why) when there is none."""
+    toolkits = catalog.toolkits_in_series(cuda)
+    if not toolkits:
+        return None, f"python image base: no CUDA {cuda} toolkit in the catalog, so no nvidia/cuda tag to name"
+    full = max(t.version for t in toolkits)
+    rows = [i for i in catalog.cuda_images if i.cuda == full and i.flavor == "base" and i.os.startswith("ubuntu")]
+    if not rows:
+        return None, (f"python image base: no nvidia/cuda {full} base image is recorded (cuda_images; CUDA {full} is "
+                      f"the catalog's newest {_series(str(full))} toolkit)")
+    if not python:
+        return None, "python image base: the runtime names no Python series to install in the nvidia/cuda image"
+    best = max(rows, key=lambda i: Version(i.os.removeprefix("ubuntu")))
+    return {"image": best.image, "record": best.id, "cuda": str(full), "os": best.os}, None
+
+
 def _component_pips(catalog: Catalog, runtime: Mapping[str, str]) -> list[tuple[str, str, PipRecipe | None]]:
     """pip lines that stage the CUDA and cuDNN components of the runtime from NVIDIA's wheels."""
     out: list[tuple[str, str, PipRecipe | None]] = []
@@ -290,10 +343,16 @@ def install_recipe(catalog: Catalog, framework: str, choice: Mapping[str, Any], 
                                     count=int(gpu_choice.get("count") or 1),
                                     min_driver_major=_min_driver_major(catalog, cuda))
     ngc = _ngc(catalog, key, ref.version, runtime)
+    cuda_base, base_reason = None, None
+    if cuda is not None and not (ngc is not None and ngc["base"]):
+        cuda_base, base_reason = _cuda_base(catalog, cuda, python)
     records = [*pip.records, *(r for _, _, p in components[1:] if p for r in p.records)]
     if ngc is not None:
         records.append(ngc["record"])
-    facts = ["install.python_image"] + (["install.gfd_labels"] if kubernetes is not None else [])
+    if cuda_base is not None:
+        records.append(cuda_base["record"])
+    facts = ["install.python_image"] + (["install.uv_image"] if cuda_base is not None else []) + \
+        (["install.gfd_labels"] if kubernetes is not None else [])
     source_ids: list[str] = list(ref.sources)
     for rid in [*records, *facts]:
         rec = catalog.record(rid)
@@ -311,7 +370,7 @@ def install_recipe(catalog: Catalog, framework: str, choice: Mapping[str, Any], 
         image=f"python:{python}-slim" if python else "python:3-slim", stage=tuple(stage),
         stage_components=stage_components, ngc=ngc, kubernetes=kubernetes,
         records=tuple(dict.fromkeys([*records, *facts])), sources=sources, notes=tuple(notes),
-        pip_framework=pip.requirements[:1 + len(row.companions)],
+        pip_framework=pip.requirements[:1 + len(row.companions)], cuda_base=cuda_base, base_reason=base_reason,
     )
 
 

@@ -43,13 +43,18 @@ def pixi_toml(*, name: str, platform: str, cuda: str | None, conda: list[tuple[s
 
 
 def dockerfile(*, image: str, pip: PipRecipe | None, gpu: bool, labels: dict[str, str],
-               comments: list[str] | None = None) -> str:
+               comments: list[str] | None = None, after_from: list[str] | None = None,
+               before_pip: list[str] | None = None) -> str:
+    """`after_from`: instructions right after FROM (e.g. COPY --from of a tool image); `before_pip`:
+    instructions between the environment and the pip line (e.g. creating the interpreter)."""
     lines = [f"# {c}" for c in comments or ()]
     lines.append(f"FROM {image}")
+    lines += after_from or []
     for key, value in labels.items():
         lines.append(f"LABEL {key}={shlex.quote(value)}")
     if gpu:
         lines.append("ENV NVIDIA_VISIBLE_DEVICES=all NVIDIA_DRIVER_CAPABILITIES=compute,utility")
+    lines += before_pip or []
     if pip is not None:
         args = " ".join(shlex.quote(a) for a in [*pip.index_args(), *pip.requirements])
         lines.append(f"RUN python -m pip install --no-cache-dir {args}")

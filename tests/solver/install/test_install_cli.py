@@ -33,7 +33,10 @@ def test_emit_forms(tmp_path: Path) -> None:
     assert out["requirements"] == "--index-url https://download.pytorch.org/whl/cu126\ntorch==2.6.0+cu126\n"
     assert out["uv"].startswith("uv venv --python 3.11 && uv pip install --index-url")
     assert tomllib.loads(out["pixi"])["dependencies"]["pytorch"]["version"] == "==2.6.0"
-    assert out["dockerfile"].startswith("FROM python:3.11-slim\n")
+    # a GPU runtime without a matching NGC container: NVIDIA's CUDA base of the catalog's full 12.6 version
+    assert "\nFROM nvidia/cuda:12.6.3-base-ubuntu24.04\n" in out["dockerfile"]
+    assert "\nRUN python -m pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cu126 " \
+           "torch==2.6.0+cu126\n" in out["dockerfile"]
     assert out["stage"].splitlines()[0].startswith("rtfit store stage pytorch 2.6.0+cu126 --pip torch==2.6.0+cu126")
 
 

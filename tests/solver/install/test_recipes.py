@@ -256,8 +256,13 @@ def test_dockerfile_parses_and_passes_hadolint(cat: catalog.Catalog, choices: Ch
         if r.ngc is not None and r.ngc["base"]:
             # FROM the NGC framework container, which already holds the framework build
             assert base == r.ngc["image"] and not any(req in path.read_text() for req in r.pip_framework)
+        elif r.cuda_base is not None:
+            # FROM NVIDIA's CUDA base image; uv provides the Python series; the pip line is the python image's
+            assert base == r.cuda_base["image"] == cat.record(r.cuda_base["record"]).image
+            runs = [i["value"] for i in DockerfileParser(path=str(path)).structure if i["instruction"] == "RUN"]
+            assert runs == [f"uv venv --seed --python {r.python} /opt/venv", run[0]["value"]]
         else:
-            assert path.read_text() == pip_path.read_text()
+            assert path.read_text().endswith(pip_path.read_text())
         for p in (path, pip_path):
             lint = subprocess.run([hadolint, "--no-color", "-f", "json", str(p)], capture_output=True, text=True)
             assert lint.returncode == 0 and json.loads(lint.stdout) == [], (name, lint.stdout)
@@ -380,7 +385,7 @@ def test_ngc_container_with_the_runtimes_tensorrt(cat: catalog.Catalog, choices:
     assert none.to_dict()["container"]["ngc"] is None   # no catalogued container ships TensorRT 8.6
     pt = install_recipe(cat, "pytorch", choices["pytorch-cu126"])
     assert pt.to_dict()["container"]["ngc"] is None     # no catalogued NGC PyTorch container ships 2.6
-    assert pt.to_dict()["container"]["base"] == "python"
+    assert pt.to_dict()["container"]["base"] == "cuda"            # NVIDIA's CUDA base image instead
     assert not newest.to_dict()["container"]["ngc"]["base"]   # a Triton server image is named, not built on
 
 
@@ -408,10 +413,12 @@ def test_ngc_framework_container_becomes_the_dockerfile_base_when_the_runtime_ma
         if cat.find_build("pytorch", other["pytorch"]) is None:
             continue
         d = install_recipe(cat, "pytorch", {"runtime": other}).to_dict()
-        assert d["container"]["base"] == "python" and d["container"]["image"] == f"python:{other['python']}-slim"
+        assert d["container"]["base"] in ("cuda", "python")
+        assert d["container"]["ngc"] is None or not d["container"]["ngc"]["base"]
+        assert d["container"]["pip_image"] == f"python:{other['python']}-slim"
     # a container whose CUDA minor is older than the chosen one does not match
     newer = {**runtime, "cuda": f"{row.cuda.major}.{row.cuda.minor + 1}"}
-    assert install_recipe(cat, "pytorch", {"runtime": newer}).to_dict()["container"]["base"] == "python"
+    assert install_recipe(cat, "pytorch", {"runtime": newer}).to_dict()["container"]["base"] in ("cuda", "python")
 
 
 def test_jax_extra_names_the_cuda_plugin_and_vllm_stages_the_torch_it_pins(cat: catalog.Catalog, choices: Choices) -> None:
@@ -454,19 +461,49 @@ def test_sglang_and_tensorrt_llm_rows(cat: catalog.Catalog, choices: Choices) ->
     ({"cuda": "12.1", "python": "3.10", "pytorch": "2.4.0+cu121"}, "nvcr.io/nvidia/pytorch:24.07-py3"),
     ({"cuda": "12.1", "python": "3.10", "pytorch": "2.3.0+cu121"}, "nvcr.io/nvidia/pytorch:24.04-py3"),
     ({"cuda": "13.0", "python": "3.12", "pytorch": "2.10.0+cu130"}, "nvcr.io/nvidia/pytorch:25.12-py3"),
-    # no match: Python 3.11 (the 24.xx containers hold 3.10), CUDA 11, a patch release NVIDIA did not build
-    ({"cuda": "12.4", "python": "3.11", "pytorch": "2.5.0+cu124"}, "python:3.11-slim"),
-    ({"cuda": "11.8", "python": "3.10", "pytorch": "2.5.0+cu118"}, "python:3.10-slim"),
-    ({"cuda": "12.4", "python": "3.10", "pytorch": "2.5.1+cu124"}, "python:3.10-slim"),
+    # no NGC match (Python 3.11: the 24.xx containers hold 3.10; CUDA 11; a patch release NVIDIA did not build):
+    # NVIDIA's CUDA base image of the catalog's full version of the CUDA minor, on the newest Ubuntu recorded for it
+    ({"cuda": "12.4", "python": "3.11", "pytorch": "2.5.0+cu124"}, "nvidia/cuda:12.4.1-base-ubuntu22.04"),
+    ({"cuda": "11.8", "python": "3.10", "pytorch": "2.5.0+cu118"}, "nvidia/cuda:11.8.0-base-ubuntu22.04"),
+    ({"cuda": "12.4", "python": "3.10", "pytorch": "2.5.1+cu124"}, "nvidia/cuda:12.4.1-base-ubuntu22.04"),
+    ({"cuda": "12.6", "python": "3.11", "pytorch": "2.6.0+cu126"}, "nvidia/cuda:12.6.3-base-ubuntu24.04"),
+    # CPU-only runtime: the python image
+    ({"python": "3.11", "pytorch": "2.5.0+cpu"}, "python:3.11-slim"),
+    # CUDA 12.8: the catalog's full version 12.8.1 has no base image recorded -> the python image, and the file says why
+    ({"cuda": "12.8", "python": "3.12", "pytorch": "2.8.0+cu128"}, "python:3.12-slim"),
 ])
-def test_dockerfile_base_is_the_matching_ngc_pytorch_release_or_the_python_image(
+def test_dockerfile_base_is_the_matching_ngc_pytorch_release_or_the_cuda_or_python_image(
         cat: catalog.Catalog, runtime: dict[str, str], image: str) -> None:
     from dockerfile_parse import DockerfileParser
 
     d = install_recipe(cat, "pytorch", {"runtime": runtime}).to_dict()
-    parser = DockerfileParser(fileobj=__import__("io").BytesIO(d["container"]["dockerfile"].encode()))
+    text = d["container"]["dockerfile"]
+    parser = DockerfileParser(fileobj=__import__("io").BytesIO(text.encode()))
     assert d["container"]["image"] == image and parser.baseimage == image
+    assert d["container"]["pip_image"] == f"python:{runtime['python']}-slim"
     ngc = d["container"]["ngc"]
+    if image.startswith("nvidia/cuda:"):
+        cb = d["container"]["cuda_base"]
+        row = cat.record(cb["record"])
+        assert d["container"]["base"] == "cuda" and row.image == image and d["container"]["base_reason"] is None
+        # the exact full version: the newest toolkit of the runtime's CUDA series in the catalog
+        full = max(t.version for t in cat.toolkits_in_series(catalog.versions.parse_version(runtime["cuda"])))
+        assert row.cuda == full and cb["record"] in d["records"] and "install.uv_image" in d["records"]
+        # the newest Ubuntu recorded for that version
+        oses = [i.os for i in cat.cuda_images if i.cuda == full and i.flavor == "base"]
+        assert row.os == max(oses, key=lambda o: tuple(map(int, o.removeprefix("ubuntu").split("."))))
+        assert f"RUN uv venv --seed --python {runtime['python']} /opt/venv\n" in text
+        # the pip line is the python image's, unchanged
+        pip_run = d["container"]["pip_dockerfile"].splitlines()[-1]
+        assert pip_run.startswith("RUN python -m pip install") and text.endswith(pip_run + "\n")
+        assert any(s["id"] == "nvidia_cuda_container_images_dist" for s in d["sources"])
+    elif "cuda" in runtime and not image.startswith("nvcr.io/"):
+        assert d["container"]["base"] == "python" and d["container"]["cuda_base"] is None
+        reason = d["container"]["base_reason"]
+        assert reason and "no nvidia/cuda 12.8.1 base image is recorded" in reason and text.startswith(f"# {reason}\n")
+    elif image.startswith("python:"):
+        assert d["container"]["base"] == "python" and d["container"]["base_reason"] is None and ngc is None
+        assert "nvidia/cuda" not in text and "uv venv" not in text
     if image.startswith("nvcr.io/"):
         row = cat.record(ngc["record"])
         assert d["container"]["base"] == "ngc" and row.image == image and ngc["confidence"] == row.confidence
@@ -474,7 +511,23 @@ def test_dockerfile_base_is_the_matching_ngc_pytorch_release_or_the_python_image
         assert any(row.framework_version in x for x in ngc["differs"])
         assert (f"rtfit catalog show {row.id}" in d["container"]["dockerfile"]) == (row.confidence != "high")
     else:
-        assert d["container"]["base"] == "python" and (ngc is None or not ngc["base"])
+        assert d["container"]["base"] in ("cuda", "python") and (ngc is None or not ngc["base"])
+
+
+def test_cuda_images_rows_follow_nvidias_tag_scheme_and_cover_the_newest_toolkit_of_runtime_series(
+        cat: catalog.Catalog) -> None:
+    rows = [i for i in cat.cuda_images if i.flavor == "base"]
+    assert rows and all(i.image == f"nvidia/cuda:{i.cuda}-base-{i.os}" for i in rows)
+    full = {max(t.version for t in cat.toolkits_in_series(catalog.versions.parse_version(s)))
+            for s in ("11.8", "12.1", "12.4", "12.6")}
+    assert full <= {i.cuda for i in rows}
+    bad = {"cuda_images": [{"id": "x", "cuda": "12.6.3", "os": "ubuntu24.04", "image": "nvidia/cuda:12.6.3-base",
+                            "source": ["nvidia_cuda_container_images_dist"], "confidence": "high"}]}
+    from catalog.fields import RecordReader
+    from catalog.sections import parse_cuda_image
+    problems: list = []
+    r = RecordReader(file="t.yaml", section="cuda_images", index=0, raw=bad["cuda_images"][0], problems=problems)
+    assert parse_cuda_image(r) is None and any(p.field == "image" for p in problems)
 
 
 def test_ngc_pytorch_rows_agree_with_the_torch_builds_the_triton_matrix_names(cat: catalog.Catalog) -> None:

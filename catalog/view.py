@@ -17,6 +17,7 @@ from packaging.version import InvalidVersion, Version
 from catalog.model import (
     Architecture,
     BuildRef,
+    CudaImage,
     CudaToolkit,
     CudnnRelease,
     Discrepancy,
@@ -26,7 +27,6 @@ from catalog.model import (
     GpuProduct,
     JetsonStack,
     MvcFloor,
-    CudaImage,
     NgcContainer,
     NumericFormat,
     NvidiaWheel,

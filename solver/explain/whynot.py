@@ -23,9 +23,9 @@ from catalog.compat import (
     check_driver,
     check_driver_window,
     check_kernels,
-    check_ptx_verified,
     check_platform,
     check_precision,
+    check_ptx_verified,
     check_toolkit_arch,
     driver_cuda,
 )

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi.testclient import TestClient
+
 import catalog
 import solver
-from fastapi.testclient import TestClient
 
 from .conftest import Tokens, node_entry
 

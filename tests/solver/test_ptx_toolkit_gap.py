@@ -19,7 +19,14 @@ from packaging.version import Version
 from typer.testing import CliRunner
 
 from catalog import load_catalog
-from catalog.compat import build_toolkit, candidate_gaps, check_ptx_verified, gpu_platform, runs_ptx, why_best_option
+from catalog.compat import (
+    build_toolkit,
+    candidate_gaps,
+    check_ptx_verified,
+    gpu_platform,
+    runs_ptx,
+    why_best_option,
+)
 from rtfit.cli import app
 from solver import select
 

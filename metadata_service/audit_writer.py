@@ -51,7 +51,8 @@ class AuditWriter:
                 self._answers[answer[0]] = (answer[1], row["created_at"])
             self._rows.append(row)
             self._queued += 1
-            if self._thread is None:
+            if self._thread is None:   # first row, or the first after `close` (the thread ended)
+                self._closed = False
                 self._thread = threading.Thread(target=self._run, name="rtfit-audit", daemon=True)
                 self._thread.start()
             self._cond.notify_all()
@@ -95,6 +96,7 @@ class AuditWriter:
                 while not self._rows and not self._closed:
                     self._cond.wait()
                 if not self._rows and self._closed:
+                    self._thread = None   # under the lock: the next `add` starts a new thread
                     return
             if self._linger_s:
                 time.sleep(self._linger_s)   # let the rows of concurrent requests join this batch
@@ -113,6 +115,7 @@ class AuditWriter:
                     answers.update(self._answers)
                     self._answers = answers
                     if self._closed:
+                        self._thread = None
                         return
                 time.sleep(self._retry_s)
                 continue

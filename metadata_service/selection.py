@@ -262,8 +262,12 @@ class _IndexBuilder:
         self._recent_lock = threading.Lock()
 
     def start(self) -> None:
+        """Start the builder thread, or start it again after `close` (an app's lifespan can end and
+        begin again on the same service, and requests can come without one): a closed builder
+        that stayed closed would leave every selection waiting for a build nobody makes."""
         with self._cond:
-            if self._thread is None and not self._closed:
+            self._closed = False
+            if self._thread is None:   # the thread clears it, under this lock, when it ends
                 self._thread = threading.Thread(target=self._run, name="rtfit-index", daemon=True)
                 self._thread.start()
 
@@ -323,6 +327,7 @@ class _IndexBuilder:
                 if self._requested == self._done and not self._closed:
                     self._cond.wait(self._poll_s)
                 if self._closed:
+                    self._thread = None   # under the lock: a later `start` starts a new thread
                     return
                 ticket = self._requested
             if ticket > self._done:

@@ -31,9 +31,29 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, separators=(",", ":"), default=str)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is when a record is emitted, not the stream it was when set up.
+
+    A CLI runner (or a test) replaces and closes sys.stderr around each command; a handler bound
+    to the stream of an earlier command then fails on every later record and prints logging's
+    "--- Logging error ---" into the output of whichever command logs next (a JSON answer included).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def configure_logging(level: str = "info") -> None:
     """JSON lines on stderr for our loggers and uvicorn's (its access log is replaced by ours)."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

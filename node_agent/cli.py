@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -90,9 +90,9 @@ def agent_command(
     level = getattr(logging, log_level.upper(), None)
     if not isinstance(level, int):
         raise _fail(f"--log-level must be debug, info, warning or error, got {log_level!r}")
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    handler = _CurrentStderrHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     if level > logging.DEBUG:  # one line per request is noise at a 10 s interval; failures are logged by us
         logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -158,3 +158,17 @@ def _run_once(agent: object, *, print_inventory: bool) -> int:
 
 def register(app: typer.Typer) -> None:
     app.command("agent")(agent_command)
+
+
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a record is emitted: a CLI runner replaces and closes
+    it around each command, and a handler bound to a closed stream prints "--- Logging error ---"
+    into the output of whichever command logs next."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass

@@ -121,3 +121,27 @@ def test_parse_interval(text: str, seconds: float) -> None:
 def test_parse_interval_rejects_garbage() -> None:
     with pytest.raises(AgentConfigError):
         parse_interval("-3s")
+
+
+def test_agent_logging_follows_the_current_stderr(app: typer.Typer, no_nvml: None,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The agent's log handler writes to sys.stderr as it is at each record: under a CLI runner the
+    stream of one command is closed before the next command (or test) logs."""
+    import io
+    import logging
+    import sys
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    root.handlers[:] = []
+    try:
+        _run(app, "--once", "--print", "--log-level", "info")   # configures logging, whatever it prints
+        assert root.handlers, "the agent command configured no logging"
+        later = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", later)
+        logging.getLogger("rtfit.test").warning("logged after the command's stderr was closed")
+        assert "Logging error" not in later.getvalue()
+        assert "logged after the command's stderr was closed" in later.getvalue()
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)

@@ -192,7 +192,7 @@ def test_flow_plan_command_prints_the_plan_and_exits_3_when_a_task_cannot_be_pla
     res = CliRunner().invoke(app, ["flow", "plan", str(tmp_path / "flow.yaml"), "--inventory", str(tmp_path / "nodes.yaml"),
                                    "--json"])
     assert res.exit_code == 3, res.output
-    out = json.loads(res.output)
+    out = json.loads(res.stdout)   # stdout only: a log line on stderr is not part of the JSON
     assert out["feasible"] is False and out["co_located"] == 2
     assert out["tasks"]["export"]["node"] == "dgx-1" and out["tasks"]["serve"]["error"]
     ok = PIPELINE.split("  - name: serve")[0]

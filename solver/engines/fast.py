@@ -11,6 +11,10 @@ Tests prove it agrees with `solve.solve_cpsat` on golden scenarios and generated
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Iterator
+from operator import itemgetter
+
 import numpy as np
 
 from solver.facts.candidates import Candidate, Target
@@ -178,29 +182,40 @@ def solve_fast(problem: Problem, top: int = 1) -> list[Assignment]:
     # Members of a group share every term but the name tie-break: take whole groups until `top`
     # nodes are covered and no later group can tie with the last one taken, then order members.
     width = len(problem.policy.order)
+    ranked_l = ranked.tolist()
     # A node carrying two GPU products is in two groups: it counts once (its better slot).
-    taken: list[int] = []
     seen: set[str] = set()
-    cutoff: tuple[int, ...] | None = None
-    for r in ranked.tolist():
-        prefix = tuple(int(col[r]) for col in scores.columns[:width])
-        if cutoff is not None and prefix < cutoff:
-            break
-        taken.append(r)
+    end = len(ranked_l)
+    for i, r in enumerate(ranked_l):
         seen.update(groups[r].nodes)
-        if len(seen) >= top and cutoff is None:
-            cutoff = prefix
-    # A member's key is its group's key with its own name rank: the terms are computed once per group.
-    members = []
-    for r in taken:
-        cand, group = cands[scores.cand[r]], groups[r]
-        head = problem.key(cand, group)[:-2]
-        members += [((*head, -problem.rank_of(group, n), -cand.index), r, n) for n in group.nodes]
-    members.sort(key=lambda m: m[0], reverse=True)
+        if len(seen) >= top:
+            # `ranked` is sorted by the columns: the groups tying with this one on the policy
+            # terms follow it, and every later group is worse
+            rest = ranked[i + 1:]
+            tie = np.ones(len(rest), dtype=bool)
+            for col in scores.columns[:width]:
+                tie &= col[rest] == col[r]
+            end = i + 1 + (len(rest) if tie.all() else int(np.argmin(tie)))
+            break
+    taken = ranked_l[:end]
+    # A member's key is its group's key with its own name rank: the terms are computed once per
+    # group (the policy-term columns), and a group's members (sorted names: rank order) come in
+    # key order, so the groups' member streams are merged lazily, ties going to the earlier
+    # group (as a stable sort of every member would), until `top` distinct nodes are found.
+    heads = np.stack([col[taken] for col in scores.columns[:width]], axis=1).tolist() if taken else []
+    rank = problem.node_rank
+
+    def stream(r: int, head: list[int]) -> Iterator[tuple[tuple[int, ...], int, str]]:
+        ci = -cands[scores.cand[r]].index
+        for n in groups[r].nodes:
+            yield (*head, -rank[n], ci), r, n
+
     out: list[Assignment] = []
     used: set[str] = set()
-    for _, r, n in members:
-        if n not in used and len(out) < top:
+    for _, r, n in heapq.merge(*map(stream, taken, heads), key=itemgetter(0), reverse=True):
+        if n not in used:
             used.add(n)
             out.append(assignment(problem, cands[scores.cand[r]], groups[r], n))
+            if len(out) >= top:
+                break
     return out

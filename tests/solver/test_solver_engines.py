@@ -59,6 +59,34 @@ def test_fast_equals_cpsat_on_random_fleets(seed: int) -> None:
             assert fast[0].key == best  # the exhaustive optimum over every legal (runtime, node)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_fast_top_equals_the_exhaustive_order_on_tied_fleets(seed: int) -> None:
+    """solve_fast merges the members of tied groups lazily: its `top` nodes and keys are the
+    exhaustive order of every node's best legal (runtime, node) key, deep into the ties."""
+    rng = random.Random(seed)
+    cat = mini_catalog()
+    nodes = []
+    for i in range(160):  # few distinct kinds, many members, names interleaved across groups
+        gpus = [fake_gpu(rng.choice(["L4", "A100"]), 2, rng.choice([1, 2]))]
+        if i % 7 == 0:
+            gpus.append(fake_gpu("H100", 1, 1))     # two products: the node counts once
+        nodes.append(fake_node(f"n{rng.randint(0, 99999):05d}-{i}", *gpus, driver=rng.choice(DRIVERS[2:5]),
+                               cluster=rng.choice(["east", "west", None]), cached=rng.choice(CACHES)))
+    inv = solver.parse_inventory({"nodes": nodes}, catalog=cat)
+    for data in REQUESTS[:3] + REQUESTS[7:8]:
+        problem = build_problem(cat, solver.parse_request(data), inv, solver.Policy())
+        best: dict[str, tuple[int, ...]] = {}
+        for c, g in problem.pairs():
+            for n in g.nodes:
+                k = problem.key(c, g, n)
+                if k > best.get(n, ()):
+                    best[n] = k
+        ordered = sorted(best.items(), key=lambda kv: kv[1], reverse=True)
+        for top in (1, 2, 3, 7, 25):
+            fast = solve_fast(problem, top=top)
+            assert [(a.node, a.key) for a in fast] == [(n, k) for n, k in ordered[:top]]
+
+
 @pytest.mark.parametrize("data", REQUESTS[:7])
 def test_planning_fast_equals_cpsat(data: dict) -> None:
     cat = mini_catalog()

@@ -136,8 +136,7 @@ def _runtime_reasons(problem: Problem, tids: np.ndarray) -> list[str]:
 def rejection_tallies(problem: Problem) -> list[str]:
     """["12 nodes: driver too old", "3 nodes: no free GPU"] — why nodes are not usable."""
     unit = "products" if problem.planning else "nodes"
-    return [f"{n} {unit if n != 1 else unit[:-1]}: {_phrase(problem, rule, nodes)}"
-            for rule, n, nodes in rejections(problem)]
+    return [f"{n} {unit if n != 1 else unit[:-1]}: {phrase}" for _, n, _, phrase in _rejections(problem)]
 
 
 def _phrase(problem: Problem, rule: str, nodes: Sequence[str]) -> str:
@@ -158,6 +157,30 @@ def rejections(problem: Problem) -> list[tuple[str, int, list[str]]]:
     Vectorised over the group table, in the order node checks are applied (arch, GPU presence,
     memory, count, free GPUs, precision/engine CC, then the runtime rules).
     """
+    return [(rule, n, list(nodes)) for rule, n, nodes, _ in _rejections(problem)]
+
+
+def _rejected(problem: Problem, rule: str, classes: np.ndarray) -> tuple[tuple[str, ...], str]:
+    """The sorted names of the nodes in the node classes `classes` of the table (a group's label
+    once per group row), and `rule`'s tally phrase for them (`_phrase`).
+
+    Both depend on the table and the classes only, so they are memoised on the table (insert-only,
+    keyed by value): a fleet-wide answer lists thousands of rejected nodes, and the selections
+    that fail alike share one sorted list.
+    """
+    t = problem.table
+    key = ("rejected-nodes", rule, classes.tobytes())
+    found = t.memo.get(key)
+    if found is None:
+        groups = problem.base_groups
+        rows = np.flatnonzero(np.isin(t.node_classes().class_of, classes)).tolist()
+        names = sorted(itertools.chain.from_iterable(_group_label(groups[r]) for r in rows))
+        found = t.memo.setdefault(key, (tuple(names), _phrase(problem, rule, names)))
+    return found
+
+
+def _rejections(problem: Problem) -> list[tuple[str, int, tuple[str, ...], str]]:
+    """`rejections` with the nodes as the memoised tuple, and each rule's tally phrase."""
     from solver.engines.fast import target_rules
 
     scores = problem.scores()
@@ -212,11 +235,8 @@ def rejections(problem: Problem) -> list[tuple[str, int, list[str]]]:
     if not hit.any():
         return []
     counts = np.bincount(reason[hit], weights=cls.members[hit], minlength=len(names))
-    row_reason = reason[cls.class_of]
-    who: dict[int, list[str]] = {}
-    for row in np.flatnonzero(row_reason >= 0).tolist():
-        who.setdefault(int(row_reason[row]), []).extend(_group_label(problem.base_groups[row]))
-    items = sorted(((names[i], int(n), sorted(who.get(i, []))) for i, n in enumerate(counts) if n),
+    items = sorted(((names[i], int(n), *_rejected(problem, names[i], np.flatnonzero(reason == i)))
+                    for i, n in enumerate(counts) if n),
                    key=lambda kv: (-kv[1], _RULE_ORDER.get(kv[0], 99)))
     return items
 
@@ -243,12 +263,12 @@ def explain_choice(problem: Problem, choice: Assignment, total_units: int,
     lines.append(f"objective order: {', '.join(problem.policy.order)}, then node name")
     if problem.planning:
         lines.append("planning mode assumes a current NVIDIA driver (the newest minimum any catalog CUDA needs)")
-    found = rejections(problem)
+    found = _rejections(problem)
     if found:
         unit = "products" if problem.planning else "nodes"
         parts = []
-        for rule, n, nodes in found:
-            tally = f"{n} {unit if n != 1 else unit[:-1]}: {_phrase(problem, rule, nodes)}"
+        for rule, n, nodes, phrase in found:
+            tally = f"{n} {unit if n != 1 else unit[:-1]}: {phrase}"
             parts.append(f"{tally} ({_nodes_text(nodes, 5)})" if nodes else tally)
             if rejected is not None:
                 rejected.append(ConflictDetail(tally, nodes=tuple(nodes), rule=rule))

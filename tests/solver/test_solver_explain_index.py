@@ -128,3 +128,54 @@ def test_runtime_reasons_equal_the_definition(seed: int) -> None:
                 firsts.pop("platform-mismatch", None)
             want = min(firsts, key=lambda r: (-firsts[r], order.index(r))) if firsts else "no-candidate"
             assert reason == want, (data, target)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_rejected_nodes_memo_equals_a_fresh_index(seed: int) -> None:
+    """The rejected-node lists memoised on a fleet index's table (filled by selections failing in
+    other ways first) give the answers a fresh index gives, whole-fleet and scoped."""
+    cat = mini_catalog()
+    inv = solver.parse_inventory(_inventory(seed, 40), catalog=cat)
+    shared = solver.FleetIndex(CatalogIndex(cat), inv)
+    names = [n.name for n in inv.nodes]
+    scope = shared.scoped(names[::2])
+    for data in REQUESTS:
+        req = solver.parse_request(data)
+        for fleet in (shared, scope):
+            got = solver.select(cat, req, fleet.inventory, top=3, index=fleet).to_dict()
+            fresh = solver.FleetIndex(CatalogIndex(cat), fleet.inventory)
+            assert got == solver.select(cat, req, fleet.inventory, top=3, index=fresh).to_dict()
+    assert any(k[0] == "rejected-nodes" for k in shared.table(True).memo if isinstance(k, tuple))
+
+
+def test_rejected_nodes_memo_is_filled_once_and_shared_across_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from solver.explain.explanation import _rejections, rejections
+    from solver.testing import fake_gpu, fake_node
+
+    cat = mini_catalog()
+    nodes = [fake_node(f"n{i:03d}", fake_gpu(["T4", "L4", "A100", "H100"][i % 4], 2, 1 + i % 2),
+                       driver=["470.82.01", "550.54.15"][i % 5 == 0]) for i in range(80)]
+    inv = solver.parse_inventory({"nodes": nodes}, catalog=cat)
+    fleet = solver.FleetIndex(CatalogIndex(cat), inv)
+    req = solver.parse_request({"framework": "pytorch", "min_gpu_memory_gib": 40, "gpu_count": 2})
+
+    def one(_: int) -> tuple:
+        problem = build_problem(cat, req, inv, solver.Policy(), index=fleet)
+        return tuple(_rejections(problem))
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(one, range(32)))
+    memo = fleet.table(True).memo
+    entries = {k: v for k, v in memo.items() if isinstance(k, tuple) and k[0] == "rejected-nodes"}
+    assert len(entries) == len(results[0]) >= 2              # one entry per rule of the tally
+    assert all(r == results[0] for r in results)
+    stored = {id(v[0]) for v in entries.values()}
+    assert all({id(nodes) for _, _, nodes, _ in r} == stored for r in results[1:])  # the memo's own lists
+    again = build_problem(cat, req, inv, solver.Policy(), index=fleet)
+    found = rejections(again)
+    assert {k for k in memo if isinstance(k, tuple) and k[0] == "rejected-nodes"} == set(entries)
+    fresh = build_problem(cat, req, inv, solver.Policy(), index=solver.FleetIndex(CatalogIndex(cat), inv))
+    assert found == rejections(fresh) and sum(n for _, n, _ in found) == len(
+        {n for _, _, ns in found for n in ns})

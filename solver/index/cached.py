@@ -113,6 +113,9 @@ class CachedIndex:
         self.vclass_of = np.asarray(vclass_of, dtype=np.int64).reshape(-1)  # per candidate
         self.row_of = np.asarray(row_of, dtype=np.int64).reshape(-1)        # per table target
         self.vrows = rows                                   # verdict row x verdict class: accepted
+        # per candidate: its (verdict class, signature) class as one code (`_classes`)
+        self.class_code = self.vclass_of * self.nsig + self.sig_of
+        self.nclass_codes = int(self.class_code.max()) + 1 if len(self.class_code) else 0
         # The pair rules of every candidate on every (platform, CC, driver) of the fleet, which
         # explanations and rejection tallies read: judged here, once per fleet and candidate
         # table, rather than on the first selections that need them.
@@ -190,8 +193,10 @@ def _classes(idx: CachedIndex, ordc: np.ndarray) -> tuple[np.ndarray, np.ndarray
     anyone's best.
     Returns (positions, ascending; their candidate indices).
     """
-    _, first = np.unique(idx.vclass_of[ordc] * idx.nsig + idx.sig_of[ordc], return_index=True)
-    pos = np.sort(first)
+    n = len(ordc)
+    first = np.full(idx.nclass_codes, n, dtype=np.int64)   # per class code: its first position
+    np.minimum.at(first, idx.class_code[ordc], np.arange(n, dtype=np.int64))
+    pos = np.sort(first[first < n])
     return pos, ordc[pos]
 
 

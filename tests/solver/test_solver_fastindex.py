@@ -125,3 +125,23 @@ def test_vectorised_request_filters_equal_candidate_failures(data: dict) -> None
         assert rule_names(int(problem.facts.rule_bits[c.index])) == frozenset(ch.rule for ch in fails)
     ranks = [problem.facts.newest_rank[c.index] for c in problem.candidates]
     assert ranks == sorted(ranks)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_classes_are_the_first_of_each_class_in_key_order(seed: int) -> None:
+    """`cached._classes` (one pass of minimum.at over the class codes) keeps, in key order, the
+    first candidate of every (verdict class, cached signature), as `np.unique` defines it."""
+    from solver.index.cached import _classes, cached_index
+
+    cat = mini_catalog()
+    inv = solver.parse_inventory(_inventory(seed, 30), catalog=cat)
+    rng = np.random.default_rng(seed)
+    for data in REQUESTS:
+        problem = build_problem(cat, solver.parse_request(data), inv, solver.Policy())
+        idx = cached_index(problem.table, problem.facts, problem.policy.cached_min_bytes)
+        kept = problem.facts.kept_index
+        for ordc in (kept, np.sort(kept), kept[rng.random(len(kept)) < 0.5], kept[:0]):
+            codes = idx.vclass_of[ordc] * idx.nsig + idx.sig_of[ordc]
+            _, first = np.unique(codes, return_index=True)
+            pos, reps = _classes(idx, ordc)
+            assert pos.tolist() == sorted(first.tolist()) and reps.tolist() == ordc[np.sort(first)].tolist()

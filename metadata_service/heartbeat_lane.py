@@ -10,8 +10,8 @@ inventories and refusals too) with exactly the parts the route uses:
 - the caller and the body: `heartbeats.read_heartbeat`, the one authorise-and-parse function of
   the lane and the route (401, 422 naming the field, 403);
 - the work: `HeartbeatService.receive` (batched liveness commit, full inventory, metrics);
-- the answer: a `HeartbeatPublic` serialised by pydantic, or the problem bodies
-  (`problems.service_error_response` / `unexpected_error_response`).
+- the answer: a `HeartbeatPublic` serialised by pydantic, or the problem bodies (`lanes.respond`,
+  the tail both lanes share: `problems.service_error_response` / `unexpected_error_response`).
 
 A mounted root path goes on to the FastAPI route. `RTFIT_HEARTBEAT_LANE=false` turns the lane
 off; tests/metadata_service/test_service_heartbeat_lane.py sends the same requests with and
@@ -23,12 +23,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from starlette.responses import Response
-from starlette.types import Message, Scope, Send
+from starlette.types import Scope, Send
 
-from .errors import ServiceError
+from . import lanes
 from .heartbeats import public_answer, read_heartbeat
-from .problems import service_error_response, unexpected_error_response
 
 if TYPE_CHECKING:
     from .deps import ServiceState
@@ -50,30 +48,17 @@ class HeartbeatLane:
         match = _PATH.fullmatch(scope["path"])
         if match is None:
             return False
-        authorization = content_type = None
-        for key, value in scope["headers"]:
-            if key == b"authorization":
-                authorization = value.decode("latin-1")
-            elif key == b"content-type":
-                content_type = value.decode("latin-1")
-        state = self._state
-        name = match.group(1)
-        response: Response
-        try:
-            principal, heartbeat = read_heartbeat(
-                state.tokens, authorization=authorization, content_type=content_type, name=name, body=body
-            )
-            scope.setdefault("state", {})["principal_name"] = principal.name
-            outcome = await state.heartbeats.receive(name, heartbeat)
-            answer = public_answer(outcome, ttl_s=state.settings.node_ttl_s)
-            response = Response(answer.model_dump_json(), media_type="application/json")
-        except ServiceError as e:  # 401/403/422, and 409: send the full inventory
-            response = service_error_response(e)
-        except Exception as e:
-            response = unexpected_error_response(e, "PUT", scope["path"])
-        await response(scope, _no_body, send)
+        authorization, content_type = lanes.headers(scope)
+        await lanes.respond(scope, send, self._answer(scope, match.group(1), authorization, content_type, body))
         return True
 
-
-async def _no_body() -> Message:
-    return {"type": "http.disconnect"}
+    async def _answer(self, scope: Scope, name: str, authorization: str | None, content_type: str | None,
+                      body: bytes) -> str:
+        """The 200 body; raises for 401/403/422, and 409 (send the full inventory)."""
+        state = self._state
+        principal, heartbeat = read_heartbeat(
+            state.tokens, authorization=authorization, content_type=content_type, name=name, body=body
+        )
+        scope.setdefault("state", {})["principal_name"] = principal.name
+        outcome = await state.heartbeats.receive(name, heartbeat)
+        return public_answer(outcome, ttl_s=state.settings.node_ttl_s).model_dump_json()

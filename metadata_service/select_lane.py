@@ -11,8 +11,8 @@ this lane does what the route does with the same parts:
 - the work: `SelectionService.select_json`, which answers a cache hit with the JSON body rendered
   once when the answer was computed (`selection.render_answer`: FastAPI's own rendering of the
   route's `dict[str, Any]`, so the bytes are the same);
-- errors raised by the work: the route's problem bodies (`problems.service_error_response` /
-  `unexpected_error_response`).
+- errors raised by the work: the route's problem bodies (`lanes.respond`, the tail both lanes
+  share: `problems.service_error_response` / `unexpected_error_response`).
 
 A request the lane does not answer as the route would (not JSON, a body that does not validate,
 no or the wrong token, a mounted root path) goes on to the FastAPI route untouched, which answers
@@ -26,11 +26,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from starlette.responses import Response
-from starlette.types import Message, Scope, Send
+from starlette.types import Scope, Send
 
+from . import lanes
 from .errors import ServiceError
-from .problems import service_error_response, unexpected_error_response
 from .schemas import SelectCreate
 
 if TYPE_CHECKING:
@@ -49,12 +48,7 @@ class SelectLane:
         """Answer a selection and return True, or return False having done nothing."""
         if scope["method"] != "POST" or scope["path"] != PATH or scope.get("root_path"):
             return False
-        authorization = content_type = None
-        for key, value in scope["headers"]:
-            if key == b"authorization":
-                authorization = value.decode("latin-1")
-            elif key == b"content-type":
-                content_type = value.decode("latin-1")
+        authorization, content_type = lanes.headers(scope)
         if content_type != "application/json":
             return False
         state = self._state
@@ -68,16 +62,5 @@ class SelectLane:
         except Exception:  # noqa: BLE001 - the route says why (422), with FastAPI's own error body
             return False
         scope.setdefault("state", {})["principal_name"] = principal.name
-        response: Response
-        try:
-            response = Response(await state.selection.select_json(request, principal), media_type="application/json")
-        except ServiceError as e:
-            response = service_error_response(e)
-        except Exception as e:
-            response = unexpected_error_response(e, "POST", scope["path"])
-        await response(scope, _no_body, send)
+        await lanes.respond(scope, send, state.selection.select_json(request, principal))
         return True
-
-
-async def _no_body() -> Message:
-    return {"type": "http.disconnect"}

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
-from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from .audit_writer import AuditWriter
@@ -87,19 +86,13 @@ def apply_where(entries: list[dict[str, Any]], where: Where | None) -> list[dict
     return out
 
 
-_ANSWER_JSON = TypeAdapter(dict[str, Any])
-
-
-def render_answer(answer: dict[str, Any]) -> bytes:
-    """The JSON body of an answer exactly as FastAPI renders the route's `dict[str, Any]` return
-    (its response field's `TypeAdapter.dump_json`), so the lane and the route send the same bytes."""
-    return _ANSWER_JSON.dump_json(answer, by_alias=True)
+render_answer = audit_store.render_answer   # an answer's JSON body, as the route sends it
 
 
 @dataclass(frozen=True)
 class _Answer:
-    """One answer as the cache keeps it: the object, its hash (`storage.selections.answer_digest`,
-    what the audit rows name) and its JSON body, rendered once."""
+    """One answer as the cache keeps it: the object, its JSON body (rendered once) and the hash of
+    that body (`storage.selections.body_digest`, what the audit rows name)."""
 
     answer: dict[str, Any]
     hash: str
@@ -108,7 +101,8 @@ class _Answer:
 
     @classmethod
     def of(cls, answer: dict[str, Any]) -> _Answer:
-        return cls(answer, audit_store.answer_digest(answer), render_answer(answer), bool(answer.get("feasible")))
+        body = render_answer(answer)
+        return cls(answer, audit_store.body_digest(body), body, bool(answer.get("feasible")))
 
 
 @dataclass
@@ -650,7 +644,7 @@ class SelectionService:
             solve_seconds=seconds,
             answer_hash=found.hash,
         )
-        return self._audits.add(row, None if cached else (found.hash, found.answer))
+        return self._audits.add(row, None if cached else (found.hash, found.body))
 
 
 def _where_dict(where: Where | None) -> dict[str, Any] | None:

@@ -172,7 +172,8 @@ class SelectionAudit(SQLModel, table=True):
 
 
 class SelectionAnswer(SQLModel, table=True):
-    """Each distinct selection answer once, under the SHA-256 of its canonical JSON: an audit row
+    """Each distinct selection answer once, under the SHA-256 of its JSON body as sent
+    (`storage.selections.body_digest`; of its canonical JSON in rows written before): an audit row
     names its answer by hash, so a repeated (cached) answer costs the audit row only."""
 
     __tablename__ = "selection_answers"

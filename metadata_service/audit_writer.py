@@ -115,7 +115,7 @@ class AuditWriter:
                 rows, answers = self._rows, self._answers
                 self._rows, self._answers = [], {}
             try:
-                with self._db.write_session() as session:
+                with self._db.write_session(revisions=False) as session:   # not a revision change
                     audit_store.add_audits(session, rows, answers)
             except Exception as e:  # noqa: BLE001 - logged, kept and retried
                 self.failures += 1

@@ -113,6 +113,11 @@ class CatalogHolder:
             return cached[1]
         return self.current(session)
 
+    def in_memory(self, revision: str | None) -> Catalog | None:
+        """The parsed catalog of `revision` if it is the one in memory (no query), else None."""
+        cached = self._current
+        return cached[1] if cached is not None and revision is not None and cached[0] == revision else None
+
     def current(self, session: Any = None) -> Catalog:
         """The active catalog, reloaded from the database if another process switched it.
 

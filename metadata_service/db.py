@@ -15,6 +15,7 @@ the migrations live in `metadata_service/migrations/`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,22 @@ def _asynchronous_commit(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+class _WriteSession(Session):
+    """A session on the writer: after each commit it calls the database's commit hooks
+    (`Database.on_commit`; the revision watch learns of this process's own writes there)."""
+
+
+def _after_commit(session: Session) -> None:
+    db = session.info.get(_DATABASE)
+    if db is not None:
+        for hook in db._commit_hooks:
+            hook()
+
+
+_DATABASE = "rtfit_database"
+event.listen(_WriteSession, "after_commit", _after_commit)
+
+
 class Database:
     """A reader and a writer engine over one database (the same engine except on SQLite)."""
 
@@ -111,6 +128,7 @@ class Database:
         self.url = url
         self.write_lock: WriteLock | None = None
         self.async_writer: AsyncEngine | None = None  # PostgreSQL: liveness batches on the event loop
+        self._commit_hooks: list[Callable[[], None]] = []
         if url.startswith("sqlite"):
             path = _sqlite_file(url)
             self.write_lock = WriteLock(
@@ -142,10 +160,17 @@ class Database:
     def read_session(self) -> Session:
         return Session(self.reader, expire_on_commit=False)
 
-    def write_session(self, *, prelocked: bool = False) -> Session:
+    def write_session(self, *, prelocked: bool = False, revisions: bool = True) -> Session:
         """A session on the writer; `prelocked`: the caller holds `write_lock` (SQLite) itself,
-        and gets a connection of its own (one caller at a time: the event loop's liveness batches)."""
-        return Session(self._writer_prelocked if prelocked else self.writer, expire_on_commit=False)
+        and gets a connection of its own (one caller at a time: the event loop's liveness batches);
+        `revisions=False`: its commits change neither the catalog, the inventory nor a lease (the
+        selection audit), so they do not call the commit hooks (`on_commit`)."""
+        return _WriteSession(self._writer_prelocked if prelocked else self.writer, expire_on_commit=False,
+                             info={_DATABASE: self} if revisions else None)
+
+    def on_commit(self, hook: Callable[[], None]) -> None:
+        """Call `hook` after every commit of a `write_session` (in the committing thread)."""
+        self._commit_hooks.append(hook)
 
     def check(self) -> None:
         """Raise `NotReady` unless a trivial query succeeds."""

@@ -11,8 +11,10 @@ catalog and one `FleetIndex` for the live inventory revision under it, shared by
 built by one builder thread before it is swapped in (`_IndexBuilder`), so no request builds one.
 A new revision gets new indexes and the old ones are dropped (nothing else keeps them); a
 `where` scope is a view of the whole fleet's index (its nodes, already parsed and resolved).
-A cache hit costs one statement (the revisions) and a dictionary look-up: its answer's JSON body
-is kept with it (`_Answer`), and its audit row is queued (`audit_writer.py`).
+A cache hit costs a dictionary look-up: the revisions come from memory (`revision_watch.py`:
+read again only when something may have changed), so a hit is answered on the event loop without
+the thread pool (`_prepare_hit`); its answer's JSON body is kept with it (`_Answer`), and its audit
+row is queued (`audit_writer.py`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from .catalog_state import CatalogHolder
 from .db import Database
 from .errors import InvalidInput, NotReady
 from .metrics import Metrics
+from .revision_watch import RevisionWatch, Unavailable
 from .schemas import BatchSelectCreate, SelectCreate, Where
 from .storage import models as model_store
 from .storage import nodes as node_store
@@ -429,15 +432,16 @@ class SelectionService:
         self._usability = usability or UsabilityCheck()
         self._builder = _IndexBuilder(self, lag=index_lag, poll_s=index_poll_s)
         self._audits = AuditWriter(db)
+        self._watch = RevisionWatch(db, ttl_s=ttl_s)   # the revisions, read again only after a change
 
     # -- public ------------------------------------------------------------------------------
     async def select(self, body: SelectCreate, principal: Principal) -> dict[str, Any]:
-        prepared = await run_in_threadpool(self._prepare_single, body)
+        prepared = self._prepare_hit(body) or await run_in_threadpool(self._prepare_single, body)
         return (await self._finish(prepared, principal)).answer
 
     async def select_json(self, body: SelectCreate, principal: Principal) -> bytes:
         """The answer as the route's JSON body (the selection lane): rendered once per answer."""
-        prepared = await run_in_threadpool(self._prepare_single, body)
+        prepared = self._prepare_hit(body) or await run_in_threadpool(self._prepare_single, body)
         return (await self._finish(prepared, principal)).body
 
     async def select_batch(self, body: BatchSelectCreate, principal: Principal) -> dict[str, Any]:
@@ -455,6 +459,7 @@ class SelectionService:
     def close(self) -> None:
         self._builder.close()
         self._audits.close()
+        self._watch.close()
 
     # -- steps -------------------------------------------------------------------------------
     async def _finish(self, prepared: _Prepared, principal: Principal) -> _Answer:
@@ -482,15 +487,35 @@ class SelectionService:
             return {**model, "strict": True}
         return model
 
-    def _prepare_single(self, body: SelectCreate) -> _Prepared:
-        solver = _solver()
-        InvalidRequest = solver.errors.InvalidRequest  # noqa: N806
-        model = self._strict_model(self._resolve(body.model, body.model_name, field="model_name"))
+    @staticmethod
+    def _single_key(body: SelectCreate, model: Any) -> dict[str, Any]:
         request_key = {"model": model, "top": body.top, "where": _where_dict(body.where), "plan": body.plan}
         if body.install:
             request_key["install"] = True
         if body.why_not is not None:
             request_key["why_not"] = body.why_not
+        return request_key
+
+    def _prepare_hit(self, body: SelectCreate) -> _Prepared | None:
+        """On the event loop, without blocking: the cached answer when the revisions in memory are
+        good (`RevisionWatch.peek`), the catalog of that revision is loaded and the request names
+        its model inline (a `model_name` is looked up in the database); None: the thread pool's way."""
+        if body.model is None:
+            return None
+        revisions = self._watch.peek(self._clock())
+        catalog = None if revisions is None else self._holder.in_memory(revisions.catalog)
+        if revisions is None or catalog is None:
+            return None
+        request_key = self._single_key(body, self._strict_model(body.model))
+        canonical = json.dumps(request_key, sort_keys=True, separators=(",", ":"), default=str)
+        prepared = self._keyed("single", request_key, canonical, catalog.revision, revisions.inventory)
+        return prepared if prepared.hit is not None else None
+
+    def _prepare_single(self, body: SelectCreate) -> _Prepared:
+        solver = _solver()
+        InvalidRequest = solver.errors.InvalidRequest  # noqa: N806
+        model = self._strict_model(self._resolve(body.model, body.model_name, field="model_name"))
+        request_key = self._single_key(body, model)
         prepared = self._prepare("single", request_key)
         if prepared.hit is None:
             try:
@@ -551,19 +576,24 @@ class SelectionService:
     def _prepare(self, kind: str, request_key: dict[str, Any]) -> _Prepared:
         now = self._clock()
         swept = False
-        while True:   # one read session, one statement: stale nodes?, the catalog and inventory revisions
-            with self._db.read_session() as session:
-                revisions = read_revisions(session, stale_before=now - self._ttl_s)
-                if not swept and revisions.stale_pending:
-                    session.close()          # a fresh snapshot after the write (SQLite reads are snapshots)
-                    with self._db.write_session() as write:
-                        node_store.sweep_stale(write, now=now, ttl_s=self._ttl_s)
-                    swept = True
-                    continue
-                return self._prepare_in(session, kind, request_key, revisions)
+        while True:   # the revisions (kept by the watch, or one statement), stale nodes swept first
+            try:
+                revisions = self._watch.read(now)
+            except Unavailable:   # no watch, or its connection is lost: one read session, as before
+                with self._db.read_session() as session:
+                    revisions = read_revisions(session, stale_before=now - self._ttl_s)
+                    if swept or not revisions.stale_pending:
+                        return self._prepare_in(session, kind, request_key, revisions)
+            else:
+                if swept or not revisions.stale_pending:
+                    return self._prepare_in(None, kind, request_key, revisions)
+            with self._db.write_session() as write:   # then a fresh snapshot (SQLite reads are snapshots)
+                node_store.sweep_stale(write, now=now, ttl_s=self._ttl_s)
+            swept = True
 
     def _prepare_in(self, session: Any, kind: str, request_key: dict[str, Any], revisions: Revisions) -> _Prepared:
-        """The cached answer if any, else the indexes to solve on (see `_IndexBuilder`)."""
+        """The cached answer if any, else the indexes to solve on (see `_IndexBuilder`); `session`:
+        an open read session, or None (the catalog, when not in memory, is read in one of its own)."""
         catalog = self._holder.for_revision(revisions.catalog, session)
         canonical = json.dumps(request_key, sort_keys=True, separators=(",", ":"), default=str)
         prepared = self._keyed(kind, request_key, canonical, catalog.revision, revisions.inventory)

@@ -20,7 +20,7 @@ from solver.engines.fast import solve_fast
 from solver.explain.explanation import explain_choice, explain_failure
 from solver.facts.candidates import Candidate
 from solver.facts.groups import NodeGroup
-from solver.facts.problem import build_problem
+from solver.facts.problem import Problem, build_problem
 from solver.index.catalog_index import CatalogIndex
 from solver.index.fleet_index import FleetIndex
 from solver.inputs.inventory import Inventory, parse_inventory
@@ -48,6 +48,23 @@ def choice_gaps(catalog: Catalog, cand: Candidate, choice: Assignment,
     if isinstance(driver, TegraDriver) and driver.gap:   # a Jetson driver whose CUDA is unknown
         gaps = (*gaps, driver.gap)
     return gaps
+
+
+def _choice_gaps(problem: Problem, choice: Assignment, group: NodeGroup | None) -> tuple[str, ...]:
+    """`choice_gaps` of the chosen runtime, the runtime's part memoised in the catalog index by
+    (candidate table, candidate, the chosen GPU's CC): the catalog's facts only (`build_toolkit`
+    judges a build's CUDA range against every catalog CUDA series)."""
+    cand = problem.all_candidates[choice.candidate]
+    cc = choice.gpu.compute_capability if choice.gpu is not None else None
+    key = ("choice-gaps", problem.facts.table_key, choice.candidate, cc)
+    memo = problem.index.checks
+    found = memo.get(key)
+    if found is None:
+        found = memo.setdefault(key, choice_gaps(problem.catalog, cand, choice))
+    driver = group.target.driver if group is not None else None
+    if isinstance(driver, TegraDriver) and driver.gap:
+        found = (*found, driver.gap)
+    return found
 
 
 def confidence(gaps: tuple[str, ...]) -> str:
@@ -101,7 +118,7 @@ def select(catalog: Catalog, request: ModelRequest | Mapping[str, Any], inventor
     if found:
         units = len(inventory.nodes) if inventory is not None else len(problem.groups)
         group = problem.base_groups[found[0].group] if found[0].group >= 0 else None
-        gaps = choice_gaps(catalog, problem.all_candidates[found[0].candidate], found[0], group)
+        gaps = _choice_gaps(problem, found[0], group)
         rejected: list[ConflictDetail] = []
         explanation = tuple(explain_choice(problem, found[0], units, rejected))
         if group is not None and group.name_note:   # a shared NVML name planned as its smallest module

@@ -51,6 +51,7 @@ class TableColumns:
         self.by_rank = np.lexsort((np.arange(len(cands)), self.rank)) if len(cands) else np.zeros(0, dtype=np.int64)
         self._cols: dict[str, tuple[np.ndarray, list[Any]]] = {}
         self._series: dict[tuple, bool] = {}   # (spec, series version) -> spec_allows_series
+        self._version_bad: dict[str, np.ndarray] = {}   # framework_version spec -> per label: refused
 
     def _series_ok(self, spec: Any, v: Version) -> bool:
         found = self._series.get((spec, v))
@@ -87,10 +88,15 @@ class TableColumns:
             return bits
         spec = request.framework_version
         if spec is not None:
-            # the version a framework label names (rules._framework_ok), parsed once per table
-            bits |= RULE_BITS["framework-version"] * self._fail(
-                "label-version", lambda c: (Version(c.label) if c.label else c.version) if c.version is not None
-                else _NONE, lambda v: v is not _NONE and not spec_allows(spec, v))
+            # the version a framework label names (rules._framework_ok), parsed once per table;
+            # the verdicts per label are kept per spec (its text: `spec_allows` reads nothing else)
+            key = str(spec)
+            bad = self._version_bad.get(key)
+            if bad is None:
+                bad = self._version_bad.setdefault(key, self._fail(
+                    "label-version", lambda c: (Version(c.label) if c.label else c.version) if c.version is not None
+                    else _NONE, lambda v: v is not _NONE and not spec_allows(spec, v)))
+            bits |= RULE_BITS["framework-version"] * bad
         py = request.python
         if py is not None:
             bits |= RULE_BITS["python-version"] * self._fail(

@@ -77,14 +77,14 @@ def target_rules(problem: Problem) -> tuple[np.ndarray, tuple[tuple[str, ...], .
     """Per target of the table: whether the target rules accept it, and the names of the rules
     refusing it, in order (a GPU request on a target without a GPU: "no-gpu").
 
-    Target rules read the request's GPU use, precision and TensorRT-engine compute capability
-    only, so the columns are memoised on the table by those.
+    Target rules read the request's GPU use, precision, TensorRT-engine compute capability and
+    strictness (`unverified-driver`) only, so the columns are memoised on the table by those.
     """
     req = problem.request
     fmt = req.format
     engine_cc = fmt.compute_capability if fmt is not None and fmt.kind == "tensorrt-engine" else None
     ix = problem.index
-    key = ("target-rules", req.uses_gpu, req.precision, engine_cc)
+    key = ("target-rules", req.uses_gpu, req.precision, engine_cc, req.strict)
     memo = problem.table.memo
     found = memo.get(key)
     if found is None:

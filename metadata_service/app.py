@@ -102,6 +102,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
             usability=usability,
             strict=settings.strict_selection,
             index_lag=settings.select_index_lag,
+            warm=settings.select_warm,
+            warm_pause=settings.select_warm_pause,
         ),
         metrics=metrics,
         clock=clock,

@@ -8,7 +8,8 @@ answer is reused only while neither the catalog nor the live inventory has chang
 
 The solver's derived state is owned here, per revision: one `CatalogIndex` for the active
 catalog and one `FleetIndex` for the live inventory revision under it, shared by every thread,
-built by one builder thread before it is swapped in (`_IndexBuilder`), so no request builds one.
+built by one builder thread before it is swapped in (`_IndexBuilder`), so no request builds one;
+the same thread warms the catalog index for every target of the live fleet ahead of selections.
 A new revision gets new indexes and the old ones are dropped (nothing else keeps them); a
 `where` scope is a view of the whole fleet's index (its nodes, already parsed and resolved).
 A cache hit costs a dictionary look-up: the revisions come from memory (`revision_watch.py`:
@@ -233,6 +234,16 @@ class _IndexBuilder:
     inventory changed), replays the selections recently asked so their per-framework tables exist,
     and only then makes it active; the previous indexes are dropped then.
 
+    The catalog-level tables (`solver.CatalogIndex.warm`: the candidate tables of every framework
+    family and their pair-rule and verdict tables on each target of the live fleet) are warmed by
+    this thread too, asked or not, so no selection pays for them (`_warm`): at worker start, on a
+    new catalog and when the inventory brings targets not warm yet, once the revisions stayed the
+    same for one poll; only one entry per new target key is parsed, one small selection per
+    framework family and `WARM_CHUNK` targets is run, the thread pauses `warm_pause`
+    (`RTFIT_SELECT_WARM_PAUSE`) times each chunk's CPU after it (heartbeats keep their share) and
+    stops when a selection asks for a build (resumed on a later poll); `RTFIT_SELECT_WARM=false`
+    turns it off. The catalog index is kept here (`catalog_index`) and builds reuse it.
+
     A selection whose revisions the active indexes do not cover either waits for the build
     (`lag` 0: the default; the answer is for the revisions it read, or newer) or, when `lag` > 0,
     is answered at once from the active indexes and their revisions as long as the inventory moved
@@ -240,8 +251,11 @@ class _IndexBuilder:
     stay until the next catalog's index is built), recorded as such in the cache key and the audit.
     """
 
-    def __init__(self, service: SelectionService, *, lag: int, poll_s: float) -> None:
+    def __init__(self, service: SelectionService, *, lag: int, poll_s: float, warm: bool = True,
+                 warm_pause: float = 4.0) -> None:
         self._service = service
+        self._warm_on = warm                # RTFIT_SELECT_WARM
+        self._warm_pause = warm_pause       # RTFIT_SELECT_WARM_PAUSE
         self._lag = lag
         self._poll_s = poll_s
         self._cond = threading.Condition()
@@ -257,6 +271,11 @@ class _IndexBuilder:
         self.last_build_cpu_s = 0.0     # process CPU during the last build (other threads' too)
         self.recent: OrderedDict[str, dict[str, Any]] = OrderedDict()   # requests to replay on a new index
         self._recent_lock = threading.Lock()
+        self.catalog_index: Any = None  # the solver CatalogIndex of the newest catalog seen (builds reuse it)
+        self.warmed: tuple[str, int] | None = None   # (catalog, inventory revision) whose targets are warm
+        self.warm_cpu_s = 0.0           # this thread's CPU spent warming so far
+        self.warm_s = 0.0               # ... and the wall time
+        self._warm_keys: set[Any] = set()   # target keys (`_target_key`) of entries warmed on `catalog_index`
 
     def start(self) -> None:
         """Start the builder thread, or start it again after `close` (an app's lifespan can end and
@@ -319,6 +338,7 @@ class _IndexBuilder:
 
     def _run(self) -> None:
         seen: tuple[str | None, int] | None = None
+        settled: tuple[str | None, int] | None = None
         while True:
             with self._cond:
                 if self._requested == self._done and not self._closed:
@@ -337,6 +357,9 @@ class _IndexBuilder:
             except Exception:  # noqa: BLE001 - the database is down: a request will say so
                 continue
             key = (revisions.catalog, revisions.inventory)
+            if self._warm_on and revisions.catalog is not None and self.warmed != key and key == settled:
+                self._warm(key)   # catalog-level tables of new targets (or of a new catalog), asked or not
+            settled = key
             if time.monotonic() - self.asked > IDLE_S:
                 seen = None   # nobody selects here lately: no build on speculation (it would slow the
                 continue      # heartbeats this worker serves); the next selection asks for one
@@ -369,9 +392,8 @@ class _IndexBuilder:
                 return
             with self._cond:
                 self._building = (catalog, revisions.inventory)
-            active = self.active
             usable, _excluded = service._usability.split(entries, catalog)
-            index = active.index if active is not None and active.catalog is catalog else solver.CatalogIndex(catalog)
+            index = self._catalog_index(solver, catalog)
             fleet = solver.FleetIndex(index, solver.parse_inventory({"nodes": usable})).warm()
             with self._recent_lock:
                 replay = list(self.recent.values())
@@ -399,6 +421,90 @@ class _IndexBuilder:
                 self._building = None
                 self._cond.notify_all()
 
+    def _catalog_index(self, solver: Any, catalog: Any) -> Any:
+        """The CatalogIndex of `catalog`: the one kept (warm) if it is this catalog's, else a new one."""
+        index = self.catalog_index
+        if index is None or index.catalog is not catalog:
+            active = self.active
+            index = active.index if active is not None and active.catalog is catalog else solver.CatalogIndex(catalog)
+            self.catalog_index = index
+            self._warm_keys = set()
+        return index
+
+    def _warm(self, key: tuple[str | None, int]) -> None:
+        """Warm the catalog index of the current catalog for the targets of the live inventory it
+        has not warmed yet (`CatalogIndex.warm`: one small selection per framework family and
+        `WARM_CHUNK` targets, paced by `RTFIT_SELECT_WARM_PAUSE`); stops early, to be resumed on a later poll,
+        when a selection asks for a build or the builder closes. The live entries are read whole,
+        but only one entry per distinct target key (`_target_key`) not seen before is parsed.
+        `key`: the revisions the poll read (marked done if the warm-up fails, not retried)."""
+        service = self._service
+        cpu, wall = time.thread_time(), time.monotonic()
+        try:
+            now = service._clock()
+            with service._db.read_session() as session:
+                revisions = read_revisions(session, stale_before=now - service._ttl_s)
+                if revisions.catalog is None:
+                    return
+                catalog = service._holder.for_revision(revisions.catalog, session)
+                entries = node_store.live_entries(session)
+        except Exception:  # noqa: BLE001 - the database is down: tried again on the next poll
+            return
+        try:
+            solver = _solver()
+            index = self._catalog_index(solver, catalog)
+            fresh: dict[Any, dict[str, Any]] = {}
+            for e in entries:
+                k = _target_key(e)
+                if k not in self._warm_keys and k not in fresh:
+                    fresh[k] = e
+            usable, _excluded = service._usability.split(fresh.values(), catalog)
+            inventory = solver.parse_inventory({"nodes": usable})
+            stopped = False
+            last = time.thread_time()
+
+            def stop() -> bool:   # asked between chunks: pace (`warm_pause`), then stop if asked or closed
+                nonlocal stopped, last
+                pause = (time.thread_time() - last) * self._warm_pause
+                with self._cond:
+                    if pause > 0 and not (self._closed or self._requested > self._done):
+                        self._cond.wait(pause)   # woken early by a build request or `close`
+                    stopped = stopped or self._closed or self._requested > self._done
+                last = time.thread_time()
+                return stopped
+
+            warmed = index.warm(inventory, strict=service._strict, stop=stop)
+            if warmed:
+                log.info("selection index warm-up: %d new node kinds, %d frameworks warmed%s, %.2f s CPU, %.2f s",
+                         len(fresh), len(warmed), " (stopped: a selection asked)" if stopped else "",
+                         time.thread_time() - cpu, time.monotonic() - wall)
+            if stopped:
+                return    # some may be left: done on a later poll (the progress is kept)
+            self._warm_keys.update(fresh)
+            self.warmed = (revisions.catalog, revisions.inventory)
+        except Exception as e:  # noqa: BLE001 - a warm-up only; a selection will say what is wrong
+            log.warning("selection index warm-up failed: %s: %s", e.__class__.__name__, e)
+            self.warmed = key   # not again until the revisions change
+        finally:
+            self.warm_cpu_s += time.thread_time() - cpu
+            self.warm_s += time.monotonic() - wall
+
+
+def _target_key(entry: dict[str, Any]) -> Any:
+    """What of a live entry can decide its targets (GPU products, platform, drivers): all but its
+    name, cluster, labels, cached components and GPU counts; entries alike here have the same targets."""
+    gpus = tuple(tuple(sorted((k, v) for k, v in g.items() if k not in ("count", "free")))
+                 for g in entry.get("gpus") or ())
+    key = (tuple(sorted((k, v) for k, v in entry.items() if k not in _NOT_TARGET)), gpus)
+    try:
+        hash(key)
+    except TypeError:    # a value that is not a plain scalar: its JSON text
+        return json.dumps(key, sort_keys=True, default=str)
+    return key
+
+
+_NOT_TARGET = frozenset(("name", "cluster", "labels", "cached_components", "gpus"))
+
 
 REPLAY = 8   # distinct recent requests replayed on a new index (their per-framework tables)
 IDLE_S = 60.0   # the builder builds on its own only while selections were asked this recently
@@ -419,6 +525,8 @@ class SelectionService:
         strict: bool = False,
         index_lag: int = 0,
         index_poll_s: float = 0.5,
+        warm: bool = True,
+        warm_pause: float = 4.0,
     ) -> None:
         self._strict = strict  # RTFIT_STRICT_SELECTION: every request as if it said `strict: true`
         self._db = db
@@ -430,7 +538,7 @@ class SelectionService:
         self._solver_threads = solver_threads
         self._limiter: anyio.CapacityLimiter | None = None
         self._usability = usability or UsabilityCheck()
-        self._builder = _IndexBuilder(self, lag=index_lag, poll_s=index_poll_s)
+        self._builder = _IndexBuilder(self, lag=index_lag, poll_s=index_poll_s, warm=warm, warm_pause=warm_pause)
         self._audits = AuditWriter(db)
         self._watch = RevisionWatch(db, ttl_s=ttl_s)   # the revisions, read again only after a change
 

@@ -48,6 +48,16 @@ class Settings(BaseSettings):
         "revisions (or the catalog changed), answer from the previous one (and say so: its revisions are in the "
         "answer and the audit) instead of waiting; 0: a selection waits for the index of the revisions it read.",
     )
+    select_warm: bool = Field(
+        default=True,
+        description="Warm each worker's catalog index (every framework family, every target of the live fleet) "
+        "off the request path, at start and when new targets arrive; false: the first selections fill it.",
+    )
+    select_warm_pause: float = Field(
+        default=4.0, ge=0,
+        description="After each chunk of the warm-up, the index builder pauses this many times the CPU the chunk "
+        "took (4: at most a fifth of a core), so heartbeats keep their share.",
+    )
     select_lane: bool = Field(
         default=True,
         description="Answer POST /v1/select in the request middleware, without FastAPI's routing "

@@ -16,24 +16,40 @@ behind a lock, and a caller keeps the value it was handed. Numbering (pair signa
 sets, rule codes) is assigned under the index's lock so two threads never give one number to
 two keys. To bound memory under an unbounded stream of new targets, a caller replaces the whole
 index (`size()` says how big it grew); readers holding the old one finish on it.
+
+Warming (`warm`): the tables a fleet's first selections would fill (the candidate tables of every
+framework family, their request-rule columns, and the pair-rule and verdict tables of each
+target the fleet has) can be filled ahead of them, off the request path: the first steps of a
+selection of `{"framework": f}` (its problem and runtime index) through the normal code path, on
+a small fleet of one idle copy of a node per target not yet warm. (Explanations derive their
+per-target columns from these on demand; an infeasible answer's suggestions judge GPU products
+the fleet does not have: those stay on demand too.)
+`warm_targets` records, per (framework, strict), the targets done, so a caller warms only what a
+new inventory adds. Warming never changes an answer: every table it fills holds the value a
+selection would have computed for the same key.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from catalog import Catalog
 from catalog.model import BuildRef
 
 if TYPE_CHECKING:
+    from solver.facts.candidates import Target
     from solver.facts.problem import RequestFacts
+    from solver.index.fleet_index import FleetIndex
+    from solver.inputs.inventory import Inventory, Node
 
 __all__ = ["CatalogIndex", "build_key"]
 
 REQUEST_FACTS_SIZE = 256     # distinct requests whose facts are kept (LRU)
+WARM_CHUNK = 4               # `warm`: targets per selection (`stop` is asked between them)
 
 
 def build_key(ref: BuildRef) -> tuple[str, int]:
@@ -88,6 +104,89 @@ class CatalogIndex:
 
         self.rule_names: list[str] = list(RULES)
         self.rule_codes: dict[str, int] = {name: i for i, name in enumerate(RULES)}
+        # `warm`: (framework, strict) -> the targets whose tables are filled (an empty set: the
+        # framework's candidate tables, no target yet)
+        self.warm_targets: dict[tuple[str, bool], frozenset[Target]] = {}
+
+    # -- warming --------------------------------------------------------------------------------
+    def cold_targets(self, fleet: Inventory | FleetIndex | Iterable[Node], *,
+                     frameworks: Iterable[str] | None = None, strict: bool = False) -> dict[Target, Node]:
+        """The targets of `fleet`'s nodes (GPU products as resolved against this catalog, on their
+        platform and driver) that some framework of `frameworks` has not warmed, each with the
+        first node (by the fleet's group order) that has it."""
+        from solver.facts.groups import base_groups
+        from solver.index.fleet_index import FleetIndex
+        from solver.inputs.inventory import Inventory
+        from solver.inputs.request import FRAMEWORKS
+
+        if isinstance(fleet, FleetIndex):
+            groups, nodes = fleet.groups(True), fleet.inventory.nodes
+        else:
+            nodes = fleet.nodes if isinstance(fleet, Inventory) else tuple(fleet)
+            groups = base_groups(self.catalog, Inventory(nodes=tuple(nodes)))
+        names = tuple(FRAMEWORKS if frameworks is None else frameworks)
+        done = [self.warm_targets.get((f, strict)) for f in names]
+        first: dict[Target, str] = {}
+        for g in groups:
+            if g.nodes and g.target not in first and any(d is None or g.target not in d for d in done):
+                first[g.target] = g.nodes[0]
+        wanted = set(first.values())
+        by_name = {n.name: n for n in nodes if n.name in wanted}
+        return {t: by_name[name] for t, name in first.items()}
+
+    def warm(self, fleet: Inventory | FleetIndex | Iterable[Node], *, frameworks: Iterable[str] | None = None,
+             strict: bool = False, stop: Callable[[], bool] | None = None) -> list[str]:
+        """Fill the tables the first selection of `{"framework": f}` (`"strict": true` too when
+        `strict`) on `fleet` would fill, for every framework of `frameworks` (default: every family
+        `parse_request` knows), for the targets not warm yet (`cold_targets`); returns the
+        frameworks warmed.
+
+        Per framework, the first steps of `select` (its problem and the fast engine's runtime
+        index: `cached_index`) through the normal code path on a small fleet made of one idle copy
+        (every GPU free) of a node per cold target (so the cost is bounded by the number of distinct targets, not of
+        nodes), `WARM_CHUNK` targets at a time, each chunk recorded in `warm_targets` once done. An
+        empty fleet warms the candidate tables alone. `stop` is asked before each chunk: True ends
+        the warm there (what is done stays recorded; a later call does the rest).
+        """
+        from solver.facts.problem import build_problem
+        from solver.index.cached import cached_index
+        from solver.index.fleet_index import FleetIndex
+        from solver.inputs.inventory import Inventory
+        from solver.inputs.policy import Policy
+        from solver.inputs.request import FRAMEWORKS, parse_request
+
+        names = tuple(FRAMEWORKS if frameworks is None else frameworks)
+        cold = self.cold_targets(fleet, frameworks=names, strict=strict)
+        warmed = []
+        for framework in names:
+            done = self.warm_targets.get((framework, strict))
+            todo = [(t, n) for t, n in cold.items() if done is None or t not in done]
+            if done is not None and not todo:
+                continue
+            model: dict[str, Any] = {"framework": framework}
+            if strict:
+                model["strict"] = True
+            request = parse_request(model)
+            for start in range(0, max(len(todo), 1), WARM_CHUNK):
+                if stop is not None and stop():
+                    return warmed
+                chunk = todo[start:start + WARM_CHUNK]
+                # idle copies: a busy node's groups are never judged, its target would stay cold
+                nodes = tuple({n.name: replace(n, gpus=tuple(replace(g, free=g.count) for g in n.gpus))
+                               for _, n in chunk}.values())
+                small = FleetIndex(self, Inventory(nodes=nodes))
+                # what every selection of the family computes first (`select` -> the fast engine's
+                # scores): the candidate table and its columns, then the runtime index of the fleet's
+                # table, which judges the pair rules of every candidate on every target (explanations,
+                # top-k and suggestions are left out: per request, and derived from these)
+                problem = build_problem(self.catalog, request, small.inventory, Policy(), index=small)
+                if len(problem.facts.kept_index):
+                    cached_index(problem.table, problem.facts, problem.policy.cached_min_bytes)
+                with self._lock:
+                    done = self.warm_targets[(framework, strict)] = \
+                        (self.warm_targets.get((framework, strict)) or frozenset()) | frozenset(t for t, _ in chunk)
+            warmed.append(framework)
+        return warmed
 
     # -- memo helpers ---------------------------------------------------------------------------
     @staticmethod

@@ -12,8 +12,6 @@ Tests prove it agrees with `solve.solve_cpsat` on golden scenarios and generated
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
-from operator import itemgetter
 
 import numpy as np
 
@@ -200,22 +198,27 @@ def solve_fast(problem: Problem, top: int = 1) -> list[Assignment]:
     taken = ranked_l[:end]
     # A member's key is its group's key with its own name rank: the terms are computed once per
     # group (the policy-term columns), and a group's members (sorted names: rank order) come in
-    # key order, so the groups' member streams are merged lazily, ties going to the earlier
-    # group (as a stable sort of every member would), until `top` distinct nodes are found.
-    heads = np.stack([col[taken] for col in scores.columns[:width]], axis=1).tolist() if taken else []
+    # key order, so the groups' members are merged lazily on a heap of each group's next member,
+    # ties going to the earlier group (as a stable sort of every member would), until `top`
+    # distinct nodes are found. Entries hold the key negated (heapq pops the smallest).
     rank = problem.node_rank
-
-    def stream(r: int, head: list[int]) -> Iterator[tuple[tuple[int, ...], int, str]]:
-        ci = -cands[scores.cand[r]].index
-        for n in groups[r].nodes:
-            yield (*head, -rank[n], ci), r, n
-
+    heap = []
+    if taken:
+        neg = np.stack([-col[taken] for col in scores.columns[:width]], axis=1).tolist()
+        for order, (r, head) in enumerate(zip(taken, neg, strict=True)):
+            heap.append((*head, rank[groups[r].nodes[0]], cands[scores.cand[r]].index, order, 0))
+    heapq.heapify(heap)
     out: list[Assignment] = []
     used: set[str] = set()
-    for _, r, n in heapq.merge(*map(stream, taken, heads), key=itemgetter(0), reverse=True):
+    while heap and len(out) < top:
+        entry = heapq.heappop(heap)
+        order, pos = entry[-2], entry[-1]
+        r = taken[order]
+        nodes = groups[r].nodes
+        n = nodes[pos]
         if n not in used:
             used.add(n)
             out.append(assignment(problem, cands[scores.cand[r]], groups[r], n))
-            if len(out) >= top:
-                break
+        if pos + 1 < len(nodes):
+            heapq.heappush(heap, (*entry[:width], rank[nodes[pos + 1]], entry[width + 1], order, pos + 1))
     return out

@@ -25,7 +25,8 @@ both `--warmup-swaps` (2) swaps are done and `--warmup-s` (60 s) have passed: on
 a worker serves few selections, and in the first minute it is still building the per-framework
 tables of its first catalogs; RSS rises until then and levels off after), at the end and its maximum; the growth per swap after the
 warm-up (least-squares slope of RSS against the swap count) and per minute; requests served per
-kind and the non-200 answers. Exit status 1 when any answer was a 5xx or a connection broke,
+kind and the non-200 answers. Exit status 1 when any answer was a 5xx or a connection broke, when
+uvicorn replaced a worker (the tail of the service's log is then in the report),
 or when a worker's RSS at the end exceeds its warm-up RSS by more than `--bound-pct` (20 %)
 AND by more than `--bound-mib` (64 MiB), or its fitted growth exceeds `--slope-mib` (5 MiB) per
 swap over at least 8 swaps after the warm-up. The old code grew about 15 MiB with every catalog
@@ -142,6 +143,7 @@ class Soak:
         self.statuses: dict[str, dict[int, int]] = {}
         self.broken: dict[str, int] = {}
         self.retried: dict[str, int] = {}
+        self.replaced: list[dict[str, Any]] = []
         self.entries: dict[int, dict[str, Any]] = {i: node_entry(i) for i in range(args.nodes)}
         self.live: set[int] = set(range(args.nodes))     # pinged; the others go stale
         self.quiet: list[int] = []                       # stopped pinging, in order
@@ -300,8 +302,14 @@ class Soak:
 
     # - memory
     async def sampler(self, parent: int, samples: list[dict[str, Any]], started: float) -> None:
+        first: set[int] | None = None
         while True:
             pids = worker_pids(parent)
+            if first is None:
+                first = set(pids)
+            for pid in set(pids) - first:   # uvicorn replaced a worker (it died, or missed its health check)
+                first.add(pid)
+                self.replaced.append({"t": round(time.monotonic() - started, 1), "new_pid": pid})
             samples.append({"t": round(time.monotonic() - started, 1), "swaps": self.swaps,
                             "rss_mib": {str(p): rss_mib(p) for p in pids}})
             try:
@@ -407,6 +415,9 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                          if any(s != 200 for s in v)}
     report["broken_connections"] = soak.broken
     report["retried_on_a_fresh_connection"] = soak.retried
+    report["workers_replaced"] = soak.replaced
+    if soak.replaced:   # what the supervisor and the worker said (the work dir is removed afterwards)
+        report["serve_log_tail"] = (work / "serve.log").read_text(errors="replace")[-4000:]
     report["workers_rss"] = summarize(samples, args.warmup_swaps, args.warmup_s)
     report["samples"] = samples
     return report
@@ -423,6 +434,8 @@ def verdict(report: dict[str, Any], args: argparse.Namespace) -> list[str]:
     other = {k: v for k, v in report["non_200"].items() if k != "liveness"}
     if liveness or other:
         failures.append(f"non-200 answers: {report['non_200']}")
+    if report["workers_replaced"]:
+        failures.append(f"uvicorn replaced workers: {report['workers_replaced']} (see serve_log_tail)")
     if report["catalog_swaps"] <= args.warmup_swaps:
         failures.append(f"only {report['catalog_swaps']} catalog swaps: no RSS after the warm-up to compare")
     for pid, w in report["workers_rss"].items():

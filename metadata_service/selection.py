@@ -20,12 +20,15 @@ row is queued (`audit_writer.py`).
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
+import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,7 +189,9 @@ class _Indexes:
         return found
 
 
-SCOPES = 64   # distinct `where` scopes whose fleet views are kept per revision
+SCOPES = 1024   # distinct `where` scopes whose fleet views are kept per revision (about 20 KiB each at
+                # 100 nodes: a fleet of a few hundred clusters asked in turn stays in the cache; 64 missed
+                # every time when 100 clusters were asked round-robin)
 
 
 class _WhereIndex:
@@ -287,10 +292,15 @@ class _IndexBuilder:
                 self._thread = threading.Thread(target=self._run, name="rtfit-index", daemon=True)
                 self._thread.start()
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the builder thread and wait (up to `timeout`) until it has ended: a warm-up stops
+        at its next chunk, and nothing it does lands after the app that owns it has shut down."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
 
     def remember(self, model: dict[str, Any]) -> None:
         key = json.dumps(model, sort_keys=True, separators=(",", ":"), default=str)
@@ -425,6 +435,8 @@ class _IndexBuilder:
         """The CatalogIndex of `catalog`: the one kept (warm) if it is this catalog's, else a new one."""
         index = self.catalog_index
         if index is None or index.catalog is not catalog:
+            if index is not None:
+                gc.unfreeze()   # what a warm-up froze with the previous catalog can be collected again
             active = self.active
             index = active.index if active is not None and active.catalog is catalog else solver.CatalogIndex(catalog)
             self.catalog_index = index
@@ -473,7 +485,8 @@ class _IndexBuilder:
                 last = time.thread_time()
                 return stopped
 
-            warmed = index.warm(inventory, strict=service._strict, stop=stop)
+            with _background_work(freeze=lambda: not self._closed):
+                warmed = index.warm(inventory, strict=service._strict, stop=stop)
             if warmed:
                 log.info("selection index warm-up: %d new node kinds, %d frameworks warmed%s, %.2f s CPU, %.2f s",
                          len(fresh), len(warmed), " (stopped: a selection asked)" if stopped else "",
@@ -488,6 +501,34 @@ class _IndexBuilder:
         finally:
             self.warm_cpu_s += time.thread_time() - cpu
             self.warm_s += time.monotonic() - wall
+
+
+@contextmanager
+def _background_work(freeze: Callable[[], bool] = lambda: True) -> Iterator[None]:
+    """Run a long build on this thread without stalling the event loop's heartbeats.
+
+    A warm-up creates a few hundred thousand long-lived table entries. With the collector on, that
+    triggers full collections of the whole heap, each holding the GIL 200-250 ms (measured during a
+    warm-up of 16 targets: two such pauses); every heartbeat arriving then waits. So the collector
+    is off while it runs, and what it built is then moved out of the collected generations
+    (`gc.freeze`, as the app does at start with the catalog): later collections stay short. Cyclic
+    garbage other threads made meanwhile is frozen too, until the next catalog swap unfreezes
+    (`_catalog_index`). The thread switch interval is lowered from 5 ms to `WARM_SWITCH_S` so
+    the event loop waits less for the GIL on each hop while this thread computes. `freeze()`
+    false at the end (the builder was closed meanwhile): nothing is frozen.
+    """
+    switch = sys.getswitchinterval()
+    enabled = gc.isenabled()
+    gc.disable()
+    sys.setswitchinterval(min(switch, WARM_SWITCH_S))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(switch)
+        if freeze():
+            gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def _target_key(entry: dict[str, Any]) -> Any:
@@ -508,6 +549,8 @@ _NOT_TARGET = frozenset(("name", "cluster", "labels", "cached_components", "gpus
 
 REPLAY = 8   # distinct recent requests replayed on a new index (their per-framework tables)
 IDLE_S = 60.0   # the builder builds on its own only while selections were asked this recently
+WARM_SWITCH_S = 0.0005   # the interpreter's thread switch interval while a warm-up runs (default 5 ms): a
+                         # heartbeat on the event loop waits for the GIL at most this long per hop
 
 
 class SelectionService:

@@ -435,8 +435,6 @@ class _IndexBuilder:
         """The CatalogIndex of `catalog`: the one kept (warm) if it is this catalog's, else a new one."""
         index = self.catalog_index
         if index is None or index.catalog is not catalog:
-            if index is not None:
-                gc.unfreeze()   # what a warm-up froze with the previous catalog can be collected again
             active = self.active
             index = active.index if active is not None and active.catalog is catalog else solver.CatalogIndex(catalog)
             self.catalog_index = index
@@ -485,7 +483,7 @@ class _IndexBuilder:
                 last = time.thread_time()
                 return stopped
 
-            with _background_work(freeze=lambda: not self._closed):
+            with _background_work():
                 warmed = index.warm(inventory, strict=service._strict, stop=stop)
             if warmed:
                 log.info("selection index warm-up: %d new node kinds, %d frameworks warmed%s, %.2f s CPU, %.2f s",
@@ -504,18 +502,16 @@ class _IndexBuilder:
 
 
 @contextmanager
-def _background_work(freeze: Callable[[], bool] = lambda: True) -> Iterator[None]:
+def _background_work() -> Iterator[None]:
     """Run a long build on this thread without stalling the event loop's heartbeats.
 
-    A warm-up creates a few hundred thousand long-lived table entries. With the collector on, that
-    triggers full collections of the whole heap, each holding the GIL 200-250 ms (measured during a
-    warm-up of 16 targets: two such pauses); every heartbeat arriving then waits. So the collector
-    is off while it runs, and what it built is then moved out of the collected generations
-    (`gc.freeze`, as the app does at start with the catalog): later collections stay short. Cyclic
-    garbage other threads made meanwhile is frozen too, until the next catalog swap unfreezes
-    (`_catalog_index`). The thread switch interval is lowered from 5 ms to `WARM_SWITCH_S` so
-    the event loop waits less for the GIL on each hop while this thread computes. `freeze()`
-    false at the end (the builder was closed meanwhile): nothing is frozen.
+    A warm-up creates a few hundred thousand long-lived table entries. With the collector on, they
+    set off full collections of the whole heap while it runs, each holding the GIL 200-250 ms
+    (measured during a warm-up of 16 targets: two such pauses); every heartbeat arriving then
+    waits. So the collector is off while it runs (it is on again after, on its usual schedule),
+    and the thread switch interval is lowered from 5 ms to `WARM_SWITCH_S` so the event loop
+    waits less for the GIL on each hop while this thread computes. Nothing is frozen: a frozen
+    heap kept dropped catalogs alive (cycles in the permanent generation are never collected).
     """
     switch = sys.getswitchinterval()
     enabled = gc.isenabled()
@@ -525,8 +521,6 @@ def _background_work(freeze: Callable[[], bool] = lambda: True) -> Iterator[None
         yield
     finally:
         sys.setswitchinterval(switch)
-        if freeze():
-            gc.freeze()
         if enabled:
             gc.enable()
 

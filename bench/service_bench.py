@@ -350,15 +350,20 @@ async def run_db(db: str, args: argparse.Namespace, work: Path) -> list[Result]:
         await phase(closed_loop("select cold (fleet)", port, args.selectors, args.seconds, select(False, True)))
         await phase(closed_loop("select cached", port, args.selectors, args.seconds, select(True, False)))
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-        if schema:
-            _pg_schema(False, schema)
+        stop_service(proc, log, schema, timeout=30)
     return results
+
+
+def stop_service(proc: subprocess.Popen[bytes], log: Any, schema: str | None, *, timeout: float) -> None:
+    """Stop `rtfit serve` (SIGINT, then kill after `timeout`), close its log, drop its PostgreSQL schema."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+    if schema:
+        _pg_schema(False, schema)
 
 
 def _node_hash(entry: dict[str, Any]) -> str:

@@ -49,7 +49,6 @@ import copy
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -73,6 +72,7 @@ from service_bench import (  # noqa: E402
     _tokens_file,
     _wait_ready,
     node_entry,
+    stop_service,
 )
 
 import catalog  # noqa: E402
@@ -398,14 +398,7 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         await asyncio.gather(*tasks)
         report["seconds"] = round(time.monotonic() - started, 1)
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-        if schema:
-            _pg_schema(False, schema)
+        stop_service(proc, log, schema, timeout=60)
     report["catalog_swaps"] = soak.swaps
     report["inventory_changes"] = soak.changes
     report["requests"] = {k: sum(v.values()) for k, v in sorted(soak.statuses.items())}

@@ -19,23 +19,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event, text
 
-from .conftest import FakeClock, Tokens, node_entry
+from .conftest import FakeClock, Tokens
+from .test_service_index_swap import _register, _select
 
 H100 = [{"product": "NVIDIA H100 80GB HBM3", "memory_mib": 81559, "compute_capability": "9.0", "count": 1, "free": 1}]
 BIG = {"framework": "pytorch", "min_gpu_memory_gib": 40}   # only an H100 node fits
 SMALL = {"framework": "pytorch"}
 DELIVERY_S = 2.0   # the notification's delivery wait these tests allow (docs/service.md: milliseconds)
-
-
-def _register(client: TestClient, tokens: Tokens, name: str, **over: Any) -> None:
-    r = client.put(f"/v1/nodes/{name}/heartbeat", json={"node": node_entry(name, **over)}, headers=tokens.h("admin"))
-    assert r.status_code == 200, r.text
-
-
-def _select(client: TestClient, tokens: Tokens, model: dict[str, Any]) -> dict[str, Any]:
-    r = client.post("/v1/select", json={"model": model}, headers=tokens.h("reader"))
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def _service(client: TestClient) -> Any:
